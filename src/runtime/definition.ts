@@ -1,0 +1,35 @@
+/**
+ * A WPAR's definition: what `mkwpar` records and what survives daemon restarts (R2).
+ * @module
+ */
+
+/** Resource limits; an absent field is unlimited. */
+export interface Limits {
+  /** Memory limit in bytes (`-R memory=256M`). */
+  readonly memoryBytes?: number;
+  /** CPU limit as a percentage of one CPU (`-R cpu=50`; 200 is two CPUs). */
+  readonly cpuPercent?: number;
+  /** Maximum number of processes (`-R procs=64`). */
+  readonly procs?: number;
+}
+
+/** Everything `mkwpar` defines about a WPAR. Plain data: it is stored as JSON and carried in images. */
+export interface WparDefinition {
+  /** The WPAR's name (the kernel's rule: `^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`). */
+  readonly name: string;
+  /** The command and its arguments; executed directly, never through a shell. */
+  readonly argv: readonly string[];
+  /** Extra environment variables for the WPAR's processes. */
+  readonly env: Readonly<Record<string, string>>;
+  /** Hostname inside the WPAR (UTS namespace); `null` means the WPAR's name. */
+  readonly hostname: string | null;
+  /** Whether `chkptwpar` may checkpoint it (`mkwpar -c`). */
+  readonly checkpointable: boolean;
+  /** Resource limits (`mkwpar -R`). */
+  readonly limits: Limits;
+  /** Start it when the daemon starts (`mkwpar -A`). */
+  readonly autostart: boolean;
+}
+
+/** The kernel's WPAR name rule (K14), shared by every layer that accepts a name. */
+export const WPAR_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
