@@ -1,0 +1,7 @@
+/**
+ * `npm start` until the daemon lands: the kernel demonstration.
+ * @module
+ */
+import { kernelDemo } from './kernel-demo.ts';
+
+await kernelDemo();
