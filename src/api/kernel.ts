@@ -9,7 +9,7 @@ import type { KernelEventListener, Subscription } from '../kernel/events.ts';
 import { activate, deactivate, isCid } from '../kernel/lifecycle.ts';
 import { KernelState, type OwnerState } from '../kernel/state.ts';
 import type { Subsystem } from '../kernel/subsystem.ts';
-import type { CheckpointPhase, Denial, Wpar, WparState } from '../kernel/wpar.ts';
+import type { CheckpointPhase, Wpar, WparState } from '../kernel/wpar.ts';
 import { Owner } from './owner.ts';
 
 /** Options of {@link createKernel}. */
@@ -38,7 +38,8 @@ export interface WparStatus {
   name: string;
   state: WparState;
   phase: CheckpointPhase;
-  denials: Denial[];
+  /** Outstanding denials, oldest first (copies). */
+  denials: { owner: string; reason: string; since: number }[];
 }
 
 /** One boot instance of the WPAR kernel. */

@@ -28,7 +28,7 @@ test('HookHandle: using unregisters at scope exit; await using also waits for ca
   let finish!: () => void;
   let finished = false;
   const activation = (async () => {
-    await using hook = ext.watch({ start: () => new Promise<void>((r) => { finish = () => { finished = true; r(); }; }) });
+    await using _hook = ext.watch({ start: () => new Promise<void>((r) => { finish = () => { finished = true; r(); }; }) });
     const p = k.activate({ name: 'w' });
     await settle();
     setImmediate(() => finish());
