@@ -1,0 +1,33 @@
+#!/bin/sh
+# Installs the system tools the WPAR runtime uses when it can isolate WPARs (Linux, root):
+#   unshare, prlimit (util-linux)  new namespaces; rlimits in the fallback
+#   tini                           PID 1 inside a WPAR: forwards signals, reaps zombies
+#   procps                         ps, used by tests to look inside a WPAR
+# Idempotent: installs only what is missing. Not root, or not Debian/apt: says what it skipped
+# and exits 0, because the runtime then falls back to a process group and rlimits.
+set -eu
+
+need=""
+command -v unshare >/dev/null 2>&1 || need="$need util-linux"
+command -v prlimit >/dev/null 2>&1 || case "$need" in *util-linux*) ;; *) need="$need util-linux" ;; esac
+command -v tini >/dev/null 2>&1 || need="$need tini"
+command -v ps >/dev/null 2>&1 || need="$need procps"
+
+if [ -z "$need" ]; then
+  echo "install-system-deps: nothing to do (unshare, prlimit, tini and ps are present)"
+  exit 0
+fi
+if [ "$(uname -s)" != Linux ] || ! command -v apt-get >/dev/null 2>&1; then
+  echo "install-system-deps: skipped:$need (not a Debian-like Linux; the runtime will use its fallback)"
+  exit 0
+fi
+if [ "$(id -u)" != 0 ]; then
+  echo "install-system-deps: skipped:$need (not root; run as root to install them)"
+  exit 0
+fi
+
+echo "install-system-deps: installing:$need"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update
+# shellcheck disable=SC2086 # $need is a list of package names
+apt-get install -y --no-install-recommends $need

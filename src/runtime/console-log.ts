@@ -1,0 +1,335 @@
+/**
+ * A WPAR's console log (R2): its processes' stdout and stderr in `console.log`, rotated to
+ * `console.log.1`, `console.log.2`... so it never holds more than `files × maxBytes`; plus reading
+ * the tail and following it for `wpar logs [-f]`.
+ * @module
+ */
+
+import { watch, type FSWatcher } from 'node:fs';
+import { mkdir, open, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
+import { Writable } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
+import { WparError } from '../kernel/errno.ts';
+import { errorCode, systemError } from './errors.ts';
+
+/** Size bounds of a console log. */
+export interface ConsoleLogOptions {
+  /** Bytes per file before it is rotated; default 1 MiB. */
+  readonly maxBytes?: number;
+  /** Files kept, the current one included (`console.log` plus `files - 1` rotated ones); default 3. */
+  readonly files?: number;
+}
+
+/** Default bytes per console log file. */
+export const DEFAULT_LOG_BYTES = 1024 * 1024;
+/** Default number of console log files kept. */
+export const DEFAULT_LOG_FILES = 3;
+
+/**
+ * A writable stream into a rotated log. Pipe the process's stdout and stderr into it with
+ * `{ end: false }` and end it once both have closed. Writes are serial, so a chatty process is slowed
+ * down by its pipe instead of filling the daemon's memory.
+ */
+export class ConsoleLog extends Writable {
+  /** The current file (`console.log`). */
+  readonly path: string;
+  readonly #maxBytes: number;
+  readonly #files: number;
+  #handle: FileHandle;
+  #size: number;
+
+  private constructor(path: string, handle: FileHandle, size: number, maxBytes: number, files: number) {
+    super();
+    this.path = path;
+    this.#handle = handle;
+    this.#size = size;
+    this.#maxBytes = maxBytes;
+    this.#files = files;
+  }
+
+  /** Opens (appending to) or creates the log and its directory. */
+  static async open(path: string, options: ConsoleLogOptions = {}): Promise<ConsoleLog> {
+    const { maxBytes, files } = checkOptions(options);
+    try {
+      await mkdir(dirname(path), { recursive: true });
+      const handle = await open(path, 'a');
+      const { size } = await handle.stat();
+      return new ConsoleLog(path, handle, size, maxBytes, files);
+    } catch (err) {
+      throw systemError(`cannot open console log ${path}`, err);
+    }
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.#append(chunk).then(() => callback(), callback);
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    this.#handle.close().then(() => callback(), callback);
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.#handle.close().then(() => callback(error), () => callback(error));
+  }
+
+  async #append(chunk: Buffer): Promise<void> {
+    let rest = chunk;
+    while (rest.length > 0) {
+      const room = this.#maxBytes - this.#size;
+      let piece = rest.subarray(0, Math.max(room, 0));
+      if (piece.length < rest.length) {
+        // It does not all fit: cut after the last whole line that does, or start a new file so the
+        // line is not split, unless the file is empty and the line is longer than a whole file.
+        const newline = piece.lastIndexOf(0x0a);
+        if (newline >= 0) piece = piece.subarray(0, newline + 1);
+        else if (this.#size > 0) piece = piece.subarray(0, 0);
+      }
+      if (piece.length === 0) {
+        await this.#rotate();
+        continue;
+      }
+      await this.#handle.write(piece);
+      this.#size += piece.length;
+      rest = rest.subarray(piece.length);
+    }
+  }
+
+  /** console.log → .1 → .2 ...; the oldest is overwritten by the rename before it. */
+  async #rotate(): Promise<void> {
+    await this.#handle.close();
+    for (let i = this.#files - 1; i >= 1; i--) {
+      await rename(rotatedPath(this.path, i - 1), rotatedPath(this.path, i)).catch(ignoreMissing);
+    }
+    if (this.#files === 1) await unlink(this.path).catch(ignoreMissing);
+    this.#handle = await open(this.path, 'a');
+    this.#size = 0;
+  }
+}
+
+/** The path of rotated file `n` (`0` is the current file). */
+export function rotatedPath(path: string, n: number): string {
+  return n === 0 ? path : `${path}.${n}`;
+}
+
+/** Options of {@link readLogTail} and {@link followLog}. */
+export interface TailOptions {
+  /** Only the last N lines; default the whole retained log. */
+  readonly lines?: number;
+  /** How many files the log keeps (as given to {@link ConsoleLog.open}); default 3. */
+  readonly files?: number;
+}
+
+/** The retained log, oldest first, or only its last `lines` lines. A log never written is `''`. */
+export async function readLogTail(path: string, options: TailOptions = {}): Promise<string> {
+  const older = await readRotated(path, options.files ?? DEFAULT_LOG_FILES);
+  const current = await readIfExists(path);
+  return lastLines(Buffer.concat([older, current]), options.lines).toString('utf8');
+}
+
+/** The rotated files' contents, oldest first. */
+async function readRotated(path: string, files: number): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for (let i = files - 1; i >= 1; i--) parts.push(await readIfExists(rotatedPath(path, i)));
+  return Buffer.concat(parts);
+}
+
+async function readIfExists(path: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (err) {
+    if (errorCode(err) === 'ENOENT') return Buffer.alloc(0);
+    throw systemError(`cannot read console log ${path}`, err);
+  }
+}
+
+/** Options of {@link followLog}. */
+export interface FollowOptions extends TailOptions {
+  /** Ends the iteration. */
+  readonly signal: AbortSignal;
+}
+
+/**
+ * Yields the log's tail (as {@link readLogTail}; `lines: 0` for none) and then everything written
+ * to it, across rotations, until `signal` aborts; then whatever was written before the abort and not
+ * yet yielded. Driven by `fs.watch` on the log's directory.
+ */
+export async function* followLog(path: string, options: FollowOptions): AsyncGenerator<string, void, undefined> {
+  const { signal } = options;
+  const changes = new ChangeFeed(path, signal);
+  let handle: FileHandle | null = null;
+  let decoder = new StringDecoder('utf8');
+  try {
+    // The watcher is up before anything is read, so no write can fall between reading and watching.
+    handle = await openIfExists(path);
+    let position = handle ? (await handle.stat()).size : 0;
+    if (options.lines !== 0) {
+      // Exactly the current file's first `position` bytes: following goes on from there.
+      const current = handle ? await readRange(handle, 0, position) : Buffer.alloc(0);
+      const older = await readRotated(path, options.files ?? DEFAULT_LOG_FILES);
+      const tail = lastLines(Buffer.concat([older, current]), options.lines).toString('utf8');
+      if (tail !== '') yield tail;
+    }
+    while (!signal.aborted) {
+      if (handle) {
+        const text = await readFrom(handle, position, decoder);
+        position += text.bytes;
+        if (text.text !== '') yield text.text;
+        if (await wasRotated(path, handle)) {
+          // The writer closes the old file before renaming it: what is left in it is final. Files
+          // rotated after it (several rotations may pass between two wake-ups) come next, oldest first.
+          const rest = await readFrom(handle, position, decoder);
+          const { ino } = await handle.stat();
+          await handle.close();
+          handle = null;
+          let catchUp = rest.text;
+          for (const file of await rotatedAfter(path, ino, options.files ?? DEFAULT_LOG_FILES)) catchUp += decoder.write(await readIfExists(file));
+          catchUp += decoder.end();
+          if (catchUp !== '') yield catchUp;
+          decoder = new StringDecoder('utf8');
+          position = 0;
+        }
+      }
+      if (!handle) {
+        handle = await openIfExists(path);
+        if (handle) continue;
+      }
+      await changes.next();
+    }
+    // Ending is "everything written so far, then stop": a writer that finished just before the
+    // abort may have left bytes no change event has announced yet.
+    if (handle) {
+      const rest = await readFrom(handle, position, decoder);
+      const tail = rest.text + decoder.end();
+      if (tail !== '') yield tail;
+    }
+  } finally {
+    changes.close();
+    await handle?.close();
+  }
+}
+
+/** Coalesced "something in the log's directory changed" notifications. */
+class ChangeFeed {
+  readonly #watcher: FSWatcher;
+  #pending = true;
+  #wake: (() => void) | null = null;
+  readonly #onAbort = (): void => this.#notify();
+  readonly #signal: AbortSignal;
+
+  constructor(path: string, signal: AbortSignal) {
+    const name = basename(path);
+    this.#signal = signal;
+    try {
+      this.#watcher = watch(dirname(path), (_event, file) => {
+        if (file === null || file.startsWith(name)) this.#notify();
+      });
+    } catch (err) {
+      throw errorCode(err) === 'ENOENT'
+        ? new WparError('ENOENT', `cannot follow console log ${path}: its directory does not exist`)
+        : systemError(`cannot follow console log ${path}`, err);
+    }
+    signal.addEventListener('abort', this.#onAbort);
+  }
+
+  /** Resolves at the next change (or at once if one happened since the last call) or on abort. */
+  next(): Promise<void> {
+    if (this.#pending || this.#signal.aborted) {
+      this.#pending = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      this.#wake = () => {
+        this.#pending = false;
+        resolve();
+      };
+    });
+  }
+
+  close(): void {
+    this.#watcher.close();
+    this.#signal.removeEventListener('abort', this.#onAbort);
+  }
+
+  #notify(): void {
+    this.#pending = true;
+    const wake = this.#wake;
+    this.#wake = null;
+    wake?.();
+  }
+}
+
+async function readFrom(handle: FileHandle, position: number, decoder: StringDecoder): Promise<{ text: string; bytes: number }> {
+  let text = '';
+  let bytes = 0;
+  const buffer = Buffer.allocUnsafe(64 * 1024);
+  for (;;) {
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, position + bytes);
+    if (bytesRead === 0) return { text, bytes };
+    text += decoder.write(buffer.subarray(0, bytesRead));
+    bytes += bytesRead;
+  }
+}
+
+async function readRange(handle: FileHandle, start: number, end: number): Promise<Buffer> {
+  const buffer = Buffer.alloc(end - start);
+  let done = 0;
+  while (done < buffer.length) {
+    const { bytesRead } = await handle.read(buffer, done, buffer.length - done, start + done);
+    if (bytesRead === 0) break;
+    done += bytesRead;
+  }
+  return buffer.subarray(0, done);
+}
+
+/** The rotated files newer than the one with inode `ino`, oldest first (all of them if it is gone). */
+async function rotatedAfter(path: string, ino: number, files: number): Promise<string[]> {
+  const newer: string[] = [];
+  for (let i = 1; i < files; i++) {
+    const file = rotatedPath(path, i);
+    const info = await stat(file).catch(() => null);
+    if (info?.ino === ino) break;
+    if (info) newer.unshift(file);
+  }
+  return newer;
+}
+
+async function wasRotated(path: string, handle: FileHandle): Promise<boolean> {
+  const [current, open] = await Promise.all([stat(path).catch(() => null), handle.stat()]);
+  return current === null || current.ino !== open.ino || current.dev !== open.dev;
+}
+
+async function openIfExists(path: string): Promise<FileHandle | null> {
+  try {
+    return await open(path, 'r');
+  } catch (err) {
+    if (errorCode(err) === 'ENOENT') return null;
+    throw systemError(`cannot read console log ${path}`, err);
+  }
+}
+
+/** The last `lines` lines of `text` (a final unterminated line counts as one). */
+function lastLines(text: Buffer, lines: number | undefined): Buffer {
+  if (lines === undefined) return text;
+  if (lines <= 0) return text.subarray(text.length);
+  // A final newline ends the last line; it does not start an empty one.
+  let start = text.length > 0 && text[text.length - 1] === 0x0a ? text.length - 1 : text.length;
+  for (let i = 0; i < lines; i++) {
+    const newline = start > 0 ? text.lastIndexOf(0x0a, start - 1) : -1;
+    if (newline < 0) return text;
+    start = newline;
+  }
+  return text.subarray(start + 1);
+}
+
+function checkOptions(options: ConsoleLogOptions): { maxBytes: number; files: number } {
+  const maxBytes = options.maxBytes ?? DEFAULT_LOG_BYTES;
+  const files = options.files ?? DEFAULT_LOG_FILES;
+  if (!Number.isSafeInteger(maxBytes) || maxBytes < 1) throw new WparError('EINVAL', `bad console log size ${maxBytes}: must be a positive number of bytes`);
+  if (!Number.isSafeInteger(files) || files < 1) throw new WparError('EINVAL', `bad console log file count ${files}: must be a positive integer`);
+  return { maxBytes, files };
+}
+
+function ignoreMissing(err: unknown): void {
+  if (errorCode(err) !== 'ENOENT') throw err;
+}

@@ -1,0 +1,84 @@
+/**
+ * The `-R` resource-limit syntax of `mkwpar`: `memory=256M,cpu=50,procs=64`.
+ * @module
+ */
+
+import { availableParallelism } from 'node:os';
+import { WparError } from '../kernel/errno.ts';
+import type { Limits } from './definition.ts';
+
+/** Options of {@link parseLimits}. */
+export interface ParseLimitsOptions {
+  /** CPUs of this system; `cpu` may go up to 100 × this. Defaults to `os.availableParallelism()`. */
+  readonly cpus?: number;
+}
+
+const UNITS: Readonly<Record<string, number>> = { '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 };
+const MEMORY = /^([0-9]+)([KMGT]?)$/i;
+const INTEGER = /^[0-9]+$/;
+
+/**
+ * Parses a limit list such as `memory=256M,cpu=50,procs=64`; an empty string means no limits.
+ * `memory` is bytes with an optional binary unit (K, M, G, T); `cpu` an integer percentage of one
+ * CPU from 1 to 100 × CPUs; `procs` a positive integer.
+ * @throws WparError EINVAL naming the bad item: malformed, unknown key, duplicate key or bad value.
+ */
+export function parseLimits(spec: string, options: ParseLimitsOptions = {}): Limits {
+  const maxCpu = 100 * (options.cpus ?? availableParallelism());
+  const limits: { memoryBytes?: number; cpuPercent?: number; procs?: number } = {};
+  if (spec === '') return limits;
+  const seen = new Set<string>();
+  for (const item of spec.split(',')) {
+    const bad = (why: string): WparError => new WparError('EINVAL', `bad resource limit "${item}": ${why}`);
+    const eq = item.indexOf('=');
+    if (eq <= 0) throw bad('expected KEY=VALUE with KEY one of memory, cpu, procs');
+    const key = item.slice(0, eq);
+    const value = item.slice(eq + 1);
+    if (seen.has(key)) throw bad(`${key} is given more than once`);
+    seen.add(key);
+    switch (key) {
+      case 'memory': {
+        const m = MEMORY.exec(value);
+        const bytes = m ? Number(m[1]) * (UNITS[m[2]!.toUpperCase()] ?? 1) : NaN;
+        if (!(bytes >= 1 && Number.isSafeInteger(bytes))) {
+          throw bad('memory must be a positive number of bytes with an optional unit K, M, G or T (e.g. 256M)');
+        }
+        limits.memoryBytes = bytes;
+        break;
+      }
+      case 'cpu': {
+        const n = INTEGER.test(value) ? Number(value) : NaN;
+        if (!(n >= 1 && n <= maxCpu)) throw bad(`cpu must be an integer percentage from 1 to ${maxCpu}`);
+        limits.cpuPercent = n;
+        break;
+      }
+      case 'procs': {
+        const n = INTEGER.test(value) ? Number(value) : NaN;
+        if (!(n >= 1 && Number.isSafeInteger(n))) throw bad('procs must be a positive integer');
+        limits.procs = n;
+        break;
+      }
+      default:
+        throw bad(`unknown limit "${key}" (known: memory, cpu, procs)`);
+    }
+  }
+  return limits;
+}
+
+/** Formats limits back into `-R` syntax (`memory=256M,cpu=50,procs=64`); no limits gives `''`. */
+export function formatLimits(limits: Limits): string {
+  const items: string[] = [];
+  if (limits.memoryBytes !== undefined) items.push(`memory=${formatBytes(limits.memoryBytes)}`);
+  if (limits.cpuPercent !== undefined) items.push(`cpu=${limits.cpuPercent}`);
+  if (limits.procs !== undefined) items.push(`procs=${limits.procs}`);
+  return items.join(',');
+}
+
+/** Bytes in the largest binary unit that divides them exactly, so that parsing gives them back. */
+function formatBytes(bytes: number): string {
+  for (const unit of ['T', 'G', 'M', 'K'] as const) {
+    const size = UNITS[unit]!;
+    if (bytes % size === 0) return `${bytes / size}${unit}`;
+  }
+  return String(bytes);
+}
