@@ -1,0 +1,32 @@
+/**
+ * Every command, and the `wpar` verbs that name them.
+ * @module
+ */
+import type { Command } from '../command.ts';
+import { chkptwpar } from './chkptwpar.ts';
+import { events } from './events.ts';
+import { logs } from './logs.ts';
+import { lswpar } from './lswpar.ts';
+import { mkwpar } from './mkwpar.ts';
+import { restartwpar } from './restartwpar.ts';
+import { rmwpar } from './rmwpar.ts';
+import { startwpar } from './startwpar.ts';
+import { stopwpar } from './stopwpar.ts';
+import { wparexec } from './wparexec.ts';
+
+/** Every command, in the order `wpar --help` lists them. */
+export const COMMANDS: readonly Command<unknown>[] = [
+  mkwpar, startwpar, stopwpar, rmwpar, lswpar, wparexec, chkptwpar, restartwpar, logs, events,
+];
+
+/** The command a `wpar` verb names (`mk` and `mkwpar` both give mkwpar), or undefined. */
+export function commandForVerb(verb: string): Command<unknown> | undefined {
+  return COMMANDS.find((c) => c.verbs.includes(verb));
+}
+
+/** The command with this executable name (`mkwpar`), or undefined. */
+export function commandNamed(name: string): Command<unknown> | undefined {
+  return COMMANDS.find((c) => c.name === name);
+}
+
+export { chkptwpar, events, logs, lswpar, mkwpar, restartwpar, rmwpar, startwpar, stopwpar, wparexec };

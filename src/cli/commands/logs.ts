@@ -1,0 +1,66 @@
+/**
+ * `wpar logs [-f] [-n LINES] NAME`: a WPAR's console log (`GET /v1/wpars/:name/logs`); `-f` follows it
+ * until the WPAR stops or Ctrl-C.
+ * @module
+ */
+import { COMMON_OPTIONS, HELP, oneName, parseCount, parseOptions, type Help } from '../args.ts';
+import type { Command } from '../command.ts';
+import { resolveHome } from '../home.ts';
+import { untilInterrupted } from '../interrupt.ts';
+import type { Io } from '../io.ts';
+import { wparPath } from '../paths.ts';
+import { HOME_HELP } from './help.ts';
+
+/** What `wpar logs` was asked to do. */
+export interface LogsOptions {
+  readonly home: string;
+  readonly name: string;
+  readonly follow: boolean;
+  /** Only the last this many lines (then what follows). */
+  readonly lines: number | undefined;
+}
+
+const OPTIONS = {
+  ...COMMON_OPTIONS,
+  follow: { type: 'boolean', short: 'f' },
+  lines: { type: 'string', short: 'n' },
+} as const;
+
+/** Parses `wpar logs`'s arguments. */
+export function parseLogs(argv: readonly string[], io: Pick<Io, 'env' | 'cwd'>): LogsOptions | Help {
+  const { values, positionals } = parseOptions(argv, OPTIONS);
+  if (values.help) return HELP;
+  return {
+    home: resolveHome(values.home, io.env, io.cwd),
+    name: oneName(positionals, 'WparName'),
+    follow: values.follow === true,
+    lines: values.lines === undefined ? undefined : parseCount(values.lines, '-n'),
+  };
+}
+
+/** The API path for `o`. */
+export function logsPath(o: Pick<LogsOptions, 'name' | 'follow' | 'lines'>): string {
+  return wparPath(o.name, 'logs', { ...(o.follow && { follow: '1' }), ...(o.lines !== undefined && { tail: String(o.lines) }) });
+}
+
+/** `wpar logs`. */
+export const logs: Command<LogsOptions> = {
+  name: 'logs',
+  verbs: ['logs'],
+  summary: "show a workload partition's console log",
+  usage: (p) => `Usage: ${p} [-f] [-n Lines] [--home Directory] WparName
+
+Prints the console log (the output of every process) of the workload partition WparName.
+
+Flags:
+  -f              Follows the log until the workload partition stops (Ctrl-C ends it).
+  -n Lines        Only the last Lines lines (then, with -f, what follows).
+${HOME_HELP}  -?, --help      Prints this text.
+`,
+  parse: parseLogs,
+  async run(o, ctx) {
+    const client = ctx.connect(o.home);
+    await untilInterrupted(ctx.io, (signal) => client.stream(logsPath(o), ctx.io.stdout, { subject: o.name, signal }));
+    return 0;
+  },
+};

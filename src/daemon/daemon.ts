@@ -1,0 +1,141 @@
+/**
+ * `wpard`: one per system (R1, R7). Owns one kernel, the WPAR runtime (a kernel subsystem), the state
+ * store, the control API and the loaded extensions.
+ * @module
+ */
+import { mkdirSync, readFileSync, unlinkSync } from 'node:fs';
+import { connect } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import { createKernel, type Kernel } from '../api/kernel.ts';
+import { WparError } from '../kernel/errno.ts';
+import { detectIsolation, type Isolation } from '../runtime/isolation.ts';
+import { killLeftovers } from '../runtime/leftovers.ts';
+import { loadExtension, unloadExtension, type LoadedExtension } from './extensions.ts';
+import { HomeLayout, MAX_SOCKET_PATH } from './home.ts';
+import { Journal } from './journal.ts';
+import type { CheckpointRequest, CheckpointResult, RestartRequest, SystemInfo, WparInfo } from './protocol.ts';
+import { startServer } from './server.ts';
+import { Store } from './store.ts';
+import { WparManager, type AgentFactory } from './wpars.ts';
+
+/** Options of {@link startDaemon}. */
+export interface DaemonOptions {
+  /** The home directory (resolved by the caller: `--home`, `$WPAR_HOME`, or the default). */
+  readonly home: string;
+  /** Extension modules to load, in order. */
+  readonly extensions?: readonly string[];
+  /** Force the fallback isolation (process group and rlimits) even where more is possible. */
+  readonly fallbackIsolation?: boolean;
+  /** Opens each WPAR's agent endpoint. */
+  readonly agents: AgentFactory;
+  /** Where the daemon reports what it does (default: stderr lines). */
+  readonly log?: (line: string) => void;
+  /** Checkpoint and restart services (wired by the caller). */
+  readonly checkpoint?: (daemon: Daemon) => {
+    checkpoint(name: string, request: CheckpointRequest): Promise<CheckpointResult>;
+    restart(request: RestartRequest): Promise<WparInfo>;
+  };
+}
+
+/** A running daemon. */
+export interface Daemon {
+  readonly layout: HomeLayout;
+  readonly kernel: Kernel;
+  readonly manager: WparManager;
+  readonly journal: Journal;
+  readonly isolation: Isolation;
+  readonly extensions: readonly LoadedExtension[];
+  /** Stops every WPAR cleanly (TERM, then KILL; WPARSTOP callouts run), unloads extensions, closes. */
+  stop(): Promise<void>;
+}
+
+const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+/** Starts a daemon on `options.home`. Refuses if another daemon serves that home. */
+export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
+  const log = options.log ?? ((l: string) => process.stderr.write(`wpard: ${l}\n`));
+  const layout = new HomeLayout(options.home);
+  if (Buffer.byteLength(layout.agentSocket(2 ** 31 - 1)) > MAX_SOCKET_PATH) {
+    throw new WparError('EINVAL', `home ${layout.home} is too deep: its socket paths would exceed ${MAX_SOCKET_PATH} bytes`);
+  }
+  mkdirSync(layout.home, { recursive: true, mode: 0o700 });
+  mkdirSync(layout.runDir, { recursive: true, mode: 0o700 });
+  await claimSocket(layout.socket);
+
+  const store = new Store(layout.database);
+  const journal = new Journal(layout.eventsLog, store, (err) => log(`event log: ${(err as Error).message}`));
+  const kernel = createKernel({ onListenerError: (err) => log(`event listener: ${(err as Error).message}`) });
+  kernel.subscribe((e) => journal.record(e as unknown as { type: string; time: number }));
+  const isolation = detectIsolation({ fallback: options.fallbackIsolation === true });
+  const manager = new WparManager({ kernel, store, layout, isolation, journal, agents: options.agents });
+  const stored = store.all();
+  manager.load(stored);
+  journal.record({ type: 'daemon.starting', time: Date.now(), home: layout.home, pid: process.pid, isolation: isolation.summary });
+
+  // R7: what a crashed daemon left running is stopped, never left unsupervised, and reported.
+  const lost = [...stored].filter(([, s]) => s.running !== null);
+  const report = await killLeftovers({
+    isolation: detectIsolation(),
+    cgroupParent: layout.cgroupParent,
+    groups: lost.map(([name, s]) => ({ pgid: s.running!.pgid, name })),
+  });
+  for (const [name] of lost) manager.markLost(name, 'lost: the daemon stopped unexpectedly; leftover processes were stopped at restart');
+  if (lost.length > 0 || report.killed.length > 0) {
+    log(`recovered after an unexpected stop: ${lost.length} WPAR(s) were active (${lost.map(([n]) => n).join(', ')}); stopped ${report.killed.length} leftover process(es)`);
+  }
+
+  const extensions: LoadedExtension[] = [];
+  for (const spec of options.extensions ?? []) {
+    try {
+      const ext = await loadExtension(kernel, spec, { home: layout.home, log: (message) => journal.record({ type: 'extension.log', time: Date.now(), message }) });
+      extensions.push(ext);
+      journal.record({ type: 'extension.loaded', time: Date.now(), extension: ext.name, module: spec });
+      log(`loaded extension ${ext.name} (${spec})`);
+    } catch (err) {
+      journal.record({ type: 'extension.failed', time: Date.now(), module: spec, reason: (err as Error).message });
+      log(`${(err as Error).message}; not loaded`);
+    }
+  }
+
+  const serving: { server?: FastifyInstance } = {};
+  let stopping: Promise<void> | undefined;
+  const daemon: Daemon = {
+    layout, kernel, manager, journal, isolation, extensions,
+    stop: () => (stopping ??= (async () => {
+      journal.record({ type: 'daemon.stopping', time: Date.now() });
+      await Promise.allSettled(manager.active().map((n) => manager.stop(n, { reason: 'stopped with the daemon' })));
+      for (const ext of extensions.reverse()) await unloadExtension(ext).catch((err: Error) => log(`unloading ${ext.name}: ${err.message}`));
+      await serving.server?.close();
+      journal.record({ type: 'daemon.stopped', time: Date.now() });
+      await journal.close();
+      store.close();
+    })()),
+  };
+  const services = options.checkpoint?.(daemon);
+  const system = (): SystemInfo => ({
+    home: layout.home, pid: process.pid, version: VERSION, isolation: isolation.summary, hiwater: kernel.hiwater,
+    extensions: extensions.map((e) => e.name),
+  });
+  serving.server = await startServer({
+    layout, manager, journal, system,
+    ...(services && { checkpoint: services.checkpoint, restart: services.restart }),
+  });
+  journal.record({ type: 'daemon.started', time: Date.now(), socket: layout.socket });
+  await manager.autostart();
+  return daemon;
+}
+
+/** Refuses a home another live daemon serves; removes a stale socket left by a dead one. */
+async function claimSocket(path: string): Promise<void> {
+  const live = await new Promise<boolean>((resolve) => {
+    const s = connect(path);
+    s.once('connect', () => { s.destroy(); resolve(true); });
+    s.once('error', () => resolve(false));
+  });
+  if (live) throw new WparError('EEXIST', `another wpard is already serving this home (socket ${path})`);
+  try {
+    unlinkSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+}

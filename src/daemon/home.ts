@@ -1,0 +1,50 @@
+/**
+ * The daemon's home: everything one system keeps (R1). Every command finds its daemon the same way:
+ * `--home DIR`, else `$WPAR_HOME`, else a per-user default.
+ * @module
+ */
+import { createHash } from 'node:crypto';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+/** The home directory for a `--home` value (or none). */
+export function resolveHome(flag?: string, env: NodeJS.ProcessEnv = process.env): string {
+  if (flag) return resolve(flag);
+  if (env.WPAR_HOME) return resolve(env.WPAR_HOME);
+  const state = env.XDG_STATE_HOME || join(homedir(), '.local', 'state');
+  return join(state, 'corral');
+}
+
+/** Unix socket paths are limited to 107 bytes on Linux; a home deeper than this cannot hold them. */
+export const MAX_SOCKET_PATH = 107;
+
+/** Where each thing lives inside a home. */
+export class HomeLayout {
+  /** The home directory, absolute. */
+  readonly home: string;
+
+  constructor(home: string) {
+    this.home = resolve(home);
+  }
+
+  /** The embedded database. */
+  get database(): string { return join(this.home, 'corral.db'); }
+  /** Every kernel and runtime event as JSON lines. */
+  get eventsLog(): string { return join(this.home, 'events.log'); }
+  /** Directory of sockets, mode 0700. */
+  get runDir(): string { return join(this.home, 'run'); }
+  /** The control socket (mode 0600). */
+  get socket(): string { return join(this.runDir, 'wpard.sock'); }
+  /** The agent socket of the WPAR holding `cid` (short, so deep homes still fit the socket path limit). */
+  agentSocket(cid: number): string { return join(this.runDir, `agent-${cid}.sock`); }
+  /** Directory of one WPAR. */
+  wparDir(name: string): string { return join(this.home, 'wpars', name); }
+  /** A WPAR's root: its private writable directory and its processes' working directory (R2). */
+  root(name: string): string { return join(this.wparDir(name), 'root'); }
+  /** A WPAR's console log. */
+  consoleLog(name: string): string { return join(this.wparDir(name), 'console.log'); }
+  /** The cgroup parent of this home's WPARs: stable per home, so leftovers are found after a crash. */
+  get cgroupParent(): string {
+    return `corral/${createHash('sha256').update(this.home).digest('hex').slice(0, 12)}`;
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * Running a daemon in the foreground until SIGTERM or SIGINT: what `wpard` and `npm start` do.
+ * @module
+ */
+import { startAgentServer } from '../agent/server.ts';
+import { startDaemon, type Daemon } from './daemon.ts';
+import { resolveHome } from './home.ts';
+
+/** Options of {@link runDaemon}. */
+export interface RunOptions {
+  readonly home?: string;
+  readonly extensions?: readonly string[];
+  readonly fallbackIsolation?: boolean;
+  /** Printed once the daemon is ready (e.g. how to use the commands against it). */
+  readonly banner?: (daemon: Daemon) => string;
+}
+
+/** Starts the daemon and runs it until a signal; exits the process (0 after a clean stop). */
+export async function runDaemon(options: RunOptions): Promise<void> {
+  const log = (line: string): void => { process.stderr.write(`wpard: ${line}\n`); };
+  let daemon: Daemon;
+  try {
+    daemon = await startDaemon({
+      home: resolveHome(options.home),
+      extensions: options.extensions ?? [],
+      fallbackIsolation: options.fallbackIsolation === true,
+      agents: startAgentServer,
+      log,
+    });
+  } catch (err) {
+    log(`cannot start: ${(err as Error).message}`);
+    process.exit(1);
+  }
+  log(`serving ${daemon.layout.home} on ${daemon.layout.socket} (isolation: ${daemon.isolation.summary}; pid ${process.pid})`);
+  if (options.banner) process.stdout.write(options.banner(daemon) + '\n');
+  let signals = 0;
+  const shutdown = (signal: string): void => {
+    if (++signals > 1) { log(`${signal} again: still stopping WPARs; send SIGKILL to abandon them`); return; }
+    log(`${signal}: stopping every WPAR`);
+    daemon.stop().then(() => { log('stopped'); process.exit(0); }, (err: Error) => { log(`stop failed: ${err.message}`); process.exit(1); });
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}

@@ -1,0 +1,152 @@
+/**
+ * The control API (R1): HTTP/1.1 + JSON on the Unix socket `HOME/run/wpard.sock`, mode 0600 from the
+ * moment it exists (created under a 0177 umask inside a 0700 directory). Routes: `protocol.ts`.
+ * @module
+ */
+import { chmodSync, mkdirSync } from 'node:fs';
+import { Readable } from 'node:stream';
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import { WparError } from '../kernel/errno.ts';
+import { followLog, readLogTail } from '../runtime/console-log.ts';
+import { checkDefinition, checkName } from './definition-check.ts';
+import type { HomeLayout } from './home.ts';
+import type { Journal } from './journal.ts';
+import {
+  statusFor, type ApiError, type CheckpointRequest, type CheckpointResult, type CreateRequest, type DaemonEvent,
+  type RestartRequest, type StopRequest, type SystemInfo, type WparInfo,
+} from './protocol.ts';
+import type { WparManager } from './wpars.ts';
+
+/** What the server serves. */
+export interface ServerOptions {
+  readonly layout: HomeLayout;
+  readonly manager: WparManager;
+  readonly journal: Journal;
+  readonly system: () => SystemInfo;
+  readonly checkpoint?: (name: string, request: CheckpointRequest) => Promise<CheckpointResult>;
+  readonly restart?: (request: RestartRequest) => Promise<WparInfo>;
+}
+
+/** Starts the control server on the home's socket. */
+export async function startServer(options: ServerOptions): Promise<FastifyInstance> {
+  const { layout, manager, journal } = options;
+  const app = Fastify({ logger: false, forceCloseConnections: true });
+
+  app.setErrorHandler((err, _req, reply) => {
+    const e = err as Error & { validation?: unknown; statusCode?: number };
+    const code = err instanceof WparError ? err.code : e.validation || e.statusCode === 400 ? 'EINVAL' : 'EIO';
+    const body: ApiError = { error: { code, message: e.message } };
+    void reply.status(statusFor(code)).send(body);
+  });
+
+  app.get('/v1/system', async () => options.system());
+
+  app.get<{ Querystring: { name?: string | string[] } }>('/v1/wpars', async (req) => {
+    const names = req.query.name === undefined ? [] : ([] as string[]).concat(req.query.name);
+    return manager.list(names.map(checkName));
+  });
+
+  app.post<{ Body: CreateRequest }>('/v1/wpars', async (req, reply) => {
+    const body = req.body ?? ({} as CreateRequest);
+    const definition = checkDefinition(body.definition);
+    await manager.create(definition, body.transient === true);
+    // A WPAR that fails to start stays defined (state B, with the reason); a transient one is removed.
+    if (body.start) await manager.start(definition.name);
+    return reply.status(201).send(manager.has(definition.name) ? manager.info(definition.name) : null);
+  });
+
+  app.delete<{ Params: { name: string }; Querystring: { force?: string } }>('/v1/wpars/:name', async (req, reply) => {
+    await manager.remove(checkName(req.params.name), { force: truthy(req.query.force) });
+    return reply.status(204).send();
+  });
+
+  app.post<{ Params: { name: string } }>('/v1/wpars/:name/start', async (req) => manager.start(checkName(req.params.name)));
+
+  app.post<{ Params: { name: string }; Body: StopRequest | undefined }>('/v1/wpars/:name/stop', async (req) => {
+    const body = req.body ?? {};
+    if (body.timeoutSec !== undefined && typeof body.timeoutSec !== 'number') throw new WparError('EINVAL', 'timeoutSec must be a number');
+    return manager.stop(checkName(req.params.name), { force: body.force === true, ...(body.timeoutSec !== undefined && { timeoutSec: body.timeoutSec }) });
+  });
+
+  app.get<{ Params: { name: string } }>('/v1/wpars/:name/wait', async (req) => manager.wait(checkName(req.params.name)));
+
+  app.get<{ Params: { name: string }; Querystring: { follow?: string; tail?: string; next?: string } }>('/v1/wpars/:name/logs', async (req, reply) => {
+    const name = checkName(req.params.name);
+    manager.info(name); // ENOENT before streaming anything
+    const lines = req.query.tail === undefined ? undefined : Number(req.query.tail);
+    if (lines !== undefined && !(Number.isInteger(lines) && lines >= 0)) throw new WparError('EINVAL', 'tail must be a number of lines');
+    const path = layout.consoleLog(name);
+    if (!truthy(req.query.follow)) {
+      return reply.type('text/plain; charset=utf-8').send(await readLogTail(path, lines === undefined ? {} : { lines }));
+    }
+    const ac = new AbortController();
+    req.raw.on('close', () => ac.abort());
+    // Follow this run to its end; with next=1, the next run (not started yet) to its end, so a
+    // client can subscribe before it starts the WPAR and miss nothing (wparexec).
+    if (truthy(req.query.next)) manager.nextExit(name).then(() => ac.abort(), () => ac.abort());
+    else if (manager.running(name)) manager.wait(name).then(() => ac.abort(), () => ac.abort());
+    else ac.abort();
+    return follow(reply, 'text/plain; charset=utf-8', Readable.from(followLog(path, { signal: ac.signal, ...(lines !== undefined && { lines }) })));
+  });
+
+  app.get<{ Querystring: { follow?: string; tail?: string } }>('/v1/events', async (req, reply) => {
+    const tail = req.query.tail === undefined ? (truthy(req.query.follow) ? 0 : 100) : Number(req.query.tail);
+    if (!(Number.isInteger(tail) && tail >= 0)) throw new WparError('EINVAL', 'tail must be a number of events');
+    const recent = tail > 0 ? journal.recent(tail) : [];
+    if (!truthy(req.query.follow)) return ndjson(reply, Readable.from(recent.map(line)));
+    const stream = new Readable({ read() {} });
+    for (const e of recent) stream.push(line(e));
+    const stop = journal.follow((e) => stream.push(line(e)));
+    req.raw.on('close', () => { stop(); stream.push(null); });
+    return follow(reply, 'application/x-ndjson', stream);
+  });
+
+  app.post<{ Params: { name: string }; Body: CheckpointRequest }>('/v1/wpars/:name/checkpoint', async (req) => {
+    if (!options.checkpoint) throw new WparError('EINVAL', 'checkpoint is not available in this daemon');
+    return options.checkpoint(checkName(req.params.name), req.body ?? ({} as CheckpointRequest));
+  });
+
+  app.post<{ Body: RestartRequest }>('/v1/restart', async (req, reply) => {
+    if (!options.restart) throw new WparError('EINVAL', 'restart is not available in this daemon');
+    return reply.status(201).send(await options.restart(req.body ?? ({} as RestartRequest)));
+  });
+
+  // The socket is private from the first moment: a 0700 directory, created under a 0177 umask.
+  mkdirSync(layout.runDir, { recursive: true, mode: 0o700 });
+  chmodSync(layout.runDir, 0o700);
+  const umask = process.umask(0o177);
+  try {
+    await app.listen({ path: layout.socket });
+  } finally {
+    process.umask(umask);
+  }
+  chmodSync(layout.socket, 0o600);
+  return app;
+}
+
+function truthy(v: string | undefined): boolean {
+  return v !== undefined && v !== '0' && v !== 'false';
+}
+
+function line(e: DaemonEvent): string {
+  return JSON.stringify(e) + '\n';
+}
+
+function ndjson(reply: FastifyReply, stream: Readable): FastifyReply {
+  return reply.type('application/x-ndjson').send(stream);
+}
+
+/**
+ * Streams a follow response with its headers sent at once: a follower knows it is subscribed before
+ * the first line exists (Node would otherwise hold the headers back until the first write).
+ */
+function follow(reply: FastifyReply, type: string, stream: Readable): FastifyReply {
+  reply.hijack();
+  const res = reply.raw;
+  res.writeHead(200, { 'content-type': type, 'cache-control': 'no-cache' });
+  res.flushHeaders();
+  stream.pipe(res);
+  stream.on('error', () => res.destroy());
+  res.on('close', () => stream.destroy());
+  return reply;
+}

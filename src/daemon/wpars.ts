@@ -1,0 +1,385 @@
+/**
+ * The WPAR manager: definitions, and the runtime as a kernel subsystem (R2). `startwpar` is a kernel
+ * activation — WPARSTART callouts run, then this subsystem starts the processes — and `stopwpar` a
+ * deactivation — this subsystem stops every process, then WPARSTOP callouts run.
+ * @module
+ */
+import { mkdir, rm } from 'node:fs/promises';
+import type { Kernel } from '../api/kernel.ts';
+import type { Owner } from '../api/owner.ts';
+import type { KernelCorral } from '../kernel/corral.ts';
+import { WparError } from '../kernel/errno.ts';
+import type { Subsystem } from '../kernel/subsystem.ts';
+import type { WparDefinition } from '../runtime/definition.ts';
+import type { Isolation } from '../runtime/isolation.ts';
+import { launch, type StopOptions, type WparExit, type WparProcess } from '../runtime/launch.ts';
+import type { HomeLayout } from './home.ts';
+import type { Journal } from './journal.ts';
+import type { ExitInfo, WparInfo, WparLetter } from './protocol.ts';
+import type { StoredWpar, Store } from './store.ts';
+
+/** The agent endpoint of one running WPAR, as the manager needs it. */
+export interface AgentEndpoint {
+  /** Closes the socket and every connection (their kernel owners close, releasing their denials). */
+  close(): Promise<void>;
+}
+
+/** Opens the agent endpoint of a WPAR about to start. */
+export type AgentFactory = (options: {
+  socketPath: string;
+  wparName: string;
+  cid: () => number | undefined;
+  /** Opens the kernel owner of one agent connection (`agent:NAME/PID`). */
+  openOwner: (ownerName: string) => Owner;
+}) => Promise<AgentEndpoint>;
+
+/** One WPAR as the manager keeps it. */
+interface Entry {
+  definition: WparDefinition;
+  transient: boolean;
+  createdAt: number;
+  lastExit: ExitInfo | null;
+  broken: boolean;
+  /** The cid while the kernel holds one. */
+  cid: number | null;
+  proc: WparProcess | null;
+  agents: AgentEndpoint | null;
+  startedAt: number | null;
+  /** A transition in progress (state T, or F while frozen), or null. */
+  busy: 'starting' | 'stopping' | 'removing' | 'checkpointing' | 'restarting' | null;
+  frozen: boolean;
+  /** How the runtime subsystem should stop the processes, and what to record as the reason. */
+  stopWith: { options: StopOptions; reason: string } | null;
+  /** How the processes ended, as the runtime saw it. */
+  lastRun: WparExit | null;
+  stopping: Promise<WparInfo> | null;
+  waiters: ((exit: ExitInfo) => void)[];
+}
+
+/** Default grace between SIGTERM and SIGKILL (`stopwpar -t`). */
+export const DEFAULT_STOP_SECONDS = 10;
+
+/** Owns every WPAR of one daemon. */
+export class WparManager {
+  readonly #entries = new Map<string, Entry>();
+  readonly #kernel: Kernel;
+  readonly #store: Store;
+  readonly #layout: HomeLayout;
+  readonly #isolation: Isolation;
+  readonly #journal: Journal;
+  readonly #agents: AgentFactory;
+  /** Exits of transient WPARs already removed, so a `wait` that arrives late still gets the status. */
+  readonly #ended = new Map<string, ExitInfo>();
+
+  constructor(options: { kernel: Kernel; store: Store; layout: HomeLayout; isolation: Isolation; journal: Journal; agents: AgentFactory }) {
+    this.#kernel = options.kernel;
+    this.#store = options.store;
+    this.#layout = options.layout;
+    this.#isolation = options.isolation;
+    this.#journal = options.journal;
+    this.#agents = options.agents;
+    this.#kernel.use(this.#subsystem());
+  }
+
+  /** Loads stored definitions (at daemon start). */
+  load(stored: Map<string, StoredWpar>): void {
+    for (const [name, s] of stored) {
+      this.#entries.set(name, {
+        definition: s.definition, transient: s.transient, createdAt: s.createdAt, lastExit: s.lastExit,
+        broken: s.broken, cid: null, proc: null, agents: null, startedAt: null, busy: null, frozen: false,
+        stopWith: null, lastRun: null, stopping: null, waiters: [],
+      });
+    }
+  }
+
+  /** Names of every WPAR, sorted. */
+  names(): string[] {
+    return [...this.#entries.keys()].sort();
+  }
+
+  /** Whether a WPAR of that name is defined. */
+  has(name: string): boolean {
+    return this.#entries.has(name);
+  }
+
+  /** `lswpar`: one WPAR. */
+  info(name: string): WparInfo {
+    return this.#info(this.#get(name));
+  }
+
+  /** `lswpar`: these WPARs (all when `names` is empty), by name. Unknown names → ENOENT. */
+  list(names: readonly string[] = []): WparInfo[] {
+    if (names.length === 0) return this.names().map((n) => this.#info(this.#entries.get(n)!));
+    return names.map((n) => this.info(n));
+  }
+
+  /** `mkwpar`: stores a (validated) definition and creates its root. EEXIST if the name is taken. */
+  async create(definition: WparDefinition, transient = false): Promise<WparInfo> {
+    if (this.#entries.has(definition.name)) throw new WparError('EEXIST', `${definition.name}: a WPAR of that name already exists`);
+    const createdAt = Date.now();
+    // The root first: a definition is only stored once its root exists (nothing half-made).
+    await mkdir(this.#layout.root(definition.name), { recursive: true, mode: 0o755 });
+    if (!this.#store.insert(definition, transient, createdAt)) throw new WparError('EEXIST', `${definition.name}: a WPAR of that name already exists`);
+    this.#ended.delete(definition.name);
+    const e: Entry = {
+      definition, transient, createdAt, lastExit: null, broken: false, cid: null, proc: null, agents: null,
+      startedAt: null, busy: null, frozen: false, stopWith: null, lastRun: null, stopping: null, waiters: [],
+    };
+    this.#entries.set(definition.name, e);
+    this.#event('runtime.defined', definition.name, { transient });
+    return this.#info(e);
+  }
+
+  /** `startwpar`: kernel activation, then the runtime starts the processes. */
+  async start(name: string, options: { restart?: boolean } = {}): Promise<WparInfo> {
+    const e = this.#get(name);
+    if (e.busy) throw new WparError('EBUSY', `${name}: cannot start while ${e.busy}`);
+    if (e.cid !== null) throw new WparError('EBUSY', `${name}: already active (cid ${e.cid})`);
+    e.busy = 'starting';
+    try {
+      await this.#kernel.activate({ name, checkpointable: e.definition.checkpointable }, { restart: options.restart === true });
+      if (e.busy === 'starting') e.busy = null; // the command may already have exited and be stopping
+      if (e.broken) { e.broken = false; this.#store.setBroken(name, false); }
+      return this.#info(e);
+    } catch (err) {
+      e.busy = null;
+      e.broken = true;
+      const reason = `failed to start: ${(err as Error).message}`;
+      e.lastExit = { code: null, signal: null, at: Date.now(), reason };
+      this.#store.setExit(name, e.lastExit, true);
+      this.#event('runtime.start-failed', name, { reason });
+      // A transient WPAR exists only to run once: one that cannot start leaves nothing behind.
+      if (e.transient) await this.remove(name).catch(() => {});
+      throw err;
+    }
+  }
+
+  /** `stopwpar`: SIGTERM (or SIGKILL with force), SIGKILL after the timeout, then deactivation. */
+  stop(name: string, options: { force?: boolean; timeoutSec?: number; reason?: string } = {}): Promise<WparInfo> {
+    const e = this.#get(name);
+    if (e.stopping) return e.stopping;
+    if (e.busy) return Promise.reject(new WparError('EBUSY', `${name}: cannot stop while ${e.busy}`));
+    if (e.cid === null) return Promise.reject(new WparError('EINVAL', `${name}: not active (state ${this.#letter(e)})`));
+    const seconds = options.timeoutSec ?? DEFAULT_STOP_SECONDS;
+    if (!Number.isFinite(seconds) || seconds < 0) return Promise.reject(new WparError('EINVAL', `${name}: stop timeout must be a number of seconds >= 0`));
+    e.stopWith = {
+      options: { force: options.force === true, graceMs: Math.round(seconds * 1000) },
+      reason: options.reason ?? (options.force ? 'stopped by stopwpar -F' : 'stopped by stopwpar'),
+    };
+    e.stopping = this.#deactivate(e, e.stopWith.reason, false);
+    return e.stopping;
+  }
+
+  /** `rmwpar`: removes definition and root. An active WPAR needs `force` (it is stopped first). */
+  async remove(name: string, options: { force?: boolean } = {}): Promise<void> {
+    const e = this.#get(name);
+    if (e.cid !== null || e.busy) {
+      if (!options.force) throw new WparError('EBUSY', `${name}: is ${e.busy ?? 'active'}; stop it first or use -F`);
+      await this.stop(name, { force: true, reason: 'removed by rmwpar -F' });
+    }
+    if (this.#entries.get(name) !== e) return; // removed meanwhile (a transient WPAR removes itself)
+    e.busy = 'removing';
+    try {
+      await rm(this.#layout.wparDir(name), { recursive: true, force: true });
+    } finally {
+      e.busy = null;
+    }
+    this.#store.remove(name);
+    this.#entries.delete(name);
+    // Nobody waits forever on a WPAR that is gone: a waiter gets its last exit, or a removal notice.
+    const last = e.lastExit ?? { code: null, signal: null, at: Date.now(), reason: 'removed' };
+    for (const w of e.waiters.splice(0)) w(last);
+    this.#event('runtime.removed', name, {});
+  }
+
+  /** Resolves how the WPAR next ends (at once if it is not running and has ended before). */
+  wait(name: string): Promise<ExitInfo> {
+    const ended = this.#ended.get(name);
+    const e = this.#entries.get(name);
+    if (!e) {
+      if (ended) return Promise.resolve(ended);
+      return Promise.reject(new WparError('ENOENT', `${name}: no such WPAR`));
+    }
+    if (e.cid === null && (e.busy === null || e.busy === 'removing') && e.lastExit) return Promise.resolve(e.lastExit);
+    return new Promise((resolve) => e.waiters.push(resolve));
+  }
+
+  /** Resolves when the WPAR's next run ends (after a start that has not happened yet, if need be). */
+  nextExit(name: string): Promise<ExitInfo> {
+    const e = this.#get(name);
+    return new Promise((resolve) => e.waiters.push(resolve));
+  }
+
+  /** Whether processes of the WPAR may still produce console output. */
+  running(name: string): boolean {
+    const e = this.#entries.get(name);
+    return e !== undefined && (e.cid !== null || e.busy === 'starting');
+  }
+
+  /** Names of WPARs that hold a cid. */
+  active(): string[] {
+    return this.names().filter((n) => this.#entries.get(n)!.cid !== null);
+  }
+
+  /** Starts every auto-start WPAR; failures are reported as events, not thrown. */
+  async autostart(): Promise<void> {
+    for (const name of this.names()) {
+      const e = this.#entries.get(name)!;
+      if (!e.definition.autostart || e.cid !== null) continue;
+      try {
+        await this.start(name);
+      } catch (err) {
+        this.#event('runtime.autostart-failed', name, { reason: (err as Error).message });
+      }
+    }
+  }
+
+  /** Records that a WPAR's processes were lost with the previous daemon (and have been stopped). */
+  markLost(name: string, reason: string): void {
+    const e = this.#entries.get(name);
+    if (!e) return;
+    e.broken = true;
+    e.lastExit = { code: null, signal: null, at: Date.now(), reason };
+    this.#store.setExit(name, e.lastExit, true);
+    this.#event('runtime.recovered', name, { reason });
+  }
+
+  /** The running process handle (for checkpoint), or ENOENT/EINVAL. */
+  process(name: string): WparProcess {
+    const e = this.#get(name);
+    if (!e.proc || e.cid === null) throw new WparError('EINVAL', `${name}: not active (state ${this.#letter(e)})`);
+    return e.proc;
+  }
+
+  #subsystem(): Subsystem {
+    return {
+      name: 'runtime',
+      start: (cid, corral) => this.#startProcesses(cid, corral),
+      stop: (_cid, corral) => this.#stopProcesses(corral),
+    };
+  }
+
+  /** Subsystem start: the agent endpoint first (a program may connect at once), then the processes. */
+  async #startProcesses(cid: number, corral: KernelCorral): Promise<void> {
+    const e = this.#entries.get(corral.name);
+    if (!e) throw new WparError('ENOENT', `${corral.name}: not defined in this daemon`);
+    const name = e.definition.name;
+    const socketPath = this.#layout.agentSocket(cid);
+    e.cid = cid;
+    e.lastRun = null;
+    try {
+      e.agents = await this.#agents({ socketPath, wparName: name, cid: () => e.cid ?? undefined, openOwner: (n) => this.#kernel.extension(n) });
+      e.proc = await launch({
+        definition: e.definition, cid, root: this.#layout.root(name), agentPath: socketPath,
+        consoleLog: this.#layout.consoleLog(name), isolation: this.#isolation, cgroupParent: this.#layout.cgroupParent,
+      });
+    } catch (err) {
+      await e.agents?.close();
+      e.agents = null;
+      e.cid = null;
+      throw err;
+    }
+    const proc = e.proc;
+    e.startedAt = Date.now();
+    this.#store.setRunning(name, { pid: proc.pid, pgid: proc.pgid, cgroupPath: proc.cgroupPath, startedAt: e.startedAt });
+    this.#event('runtime.started', name, { cid, pid: proc.pid, isolation: proc.isolation.summary, unenforcedLimits: proc.unenforcedLimits });
+    proc.exited.then(
+      (exit) => this.#onExit(e, proc, exit),
+      (err: unknown) => this.#onExit(e, proc, { code: null, signal: null, oomKilled: false }, err),
+    );
+  }
+
+  /** Subsystem stop: every process gone (TERM, then KILL), then the agent endpoint closed. */
+  async #stopProcesses(corral: KernelCorral): Promise<void> {
+    const e = this.#entries.get(corral.name);
+    if (!e) return;
+    try {
+      if (e.proc) e.lastRun = await e.proc.stop(e.stopWith?.options ?? {});
+    } finally {
+      e.proc = null;
+      await e.agents?.close();
+      e.agents = null;
+    }
+  }
+
+  /** The main process ended. If nobody asked for it, deactivate: WPARSTOP callouts run, then D (or B). */
+  #onExit(e: Entry, proc: WparProcess, exit: WparExit, err?: unknown): void {
+    if (e.proc !== proc || e.stopping) return; // a stop is under way and records the exit itself
+    e.lastRun = exit;
+    const reason = err ? `lost: ${(err as Error).message}`
+      : exit.oomKilled ? `killed by the memory limit (${exit.signal ?? 'exit ' + exit.code})`
+      : exit.signal ? `killed by ${exit.signal}`
+      : `exited with status ${exit.code}`;
+    // An exit is the program's business (D); a kill nobody here asked for lost its processes (B).
+    const broken = err !== undefined || exit.signal !== null || exit.oomKilled;
+    e.stopWith = { options: { force: true }, reason };
+    e.stopping = this.#deactivate(e, reason, broken);
+    e.stopping.catch(() => {});
+  }
+
+  async #deactivate(e: Entry, reason: string, broken: boolean): Promise<WparInfo> {
+    const name = e.definition.name;
+    e.busy = 'stopping';
+    try {
+      await this.#kernel.deactivate(e.cid!);
+    } finally {
+      const run = e.lastRun;
+      const exit: ExitInfo = { code: run?.code ?? null, signal: run?.signal ?? null, at: Date.now(), reason };
+      e.cid = null;
+      e.proc = null;
+      e.busy = null;
+      e.frozen = false;
+      e.stopWith = null;
+      e.stopping = null;
+      e.startedAt = null;
+      e.lastExit = exit;
+      e.broken = broken;
+      this.#store.setExit(name, exit, broken);
+      this.#event('runtime.exited', name, { code: exit.code, signal: exit.signal, reason, broken });
+      for (const w of e.waiters.splice(0)) w(exit);
+      if (e.transient && this.#entries.get(name) === e) {
+        this.#ended.set(name, exit);
+        setTimeout(() => this.#ended.get(name) === exit && this.#ended.delete(name), 10 * 60_000).unref();
+        this.remove(name).catch(() => {});
+      }
+    }
+    return this.#info(e);
+  }
+
+  #get(name: string): Entry {
+    const e = this.#entries.get(name);
+    if (!e) throw new WparError('ENOENT', `${name}: no such WPAR`);
+    return e;
+  }
+
+  #letter(e: Entry): WparLetter {
+    if (e.frozen) return 'F';
+    if (e.busy) return 'T';
+    if (e.cid !== null) return 'A';
+    return e.broken ? 'B' : 'D';
+  }
+
+  #info(e: Entry): WparInfo {
+    const st = e.cid !== null ? this.#kernel.status(e.cid) : undefined;
+    return {
+      name: e.definition.name,
+      state: this.#letter(e),
+      cid: e.cid,
+      phase: st?.phase ?? null,
+      checkpointable: e.definition.checkpointable,
+      denials: st?.denials ?? [],
+      autostart: e.definition.autostart,
+      definition: e.definition,
+      root: this.#layout.root(e.definition.name),
+      isolation: e.proc?.isolation.summary ?? null,
+      pid: e.proc?.pid ?? null,
+      startedAt: e.startedAt,
+      lastExit: e.lastExit,
+      transient: e.transient,
+    };
+  }
+
+  #event(type: string, name: string, fields: Record<string, unknown>): void {
+    this.#journal.record({ type, time: Date.now(), name, ...fields });
+  }
+}

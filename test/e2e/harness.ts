@@ -1,0 +1,174 @@
+/**
+ * End-to-end harness: a real `wpard` in a temp home (a child process, as a user would run it) and the
+ * real commands (`dist/cli/bin/*.js`), each run as its own process.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { request } from 'node:http';
+import { createInterface } from 'node:readline';
+import type { WparInfo } from '../../src/daemon/protocol.ts';
+
+/** The repository root (tests run against the built `dist/`). */
+export const ROOT = resolve(import.meta.dirname, '../..');
+const DIST = join(ROOT, 'dist');
+
+/** What a command printed and how it exited. */
+export interface Ran {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs `node FILE ARGS` to completion. */
+export function runNode(file: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<Ran> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [file, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    child.on('error', reject);
+    child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
+  });
+}
+
+/** One system: a daemon in its own temp home. */
+export class System implements AsyncDisposable {
+  readonly home: string;
+  readonly #daemon: ChildProcess;
+  readonly #exited: Promise<number | null>;
+  #log = '';
+
+  private constructor(home: string, daemon: ChildProcess) {
+    this.home = home;
+    this.#daemon = daemon;
+    this.#exited = new Promise((r) => daemon.once('exit', (code) => r(code)));
+  }
+
+  /** Starts `wpard --home TEMP [--extension M]...`; resolves once it serves its socket. */
+  static async start(options: { home?: string; extensions?: readonly string[]; args?: readonly string[] } = {}): Promise<System> {
+    const home = options.home ?? mkdtempSync(join(tmpdir(), 'corral-e2e-'));
+    const args = ['--home', home, ...(options.extensions ?? []).flatMap((e) => ['--extension', e]), ...(options.args ?? [])];
+    const daemon = spawn(process.execPath, [join(DIST, 'daemon/wpard.js'), ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const sys = new System(home, daemon);
+    const lines = createInterface({ input: daemon.stderr! });
+    await new Promise<void>((ready, fail) => {
+      lines.on('line', (l) => {
+        sys.#log += l + '\n';
+        if (l.includes(' serving ')) ready();
+      });
+      daemon.once('exit', (code) => fail(new Error(`wpard exited (${code}) before serving:\n${sys.#log}`)));
+    });
+    return sys;
+  }
+
+  /** What the daemon wrote to stderr so far. */
+  get log(): string {
+    return this.#log;
+  }
+
+  /** The daemon's pid. */
+  get pid(): number {
+    return this.#daemon.pid!;
+  }
+
+  /** Runs a command (`mkwpar`, `lswpar`, `wpar`, ...) against this system. */
+  run(command: string, args: readonly string[]): Promise<Ran> {
+    return runNode(join(DIST, 'cli/bin', `${command}.js`), ['--home', this.home, ...args]);
+  }
+
+  /** Runs a command that must succeed; returns its stdout. */
+  async ok(command: string, args: readonly string[]): Promise<string> {
+    const r = await this.run(command, args);
+    if (r.code !== 0) throw new Error(`${command} ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+    return r.stdout;
+  }
+
+  /** `lswpar --json [NAME...]`. */
+  async list(...names: string[]): Promise<WparInfo[]> {
+    return JSON.parse(await this.ok('lswpar', ['--json', ...names])) as WparInfo[];
+  }
+
+  /** One WPAR from `lswpar --json`. */
+  async wpar(name: string): Promise<WparInfo> {
+    return (await this.list(name))[0]!;
+  }
+
+  /** SIGTERM (clean stop); resolves the daemon's exit code. */
+  async stop(): Promise<number | null> {
+    this.#daemon.kill('SIGTERM');
+    return this.#exited;
+  }
+
+  /** SIGKILL (a crash); resolves once it is gone. */
+  async crash(): Promise<void> {
+    this.#daemon.kill('SIGKILL');
+    await this.#exited;
+  }
+
+  /** Resolves when the daemon exits. */
+  get exited(): Promise<number | null> {
+    return this.#exited;
+  }
+
+  /** Stops the daemon (if running) and removes the home. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.#daemon.exitCode === null && this.#daemon.signalCode === null) await this.stop();
+    rmSync(this.home, { recursive: true, force: true });
+  }
+}
+
+/** Host pids of processes whose environment has `WPAR_NAME=name` and whose cwd is under `home`. */
+export function processesOf(name: string, home: string): number[] {
+  const found: number[] = [];
+  for (const entry of readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const env = readText(`/proc/${entry}/environ`).split('\0');
+      if (env.includes(`WPAR_NAME=${name}`) && env.some((v) => v.startsWith('WPAR_ROOT=') && v.slice(10).startsWith(home))) found.push(Number(entry));
+    } catch { /* gone, or not ours to read */ }
+  }
+  return found;
+}
+
+function readdir(p: string): string[] { return readdirSync(p); }
+function readText(p: string): string { return readFileSync(p, 'latin1'); }
+
+/** A JSON request to the daemon's control API (for waiting on events; commands are tested as commands). */
+export function api<T>(sys: System, method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
+  return new Promise((resolvePromise, reject) => {
+    const req = request({ socketPath: join(sys.home, 'run/wpard.sock'), method, path, headers: body === undefined ? {} : { 'content-type': 'application/json' } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (d: string) => { text += d; });
+      res.on('end', () => resolvePromise({ status: res.statusCode!, body: (text ? JSON.parse(text) : null) as T }));
+    });
+    req.on('error', reject);
+    req.end(body === undefined ? undefined : JSON.stringify(body));
+  });
+}
+
+/**
+ * Subscribes to the daemon's event stream and resolves (once subscribed) to `{ event }`, a promise of
+ * the first event matching `predicate`: subscribe, then act, then await — no sleeping, no missed event.
+ * (Wrapped in an object because a promise resolved with a promise would wait for it.)
+ */
+export function subscribe(sys: System, predicate: (e: Record<string, unknown>) => boolean): Promise<{ event: Promise<Record<string, unknown>> }> {
+  return new Promise((subscribed, reject) => {
+    const req = request({ socketPath: join(sys.home, 'run/wpard.sock'), path: '/v1/events?follow=1&tail=0' }, (res) => {
+      res.on('error', () => {}); // we end the stream ourselves once the event is seen
+      const lines = createInterface({ input: res });
+      subscribed({
+        event: new Promise((match) => {
+          lines.on('line', (l) => {
+            const e = JSON.parse(l) as Record<string, unknown>;
+            if (predicate(e)) { match(e); lines.close(); res.destroy(); }
+          });
+        }),
+      });
+    });
+    req.on('error', (err) => { if ((err as NodeJS.ErrnoException).code !== 'ECONNRESET') reject(err); });
+    req.end();
+  });
+}
