@@ -1,0 +1,127 @@
+/**
+ * Writing a verified-as-it-goes root into a fresh staging directory. Safety does not rest on the
+ * reader's path checks alone: every file is created with O_EXCL|O_NOFOLLOW, directories with mkdir
+ * and symlinks with symlink, all of which fail rather than replace or follow what is there.
+ * @module
+ */
+import {
+  chmodSync, closeSync, constants, fchmodSync, fstatSync, futimesSync, lutimesSync, mkdirSync, openSync, symlinkSync,
+  unlinkSync, utimesSync, writeSync,
+} from 'node:fs';
+import { imageError } from './errors.ts';
+import type { RootEntry, RootSink } from './reader.ts';
+
+const O_CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | (constants.O_NOFOLLOW ?? 0);
+/**
+ * Set-user-ID and set-group-ID bits are stored but not restored: an image is checked for damage,
+ * not signed, so whoever can write it could otherwise plant a set-ID program for the restorer.
+ */
+const RESTORED_BITS = 0o1777;
+
+/** A RootSink that creates the tree under `dir` (an empty directory it owns). */
+export class Extractor implements RootSink {
+  readonly #dir: string;
+  readonly #label: string;
+  #fd: number | null = null;
+  #file: RootEntry | null = null;
+  /** Directories' modes and times, applied last and deepest first (a read-only directory still gets its children). */
+  readonly #dirs: RootEntry[] = [];
+  /** The process's umask: a file whose mode survives it needs no fchmod. */
+  readonly #umask: number;
+  /** Whether the open file still needs its mode set. */
+  #chmod = false;
+
+  /** `dir` must be empty: a probe file is made in it to learn the umask. */
+  constructor(dir: string, label: string) {
+    this.#dir = dir;
+    this.#label = label;
+    this.#umask = this.#learnUmask();
+  }
+
+  /** Learn the umask from a probe file (process.umask() to read it is deprecated and racy). */
+  #learnUmask(): number {
+    const probe = `${this.#dir}/.umask-probe`;
+    const fd = openSync(probe, O_CREATE, 0o777);
+    try {
+      return 0o777 & ~fstatSync(fd).mode;
+    } finally {
+      closeSync(fd);
+      unlinkSync(probe);
+    }
+  }
+
+  entry(e: RootEntry): void {
+    const path = this.#path(e.rel);
+    try {
+      if (e.type === 'dir') {
+        if (e.rel !== '') mkdirSync(path, 0o700);
+        this.#dirs.push(e);
+      } else if (e.type === 'symlink') {
+        symlinkSync(e.linkpath, path);
+        lutimesSync(path, e.mtime, e.mtime);
+      } else {
+        // open() gives the mode minus the umask (a read-only mode still yields a writable fd):
+        // only files it does not fit (e.g. 0666 under 022, or sticky) need an fchmod.
+        const mode = e.mode & RESTORED_BITS;
+        this.#fd = openSync(path, O_CREATE, mode & 0o777);
+        this.#file = e;
+        this.#chmod = mode > 0o777 || (mode & ~this.#umask) !== mode;
+      }
+    } catch (err) {
+      throw this.#error(e, err);
+    }
+  }
+
+  data(bytes: Buffer): void {
+    let done = 0;
+    try {
+      while (done < bytes.length) done += writeSync(this.#fd!, bytes, done, bytes.length - done);
+    } catch (err) {
+      throw this.#error(this.#file!, err);
+    }
+  }
+
+  entryEnd(): void {
+    const fd = this.#fd;
+    const e = this.#file;
+    if (fd === null || e === null) return;
+    this.#fd = null;
+    this.#file = null;
+    try {
+      if (this.#chmod) fchmodSync(fd, e.mode & RESTORED_BITS);
+      futimesSync(fd, e.mtime, e.mtime);
+    } catch (err) {
+      throw this.#error(e, err);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** Apply the directories' modes and times; call once every entry is written. */
+  finish(): void {
+    for (let i = this.#dirs.length - 1; i >= 0; i--) {
+      const e = this.#dirs[i]!;
+      try {
+        const path = this.#path(e.rel);
+        chmodSync(path, e.mode & RESTORED_BITS);
+        utimesSync(path, e.mtime, e.mtime);
+      } catch (err) {
+        throw this.#error(e, err);
+      }
+    }
+  }
+
+  /** Close a file left open by a failure. */
+  abort(): void {
+    if (this.#fd !== null) closeSync(this.#fd);
+    this.#fd = null;
+  }
+
+  #path(rel: string): string {
+    return rel === '' ? this.#dir : `${this.#dir}/${rel}`;
+  }
+
+  #error(e: RootEntry, err: unknown) {
+    return imageError('EINVAL', this.#label, 'root', `cannot restore ${e.rel === '' ? '/' : e.rel}: ${(err as Error).message}`, { cause: err });
+  }
+}

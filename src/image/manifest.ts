@@ -1,0 +1,140 @@
+/**
+ * The manifest (what an image holds and the SHA-256 of every part) and the checks that the JSON
+ * parts of an image read back are what a writer produced.
+ * @module
+ */
+import { arch, hostname, platform, release } from 'node:os';
+import { WPAR_NAME_PATTERN, type WparDefinition } from '../runtime/definition.ts';
+import { FORMAT_NAME, FORMAT_VERSION, PART_NAMES } from './format.ts';
+import { damaged } from './errors.ts';
+
+/** The system an image was written on. */
+export interface SourceSystem {
+  readonly hostname: string;
+  /** `process.platform`, e.g. `linux`. */
+  readonly platform: string;
+  /** `process.arch`, e.g. `x64`. */
+  readonly arch: string;
+  /** The kernel release (`os.release()`). */
+  readonly release: string;
+  /** The Node.js version that wrote it. */
+  readonly node: string;
+}
+
+/** Where a part lies in the image stream and the SHA-256 of exactly those bytes. */
+export interface PartDigest {
+  /** Byte offset of the part's first header block. */
+  readonly offset: number;
+  /** Length in bytes: headers, data and padding of all its entries. */
+  readonly bytes: number;
+  /** Lower-case hex SHA-256 of those bytes. */
+  readonly sha256: string;
+}
+
+/** The root part's digest and what it holds. */
+export interface RootPartDigest extends PartDigest {
+  /** Entries including the root directory itself. */
+  readonly entries: number;
+  readonly files: number;
+  readonly directories: number;
+  readonly symlinks: number;
+  /** Sum of the regular files' sizes. */
+  readonly dataBytes: number;
+}
+
+/** The manifest of an image (the `manifest.json` entry). */
+export interface ImageManifest {
+  readonly format: typeof FORMAT_NAME;
+  readonly version: typeof FORMAT_VERSION;
+  /** When the image was written, ISO 8601 UTC. */
+  readonly created: string;
+  /** The WPAR's name, as in the definition. */
+  readonly wpar: string;
+  readonly source: SourceSystem;
+  /** Names of the agents whose state the image holds, sorted; empty for a program that uses none. */
+  readonly agents: readonly string[];
+  readonly parts: {
+    readonly format: PartDigest;
+    readonly definition: PartDigest;
+    readonly agents: PartDigest;
+    readonly root: RootPartDigest;
+  };
+}
+
+/** This system, as a manifest records it. */
+export function sourceSystem(): SourceSystem {
+  return { hostname: hostname(), platform: platform(), arch: arch(), release: release(), node: process.version };
+}
+
+type Json = Record<string, unknown>;
+
+function isObject(v: unknown): v is Json {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function parseJson(bytes: Buffer, label: string, part: string): Json {
+  let value: unknown;
+  try {
+    value = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    throw damaged(label, part, 'not valid JSON (image damaged or tampered)');
+  }
+  if (!isObject(value)) throw damaged(label, part, 'not a JSON object (image damaged or tampered)');
+  return value;
+}
+
+const HEX64 = /^[0-9a-f]{64}$/;
+const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+
+function checkDigest(v: unknown, root: boolean): boolean {
+  if (!isObject(v) || !isCount(v.offset) || !isCount(v.bytes) || typeof v.sha256 !== 'string') return false;
+  if (!HEX64.test(v.sha256)) return false;
+  return !root || ['entries', 'files', 'directories', 'symlinks', 'dataBytes'].every((k) => isCount(v[k]));
+}
+
+/** Parse and check the manifest's bytes (already verified against the trailer). */
+export function parseManifest(bytes: Buffer, label: string): ImageManifest {
+  const m = parseJson(bytes, label, 'manifest');
+  if (m.format !== FORMAT_NAME || m.version !== FORMAT_VERSION) {
+    throw damaged(label, 'manifest', `format ${String(m.format)} version ${String(m.version)} is not ${FORMAT_NAME} version ${FORMAT_VERSION}`);
+  }
+  const src = m.source;
+  const parts = m.parts;
+  const ok =
+    typeof m.created === 'string' && !Number.isNaN(Date.parse(m.created)) &&
+    typeof m.wpar === 'string' &&
+    isObject(src) && ['hostname', 'platform', 'arch', 'release', 'node'].every((k) => typeof src[k] === 'string') &&
+    Array.isArray(m.agents) && m.agents.every((a) => typeof a === 'string') &&
+    isObject(parts) && PART_NAMES.every((p) => checkDigest(parts[p], p === 'root'));
+  if (!ok) throw damaged(label, 'manifest', 'does not follow the manifest schema (image damaged or tampered)');
+  return m as unknown as ImageManifest;
+}
+
+/** Check a definition (from a caller or an image); returns the reason it is invalid, or null. */
+export function definitionProblem(d: unknown): string | null {
+  if (!isObject(d)) return 'not an object';
+  if (typeof d.name !== 'string' || !WPAR_NAME_PATTERN.test(d.name)) return 'name does not follow the WPAR name rule';
+  if (!Array.isArray(d.argv) || d.argv.length === 0 || !d.argv.every((a) => typeof a === 'string')) {
+    return 'argv is not a non-empty array of strings';
+  }
+  if (!isObject(d.env) || !Object.values(d.env).every((v) => typeof v === 'string')) return 'env is not a map of strings';
+  if (d.hostname !== null && typeof d.hostname !== 'string') return 'hostname is not a string or null';
+  if (typeof d.checkpointable !== 'boolean' || typeof d.autostart !== 'boolean') {
+    return 'checkpointable and autostart must be booleans';
+  }
+  const limits = d.limits;
+  if (!isObject(limits)) return 'limits is not an object';
+  for (const k of ['memoryBytes', 'cpuPercent', 'procs']) {
+    const v = limits[k];
+    if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v <= 0)) return `limits.${k} is not a positive number`;
+  }
+  return null;
+}
+
+/** Parse and check the definition part's bytes. */
+export function parseDefinition(bytes: Buffer, label: string): WparDefinition {
+  const d = parseJson(bytes, label, 'definition');
+  const problem = definitionProblem(d);
+  if (problem !== null) throw damaged(label, 'definition', `not a valid WPAR definition: ${problem}`);
+  return d as unknown as WparDefinition;
+}
