@@ -129,13 +129,28 @@ describe('the other commands', () => {
 
   test('chkptwpar: one-line summary, or the result as JSON', async () => {
     const result = { name: 'web', dir: '/data/img', bytes: 2048, frozenMs: 40, totalMs: 900, agents: ['db'], killed: true };
-    const d = await start((_r, res) => json(res, 200, result));
+    // The daemon streams NDJSON: progress lines, then the result.
+    const d = await start((_r, res) => {
+      res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+      res.write(JSON.stringify({ type: 'progress', time: 1, bytesDone: 1024, bytesTotal: 2048 }) + '\n');
+      res.end(JSON.stringify({ type: 'result', time: 2, result }) + '\n');
+    });
     const t = testIo({ WPAR_HOME: d.home }, '/data');
     assert.equal(await runCommand(chkptwpar, ['-d', 'img', '-k', '-w', '5', 'web'], t.io), 0);
     assert.equal(t.stdout(), 'Checkpointed web into /data/img: 2.0 KiB, frozen 40 ms, total 900 ms, agents db; the WPAR was stopped\n');
     assert.deepEqual(d.received[0], { method: 'POST', url: '/v1/wpars/web/checkpoint', body: { dir: '/data/img', kill: true, waitSec: 5 } });
     const j = await run(chkptwpar, ['--json', '-d', '/data/img', 'web']);
     assert.deepEqual(JSON.parse(j.stdout), result);
+  });
+
+  test('chkptwpar: an error streamed after progress is the one error line', async () => {
+    await start((_r, res) => {
+      res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+      res.end(JSON.stringify({ type: 'error', time: 1, error: { code: 'ETIMEDOUT', message: 'web: not checkpointed after 1 s (ETIMEDOUT): denied by db "txn" since 10:00:00' } }) + '\n');
+    });
+    const r = await run(chkptwpar, ['-d', '/data/img', 'web']);
+    assert.equal(r.status, 1);
+    assert.equal(r.stderr, 'chkptwpar: web: not checkpointed after 1 s (ETIMEDOUT): denied by db "txn" since 10:00:00\n');
   });
 
   test('lswpar --json prints exactly one JSON array of what the daemon answered', async () => {

@@ -4,6 +4,10 @@
  * @module
  */
 import { resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { WriteStream } from 'node:tty';
+import { apiError, type DaemonClient } from '../client.ts';
+import { CliError } from '../errors.ts';
 import type { CheckpointRequest, CheckpointResult } from '../../daemon/protocol.ts';
 import { COMMON_OPTIONS, HELP, JSON_OPTION, oneName, parseOptions, parseSeconds, required, type Help } from '../args.ts';
 import { print, printJson, type Command } from '../command.ts';
@@ -22,15 +26,11 @@ export interface ChkptwparOptions {
   readonly request: CheckpointRequest;
 }
 
-/**
- * Shows a checkpoint's progress while it runs. The hook for the progress display: today the
- * daemon's answer is one JSON object at the end, so {@link checkpointProgress} returns a display
- * that shows nothing; a later step feeds it the daemon's progress and draws on a terminal.
- */
+/** Shows a checkpoint's progress while it runs. */
 export interface CheckpointProgress {
   /** The checkpoint was asked for. */
   begin(name: string, dir: string): void;
-  /** How far it got: `phase` (e.g. `freezing`, `writing`) and, when known, bytes done of total. */
+  /** How far it got: `phase` (e.g. `writing`) and, when known, bytes done of total. */
   update(phase: string, done?: number, total?: number): void;
   /** It ended (either way): remove whatever was drawn, before the summary or the error line. */
   end(): void;
@@ -39,12 +39,37 @@ export interface CheckpointProgress {
 /** A progress display that shows nothing. */
 export const NO_PROGRESS: CheckpointProgress = { begin() {}, update() {}, end() {} };
 
+/** Images smaller than this finish too fast for a bar to help. */
+const BAR_MIN_BYTES = 8 << 20;
+
 /**
- * The progress display for a checkpoint on `io`: nothing for `--json` or when stdout is not a
- * terminal. (No progress is reported by the daemon yet, so nothing at all for now.)
+ * The progress display for a checkpoint on `io`: a bar on stderr (cli-progress) when stderr is a
+ * terminal and the image is large; nothing for `--json` or when stderr is not a terminal.
  */
-export function checkpointProgress(_io: Io, _json: boolean): CheckpointProgress {
-  return NO_PROGRESS;
+export async function checkpointProgress(io: Io, json: boolean): Promise<CheckpointProgress> {
+  const tty = (io.stderr as Partial<WriteStream>).isTTY === true;
+  if (json || !tty) return NO_PROGRESS;
+  // Loaded only when a bar may be drawn: every other command starts faster without it.
+  const { Presets, SingleBar } = await import('cli-progress');
+  let bar: InstanceType<typeof SingleBar> | undefined;
+  let label = '';
+  return {
+    begin(name) { label = name; },
+    update(_phase, done, total) {
+      if (done === undefined || total === undefined || total < BAR_MIN_BYTES) return;
+      if (!bar) {
+        bar = new SingleBar({
+          stream: io.stderr as WriteStream,
+          format: `chkptwpar ${label} [{bar}] {percentage}% | {doneMiB}/{totalMiB} MiB | ETA {eta_formatted}`,
+          hideCursor: true,
+          clearOnComplete: true,
+        }, Presets.shades_classic);
+        bar.start(total, 0, { doneMiB: '0', totalMiB: (total / 2 ** 20).toFixed(0) });
+      }
+      bar.update(done, { doneMiB: (done / 2 ** 20).toFixed(0) });
+    },
+    end() { bar?.stop(); },
+  };
 }
 
 const OPTIONS = {
@@ -90,11 +115,11 @@ ${HOME_HELP}  --json          Prints the checkpoint's result as JSON.
 `,
   parse: parseChkptwpar,
   async run(o, ctx) {
-    const progress = checkpointProgress(ctx.io, o.json);
+    const progress = await checkpointProgress(ctx.io, o.json);
     progress.begin(o.name, o.request.dir);
     let result: CheckpointResult;
     try {
-      result = await ctx.connect(o.home).request<CheckpointResult>('POST', wparPath(o.name, 'checkpoint'), { body: o.request, subject: o.name });
+      result = await streamCheckpoint(ctx.connect(o.home), o, progress);
     } finally {
       progress.end();
     }
@@ -103,3 +128,16 @@ ${HOME_HELP}  --json          Prints the checkpoint's result as JSON.
     return 0;
   },
 };
+
+/** Runs the checkpoint with the daemon streaming `{progress}` lines, then `{result}` or `{error}`. */
+async function streamCheckpoint(client: DaemonClient, o: ChkptwparOptions, progress: CheckpointProgress): Promise<CheckpointResult> {
+  const res = await client.open('POST', wparPath(o.name, 'checkpoint'), { body: o.request, subject: o.name, accept: 'application/x-ndjson' });
+  for await (const text of createInterface({ input: res, crlfDelay: Infinity })) {
+    if (text === '') continue;
+    const line = JSON.parse(text) as { type: string; bytesDone?: number; bytesTotal?: number; result?: CheckpointResult; error?: unknown };
+    if (line.type === 'progress') progress.update('writing', line.bytesDone, line.bytesTotal);
+    else if (line.type === 'result' && line.result) return line.result;
+    else if (line.type === 'error') throw apiError(500, JSON.stringify({ error: line.error }), o.name);
+  }
+  throw new CliError('wpard ended the checkpoint answer without a result', { code: 'EIO', subject: o.name });
+}
