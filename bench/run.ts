@@ -3,6 +3,7 @@
  * Re-runs itself with --expose-gc so heap measures are exact.
  */
 import { spawnSync } from 'node:child_process';
+import { daemonBench } from './daemon.ts';
 import { kernelBench } from './kernel.ts';
 import { printTable } from './measure.ts';
 
@@ -13,3 +14,4 @@ if (!(globalThis as { gc?: unknown }).gc) {
 
 console.log(`corral bench — node ${process.version}, ${process.platform}/${process.arch}`);
 printTable('Kernel (issue #2)', await kernelBench());
+printTable('Runtime and checkpoint (issues #3, #4), through a real wpard', await daemonBench());

@@ -16,7 +16,7 @@
  */
 import { appendFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { agent, WparError } from '../src/agent/index.ts';
+import { agent, WparError } from 'corral/agent';
 
 const FILE = 'count.txt';
 const batchSize = setting('COUNTER_BATCH', 10);

@@ -13,7 +13,8 @@ import { killLeftovers } from '../runtime/leftovers.ts';
 import { loadExtension, unloadExtension, type LoadedExtension } from './extensions.ts';
 import { HomeLayout, MAX_SOCKET_PATH } from './home.ts';
 import { Journal } from './journal.ts';
-import type { CheckpointRequest, CheckpointResult, RestartRequest, SystemInfo, WparInfo } from './protocol.ts';
+import { checkpoint, restart } from './checkpoint.ts';
+import type { SystemInfo } from './protocol.ts';
 import { startServer } from './server.ts';
 import { Store } from './store.ts';
 import { WparManager, type AgentFactory } from './wpars.ts';
@@ -30,11 +31,6 @@ export interface DaemonOptions {
   readonly agents: AgentFactory;
   /** Where the daemon reports what it does (default: stderr lines). */
   readonly log?: (line: string) => void;
-  /** Checkpoint and restart services (wired by the caller). */
-  readonly checkpoint?: (daemon: Daemon) => {
-    checkpoint(name: string, request: CheckpointRequest): Promise<CheckpointResult>;
-    restart(request: RestartRequest): Promise<WparInfo>;
-  };
 }
 
 /** A running daemon. */
@@ -111,14 +107,15 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       store.close();
     })()),
   };
-  const services = options.checkpoint?.(daemon);
+  const deps = { kernel, manager, layout, journal };
   const system = (): SystemInfo => ({
     home: layout.home, pid: process.pid, version: VERSION, isolation: isolation.summary, hiwater: kernel.hiwater,
     extensions: extensions.map((e) => e.name),
   });
   serving.server = await startServer({
     layout, manager, journal, system,
-    ...(services && { checkpoint: services.checkpoint, restart: services.restart }),
+    checkpoint: (name, request, run) => checkpoint(deps, name, request, run),
+    restart: (request) => restart(deps, request),
   });
   journal.record({ type: 'daemon.started', time: Date.now(), socket: layout.socket });
   await manager.autostart();

@@ -23,7 +23,7 @@ export interface ServerOptions {
   readonly manager: WparManager;
   readonly journal: Journal;
   readonly system: () => SystemInfo;
-  readonly checkpoint?: (name: string, request: CheckpointRequest) => Promise<CheckpointResult>;
+  readonly checkpoint?: (name: string, request: CheckpointRequest, run: { onProgress?: (p: { bytesDone: number; bytesTotal: number }) => void; signal?: AbortSignal }) => Promise<CheckpointResult>;
   readonly restart?: (request: RestartRequest) => Promise<WparInfo>;
 }
 
@@ -101,9 +101,32 @@ export async function startServer(options: ServerOptions): Promise<FastifyInstan
     return follow(reply, 'application/x-ndjson', stream);
   });
 
-  app.post<{ Params: { name: string }; Body: CheckpointRequest }>('/v1/wpars/:name/checkpoint', async (req) => {
+  // A checkpoint is abandoned if its client goes away (a killed chkptwpar leaves no image). With
+  // `accept: application/x-ndjson` it streams `{progress}` lines, then `{result}` or `{error}`.
+  app.post<{ Params: { name: string }; Body: CheckpointRequest }>('/v1/wpars/:name/checkpoint', async (req, reply) => {
     if (!options.checkpoint) throw new WparError('EINVAL', 'checkpoint is not available in this daemon');
-    return options.checkpoint(checkName(req.params.name), req.body ?? ({} as CheckpointRequest));
+    const name = checkName(req.params.name);
+    const body = req.body ?? ({} as CheckpointRequest);
+    const gone = new AbortController();
+    reply.raw.on('close', () => { if (!reply.raw.writableFinished) gone.abort(new WparError('EINTR', `${name}: checkpoint abandoned: the client went away`)); });
+    if (!(req.headers.accept ?? '').includes('application/x-ndjson')) return options.checkpoint(name, body, { signal: gone.signal });
+    const stream = new Readable({ read() {} });
+    let last = 0;
+    const onProgress = (p: { bytesDone: number; bytesTotal: number }): void => {
+      const now = Date.now();
+      if (now - last < 100 && p.bytesDone < p.bytesTotal) return; // at most ten lines a second
+      last = now;
+      stream.push(line({ type: 'progress', time: now, ...p }));
+    };
+    options.checkpoint(name, body, { onProgress, signal: gone.signal }).then(
+      (result) => { stream.push(line({ type: 'result', time: Date.now(), result })); stream.push(null); },
+      (err: Error) => {
+        const code = err instanceof WparError ? err.code : 'EIO';
+        stream.push(line({ type: 'error', time: Date.now(), error: { code, message: err.message } }));
+        stream.push(null);
+      },
+    );
+    return follow(reply, 'application/x-ndjson', stream);
   });
 
   app.post<{ Body: RestartRequest }>('/v1/restart', async (req, reply) => {

@@ -18,10 +18,32 @@ import type { Journal } from './journal.ts';
 import type { ExitInfo, WparInfo, WparLetter } from './protocol.ts';
 import type { StoredWpar, Store } from './store.ts';
 
-/** The agent endpoint of one running WPAR, as the manager needs it. */
+/** The agent endpoint of one running WPAR, as the manager needs it (see `src/agent/server.ts`). */
 export interface AgentEndpoint {
+  /** Asks every participant for its state: participant name → opaque envelope. */
+  save(): Promise<Record<string, unknown>>;
+  /** Tells participants the checkpoint is over (`completed: false` when it failed). Never rejects. */
+  saved(options?: { completed?: boolean }): Promise<void>;
+  /** Hands saved states to the participants as they register; resolves when every one has restored. */
+  restore(states: Record<string, unknown>): Promise<void>;
+  /** Names of the registered participants. */
+  participants(): string[];
   /** Closes the socket and every connection (their kernel owners close, releasing their denials). */
   close(): Promise<void>;
+}
+
+/** What a checkpoint may do to one active WPAR (see `checkpoint.ts`). */
+export interface CheckpointAccess {
+  readonly definition: WparDefinition;
+  readonly root: string;
+  readonly cid: number;
+  readonly agents: AgentEndpoint | null;
+  /** Freezes every process (state F). */
+  freeze(): Promise<void>;
+  /** Thaws them (back to A). */
+  thaw(): Promise<void>;
+  /** The checkpoint is over (the WPAR leaves T/F). */
+  release(): void;
 }
 
 /** Opens the agent endpoint of a WPAR about to start. */
@@ -54,6 +76,8 @@ interface Entry {
   lastRun: WparExit | null;
   stopping: Promise<WparInfo> | null;
   waiters: ((exit: ExitInfo) => void)[];
+  /** While restarting from an image: resolves when every agent participant has restored. */
+  restored: Promise<void> | null;
 }
 
 /** Default grace between SIGTERM and SIGKILL (`stopwpar -t`). */
@@ -70,6 +94,8 @@ export class WparManager {
   readonly #agents: AgentFactory;
   /** Exits of transient WPARs already removed, so a `wait` that arrives late still gets the status. */
   readonly #ended = new Map<string, ExitInfo>();
+  /** Agent states to hand over when the next start of a WPAR opens its agent endpoint. */
+  readonly #pendingStates = new Map<string, Record<string, unknown> | undefined>();
 
   constructor(options: { kernel: Kernel; store: Store; layout: HomeLayout; isolation: Isolation; journal: Journal; agents: AgentFactory }) {
     this.#kernel = options.kernel;
@@ -87,7 +113,7 @@ export class WparManager {
       this.#entries.set(name, {
         definition: s.definition, transient: s.transient, createdAt: s.createdAt, lastExit: s.lastExit,
         broken: s.broken, cid: null, proc: null, agents: null, startedAt: null, busy: null, frozen: false,
-        stopWith: null, lastRun: null, stopping: null, waiters: [],
+        stopWith: null, lastRun: null, stopping: null, waiters: [], restored: null,
       });
     }
   }
@@ -123,16 +149,21 @@ export class WparManager {
     this.#ended.delete(definition.name);
     const e: Entry = {
       definition, transient, createdAt, lastExit: null, broken: false, cid: null, proc: null, agents: null,
-      startedAt: null, busy: null, frozen: false, stopWith: null, lastRun: null, stopping: null, waiters: [],
+      startedAt: null, busy: null, frozen: false, stopWith: null, lastRun: null, stopping: null, waiters: [], restored: null,
     };
     this.#entries.set(definition.name, e);
     this.#event('runtime.defined', definition.name, { transient });
     return this.#info(e);
   }
 
-  /** `startwpar`: kernel activation, then the runtime starts the processes. */
-  async start(name: string, options: { restart?: boolean } = {}): Promise<WparInfo> {
+  /**
+   * `startwpar`: kernel activation, then the runtime starts the processes. With `restart`, the kernel
+   * phase is `restarting` and `agentStates` are handed to the agents before any process starts.
+   */
+  async start(name: string, options: { restart?: boolean; agentStates?: Record<string, unknown> } = {}): Promise<WparInfo> {
     const e = this.#get(name);
+    e.restored = null;
+    this.#pendingStates.set(name, options.agentStates);
     if (e.busy) throw new WparError('EBUSY', `${name}: cannot start while ${e.busy}`);
     if (e.cid !== null) throw new WparError('EBUSY', `${name}: already active (cid ${e.cid})`);
     e.busy = 'starting';
@@ -244,11 +275,28 @@ export class WparManager {
     this.#event('runtime.recovered', name, { reason });
   }
 
-  /** The running process handle (for checkpoint), or ENOENT/EINVAL. */
-  process(name: string): WparProcess {
+  /**
+   * Takes an active, checkpointable WPAR for a checkpoint (state T, then F while frozen) — R4.1's
+   * refusals with their reasons. The caller must `release()` it.
+   */
+  beginCheckpoint(name: string): CheckpointAccess {
     const e = this.#get(name);
-    if (!e.proc || e.cid === null) throw new WparError('EINVAL', `${name}: not active (state ${this.#letter(e)})`);
-    return e.proc;
+    if (!e.definition.checkpointable) throw new WparError('EINVAL', `${name}: not checkpointable (define it with mkwpar -c)`);
+    if (e.busy) throw new WparError('EBUSY', `${name}: cannot checkpoint while ${e.busy}`);
+    if (e.cid === null || !e.proc) throw new WparError('EINVAL', `${name}: not active (state ${this.#letter(e)})`);
+    const proc = e.proc;
+    e.busy = 'checkpointing';
+    return {
+      definition: e.definition, root: this.#layout.root(name), cid: e.cid, agents: e.agents,
+      freeze: async () => { await proc.freeze(); e.frozen = true; this.#event('runtime.frozen', name, {}); },
+      thaw: async () => { if (e.frozen) { await proc.thaw(); e.frozen = false; this.#event('runtime.thawed', name, {}); } },
+      release: () => { if (e.busy === 'checkpointing') e.busy = null; },
+    };
+  }
+
+  /** While restarting: resolves when every agent participant has restored (at once if none had state). */
+  restored(name: string): Promise<void> {
+    return this.#get(name).restored ?? Promise.resolve();
   }
 
   #subsystem(): Subsystem {
@@ -269,6 +317,14 @@ export class WparManager {
     e.lastRun = null;
     try {
       e.agents = await this.#agents({ socketPath, wparName: name, cid: () => e.cid ?? undefined, openOwner: (n) => this.#kernel.extension(n) });
+      // Restart: states go to the endpoint before any process runs, so a participant that registers
+      // at once is handed its state.
+      const states = this.#pendingStates.get(name);
+      this.#pendingStates.delete(name);
+      if (states) {
+        e.restored = e.agents.restore(states);
+        e.restored.catch(() => {}); // awaited by the restart; a failure there is reported by it
+      }
       e.proc = await launch({
         definition: e.definition, cid, root: this.#layout.root(name), agentPath: socketPath,
         consoleLog: this.#layout.consoleLog(name), isolation: this.#isolation, cgroupParent: this.#layout.cgroupParent,

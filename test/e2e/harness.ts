@@ -172,3 +172,24 @@ export function subscribe(sys: System, predicate: (e: Record<string, unknown>) =
     req.end();
   });
 }
+
+/**
+ * Resolves with the console output of WPAR `name` once it matches `pattern` (following its log as
+ * it is written); rejects if the run ends without a match.
+ */
+export function waitForOutput(sys: System, name: string, pattern: RegExp): Promise<string> {
+  return new Promise((resolvePromise, reject) => {
+    const req = request({ socketPath: join(sys.home, 'run/wpard.sock'), path: `/v1/wpars/${name}/logs?follow=1` }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('error', () => {});
+      res.on('data', (d: string) => {
+        text += d;
+        if (pattern.test(text)) { resolvePromise(text); res.destroy(); }
+      });
+      res.on('end', () => reject(new Error(`${name}: output ended without ${pattern}:\n${text}`)));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}

@@ -1,0 +1,181 @@
+/**
+ * Daemon benchmarks (issues #3 and #4), each beside a baseline measured in the same run:
+ * WPAR start latency ÷ a bare spawn of the same command, `lswpar --json` with 1,000 WPARs, and
+ * checkpoint / restart of a mixed 200 MB root ÷ `tar c` / `tar x` of it.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createReadStream, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { generate } from './image.ts';
+import { verdict, type Row } from './measure.ts';
+
+const ROOT = resolve(import.meta.dirname, '..');
+
+/** A wpard child process on a temp home. */
+interface Daemon { home: string; proc: ChildProcess }
+
+async function startDaemon(args: string[] = []): Promise<Daemon> {
+  const home = mkdtempSync(join(tmpdir(), 'corral-bench-'));
+  const proc = spawn(process.execPath, [join(ROOT, 'dist/daemon/wpard.js'), '--home', home, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  for await (const line of createInterface({ input: proc.stderr! })) if (line.includes(' serving ')) break;
+  return { home, proc };
+}
+
+async function stopDaemon(d: Daemon): Promise<void> {
+  const exited = new Promise((r) => d.proc.once('exit', r));
+  d.proc.kill('SIGTERM');
+  await exited;
+  rmSync(d.home, { recursive: true, force: true });
+}
+
+function call<T>(d: Daemon, method: string, path: string, body?: unknown): Promise<T> {
+  return new Promise((resolvePromise, reject) => {
+    const req = request({ socketPath: join(d.home, 'run/wpard.sock'), method, path, headers: body === undefined ? {} : { 'content-type': 'application/json' } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (c: string) => { text += c; });
+      res.on('end', () => (res.statusCode! < 300 ? resolvePromise((text ? JSON.parse(text) : null) as T) : reject(new Error(text))));
+    });
+    req.on('error', reject);
+    req.end(body === undefined ? undefined : JSON.stringify(body));
+  });
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+
+/**
+ * Start latency: from the start request until the main process runs, ÷ a bare spawn of the same
+ * command until it runs. "Runs" is detected the same way for both: the command's first act is to
+ * write to a FIFO the bench is reading.
+ */
+async function startLatency(d: Daemon, label: string, target: number, runs: number): Promise<Row> {
+  const fifo = join(d.home, 'up.fifo');
+  spawnSync('mkfifo', [fifo]);
+  const argv = ['sh', '-c', `echo up > ${fifo}; exec sleep 60`];
+  const running = (): Promise<void> => new Promise((ok, fail) => {
+    const r = createReadStream(fifo);
+    r.once('data', () => { r.destroy(); ok(); });
+    r.once('error', fail);
+  });
+  const bare: number[] = [];
+  const ours: number[] = [];
+  await call(d, 'POST', '/v1/wpars', { definition: { name: 'lat', argv } });
+  for (let i = 0; i < runs + 2; i++) {
+    let up = running();
+    let t0 = performance.now();
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: 'ignore' });
+    await up;
+    const tb = performance.now() - t0;
+    child.kill('SIGKILL');
+    up = running();
+    t0 = performance.now();
+    await Promise.all([call(d, 'POST', '/v1/wpars/lat/start'), up]);
+    const tw = performance.now() - t0;
+    await call(d, 'POST', '/v1/wpars/lat/stop', { force: true });
+    if (i >= 2) { bare.push(tb); ours.push(tw); } // two warm-up rounds
+  }
+  const ratio = median(ours) / median(bare);
+  return { measure: `WPAR start latency, ${label}`, value: `${median(ours).toFixed(1)} ms`, baseline: `${median(bare).toFixed(1)} ms bare spawn`, ratio: `${ratio.toFixed(2)}×`, target: verdict(ratio <= target, `≤ ${target}×`) };
+}
+
+/** `lswpar --json` (the real command, a new node process) with 1,000 defined WPARs; baseline: `node -e 0`. */
+async function lswpar1000(d: Daemon): Promise<Row> {
+  for (let i = 0; i < 1000; i++) await call(d, 'POST', '/v1/wpars', { definition: { name: `w${i}`, argv: ['true'], checkpointable: i % 2 === 0 } });
+  const time = (args: string[]): number => {
+    const t0 = performance.now();
+    const r = spawnSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 64 << 20 });
+    if (r.status !== 0) throw new Error(r.stderr);
+    return performance.now() - t0;
+  };
+  const cmd: number[] = [];
+  const bare: number[] = [];
+  for (let i = 0; i < 7; i++) {
+    cmd.push(time([join(ROOT, 'dist/cli/bin/lswpar.js'), '--home', d.home, '--json']));
+    bare.push(time(['-e', '0']));
+  }
+  const api: number[] = [];
+  for (let i = 0; i < 7; i++) { const t0 = performance.now(); await call(d, 'GET', '/v1/wpars'); api.push(performance.now() - t0); }
+  return { measure: 'lswpar --json, 1000 WPARs', value: `${median(cmd).toFixed(1)} ms (API ${median(api).toFixed(1)} ms)`, baseline: `${median(bare).toFixed(1)} ms node -e 0`, ratio: `+${(median(cmd) - median(bare)).toFixed(1)} ms over node`, target: verdict(median(cmd) <= 100, '≤ 100 ms') };
+}
+
+/** chkptwpar ÷ `tar cf`, restartwpar ÷ `tar xf`, of the same root on the same disk; frozen time separately. */
+async function checkpointRestart(a: Daemon, b: Daemon, mb: number): Promise<Row[]> {
+  const work = mkdtempSync(join(tmpdir(), 'corral-bench-ckpt-'));
+  try {
+    await call(a, 'POST', '/v1/wpars', { definition: { name: 'big', argv: ['sleep', '600'], checkpointable: true } });
+    const root = join(a.home, 'wpars/big/root');
+    generate(root, mb);
+    await call(a, 'POST', '/v1/wpars/big/start');
+    const sh = (cmd: string): number => {
+      spawnSync('sync');
+      const t0 = performance.now();
+      const r = spawnSync('sh', ['-c', cmd]);
+      if (r.status !== 0) throw new Error(`${cmd}: ${r.stderr}`);
+      return performance.now() - t0;
+    };
+    const tarC: number[] = []; const ckpt: number[] = []; const frozen: number[] = [];
+    const tarX: number[] = []; const rest: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const tarFile = join(work, `t${i}.tar`);
+      tarC.push(sh(`tar cf ${tarFile} -C ${root} .`));
+      const img = join(work, `img${i}`);
+      spawnSync('sync');
+      let t0 = performance.now();
+      const r = await call<{ frozenMs: number }>(a, 'POST', '/v1/wpars/big/checkpoint', { dir: img, waitSec: 0 });
+      ckpt.push(performance.now() - t0);
+      frozen.push(r.frozenMs);
+      const x = join(work, `x${i}`);
+      mkdirSync(x);
+      tarX.push(sh(`tar xf ${tarFile} --no-same-owner -C ${x}`));
+      spawnSync('sync');
+      t0 = performance.now();
+      await call(b, 'POST', '/v1/restart', { dir: img, name: 'big', newName: `big${i}` });
+      rest.push(performance.now() - t0);
+      await call(b, 'DELETE', `/v1/wpars/big${i}?force=1`);
+      rmSync(tarFile); rmSync(x, { recursive: true }); rmSync(img, { recursive: true });
+    }
+    const c = median(ckpt) / median(tarC);
+    const r = median(rest) / median(tarX);
+    return [
+      { measure: `chkptwpar, ${mb} MB mixed root`, value: `${median(ckpt).toFixed(0)} ms`, baseline: `${median(tarC).toFixed(0)} ms tar cf`, ratio: `${c.toFixed(2)}×`, target: verdict(c <= 1.25, '≤ 1.25×') },
+      { measure: '  of which frozen', value: `${median(frozen).toFixed(0)} ms`, baseline: `${median(ckpt).toFixed(0)} ms total`, ratio: `${(median(frozen) / median(ckpt)).toFixed(2)} of it`, target: 'reported' },
+      { measure: `restartwpar, ${mb} MB mixed root`, value: `${median(rest).toFixed(0)} ms`, baseline: `${median(tarX).toFixed(0)} ms tar xf`, ratio: `${r.toFixed(2)}×`, target: verdict(r <= 1.25, '≤ 1.25×') },
+    ];
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** Only the start-latency measures (for profiling). */
+export async function startBench(): Promise<Row[]> {
+  const rows: Row[] = [];
+  for (const args of [['--fallback-isolation'], []]) {
+    const d = await startDaemon(args);
+    try { rows.push(await startLatency(d, args.length ? 'process group' : 'namespaces + cgroup', args.length ? 1.3 : 2, 15)); } finally { await stopDaemon(d); }
+  }
+  return rows;
+}
+
+/** Runs every daemon measure. */
+export async function daemonBench(options: { mb?: number } = {}): Promise<Row[]> {
+  const rows: Row[] = [];
+  const fallback = await startDaemon(['--fallback-isolation']);
+  try {
+    rows.push(await startLatency(fallback, 'process group', 1.3, 15));
+    rows.push(await lswpar1000(fallback));
+  } finally {
+    await stopDaemon(fallback);
+  }
+  const a = await startDaemon();
+  const b = await startDaemon();
+  try {
+    rows.push(await startLatency(a, 'namespaces + cgroup', 2, 15));
+    rows.push(...await checkpointRestart(a, b, options.mb ?? 200));
+  } finally {
+    await stopDaemon(a);
+    await stopDaemon(b);
+  }
+  return rows;
+}
