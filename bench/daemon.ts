@@ -4,7 +4,8 @@
  * checkpoint / restart of a mixed 200 MB root ÷ `tar c` / `tar x` of it.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createReadStream, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { constants, mkdirSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { Socket } from 'node:net';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -54,11 +55,13 @@ async function startLatency(d: Daemon, label: string, target: number, runs: numb
   const fifo = join(d.home, 'up.fifo');
   spawnSync('mkfifo', [fifo]);
   const argv = ['sh', '-c', `echo up > ${fifo}; exec sleep 60`];
-  const running = (): Promise<void> => new Promise((ok, fail) => {
-    const r = createReadStream(fifo);
-    r.once('data', () => { r.destroy(); ok(); });
-    r.once('error', fail);
-  });
+  // One reader for the whole measure, opened read-write so it never sees end-of-file: a writer's
+  // open never blocks and each run's line is one 'data' event. (Blocking opens per run go through
+  // libuv's thread pool and can stall.)
+  const pipe = new Socket({ fd: openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK), readable: true, writable: false });
+  let arrived: (() => void) | undefined;
+  pipe.on('data', () => { const a = arrived; arrived = undefined; a?.(); });
+  const running = (): Promise<void> => new Promise((ok) => { arrived = ok; });
   const bare: number[] = [];
   const ours: number[] = [];
   await call(d, 'POST', '/v1/wpars', { definition: { name: 'lat', argv } });
@@ -76,6 +79,7 @@ async function startLatency(d: Daemon, label: string, target: number, runs: numb
     await call(d, 'POST', '/v1/wpars/lat/stop', { force: true });
     if (i >= 2) { bare.push(tb); ours.push(tw); } // two warm-up rounds
   }
+  pipe.destroy();
   const ratio = median(ours) / median(bare);
   return { measure: `WPAR start latency, ${label}`, value: `${median(ours).toFixed(1)} ms`, baseline: `${median(bare).toFixed(1)} ms bare spawn`, ratio: `${ratio.toFixed(2)}×`, target: verdict(ratio <= target, `≤ ${target}×`) };
 }

@@ -3,10 +3,8 @@
  * status. Each `bin/*.ts` is a one-line shim over {@link main}.
  * @module
  */
-import { runCommand } from './command.ts';
-import { commandNamed } from './commands/index.ts';
+import { runCommand, type Command } from './command.ts';
 import { processIo } from './io.ts';
-import { runWpar } from './wpar.ts';
 
 /**
  * Runs the command `name` (`mkwpar`, ..., or `wpar`) with `argv` (default: this process's
@@ -16,9 +14,11 @@ export async function main(name: string, argv: readonly string[] = process.argv.
   const io = processIo();
   let status: number;
   if (name === 'wpar') {
+    const { runWpar } = await import('./wpar.ts'); // every verb: the whole registry
     status = await runWpar(argv, io);
   } else {
-    const command = commandNamed(name);
+    // One executable, one command: load only its module (src/cli/commands/NAME.ts exports NAME).
+    const command = (await import(`./commands/${name}.ts`) as Record<string, Command<unknown> | undefined>)[name];
     if (command === undefined) throw new Error(`no command named ${name}`);
     status = await runCommand(command, argv, io);
   }

@@ -1,5 +1,8 @@
 #!/usr/bin/env node
 // `stopwpar`: see src/cli/commands/stopwpar.ts.
-import { main } from '../main.ts';
+import { enableCompileCache } from 'node:module';
 
+// Commands are short-lived: Node's on-disk compile cache saves recompiling the CLI at every run.
+enableCompileCache();
+const { main } = await import('../main.ts');
 await main('stopwpar');
