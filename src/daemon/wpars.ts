@@ -315,21 +315,29 @@ export class WparManager {
     const socketPath = this.#layout.agentSocket(cid);
     e.cid = cid;
     e.lastRun = null;
+    // The agent endpoint opens while the processes are being set up; the command is not let go
+    // before it exists (launch's gate), so a program can connect from its first instruction.
+    const opening = this.#agents({ socketPath, wparName: name, cid: () => e.cid ?? undefined, openOwner: (n) => this.#kernel.extension(n) })
+      .then((agents) => {
+        e.agents = agents;
+        // Restart: states go to the endpoint before any process runs, so a participant that
+        // registers at once is handed its state.
+        const states = this.#pendingStates.get(name);
+        this.#pendingStates.delete(name);
+        if (states) {
+          e.restored = agents.restore(states);
+          e.restored.catch(() => {}); // awaited by the restart; a failure there is reported by it
+        }
+      });
+    opening.catch(() => {}); // awaited by launch (the gate) and below; never an unhandled rejection
     try {
-      e.agents = await this.#agents({ socketPath, wparName: name, cid: () => e.cid ?? undefined, openOwner: (n) => this.#kernel.extension(n) });
-      // Restart: states go to the endpoint before any process runs, so a participant that registers
-      // at once is handed its state.
-      const states = this.#pendingStates.get(name);
-      this.#pendingStates.delete(name);
-      if (states) {
-        e.restored = e.agents.restore(states);
-        e.restored.catch(() => {}); // awaited by the restart; a failure there is reported by it
-      }
       e.proc = await launch({
         definition: e.definition, cid, root: this.#layout.root(name), agentPath: socketPath,
         consoleLog: this.#layout.consoleLog(name), isolation: this.#isolation, cgroupParent: this.#layout.cgroupParent,
+        gate: opening,
       });
     } catch (err) {
+      await opening.catch(() => {});
       await e.agents?.close();
       e.agents = null;
       e.cid = null;

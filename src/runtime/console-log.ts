@@ -36,29 +36,50 @@ export class ConsoleLog extends Writable {
   readonly path: string;
   readonly #maxBytes: number;
   readonly #files: number;
-  #handle: FileHandle;
-  #size: number;
+  /** Resolves once the file is open; rejects (WparError) if it cannot be opened. */
+  readonly ready: Promise<void>;
+  #opened!: (err?: Error) => void;
+  #handle: FileHandle | null = null;
+  #size = 0;
 
-  private constructor(path: string, handle: FileHandle, size: number, maxBytes: number, files: number) {
+  private constructor(path: string, maxBytes: number, files: number) {
     super();
     this.path = path;
-    this.#handle = handle;
-    this.#size = size;
     this.#maxBytes = maxBytes;
     this.#files = files;
+    this.ready = new Promise<void>((resolve, reject) => { this.#opened = (err) => (err ? reject(err) : resolve()); });
+    this.ready.catch(() => undefined); // a caller that awaits it sees the failure; none must not crash
   }
 
-  /** Opens (appending to) or creates the log and its directory. */
-  static async open(path: string, options: ConsoleLogOptions = {}): Promise<ConsoleLog> {
+  /**
+   * The log, usable at once: the file (and its directory) is opened in the background, and writes
+   * wait for it. A process's output can be piped in the moment it is spawned.
+   */
+  static create(path: string, options: ConsoleLogOptions = {}): ConsoleLog {
     const { maxBytes, files } = checkOptions(options);
-    try {
-      await mkdir(dirname(path), { recursive: true });
-      const handle = await open(path, 'a');
-      const { size } = await handle.stat();
-      return new ConsoleLog(path, handle, size, maxBytes, files);
-    } catch (err) {
-      throw systemError(`cannot open console log ${path}`, err);
-    }
+    return new ConsoleLog(path, maxBytes, files);
+  }
+
+  /** Opens (appending to) or creates the log and its directory; resolves once it is open. */
+  static async open(path: string, options: ConsoleLogOptions = {}): Promise<ConsoleLog> {
+    const log = ConsoleLog.create(path, options);
+    await log.ready;
+    return log;
+  }
+
+  override _construct(callback: (error?: Error | null) => void): void {
+    (async () => {
+      await mkdir(dirname(this.path), { recursive: true });
+      this.#handle = await open(this.path, 'a');
+      this.#size = (await this.#handle.stat()).size;
+    })().then(
+      () => { this.#opened(); callback(); },
+      (err: unknown) => {
+        const e = systemError(`cannot open console log ${this.path}`, err);
+        this.#opened(e);
+        callback(e);
+      },
+    );
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
@@ -66,10 +87,12 @@ export class ConsoleLog extends Writable {
   }
 
   override _final(callback: (error?: Error | null) => void): void {
+    if (!this.#handle) return callback();
     this.#handle.close().then(() => callback(), callback);
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    if (!this.#handle) return callback(error);
     this.#handle.close().then(() => callback(error), () => callback(error));
   }
 
@@ -89,7 +112,7 @@ export class ConsoleLog extends Writable {
         await this.#rotate();
         continue;
       }
-      await this.#handle.write(piece);
+      await this.#handle!.write(piece);
       this.#size += piece.length;
       rest = rest.subarray(piece.length);
     }
@@ -97,7 +120,7 @@ export class ConsoleLog extends Writable {
 
   /** console.log → .1 → .2 ...; the oldest is overwritten by the rename before it. */
   async #rotate(): Promise<void> {
-    await this.#handle.close();
+    await this.#handle!.close();
     for (let i = this.#files - 1; i >= 1; i--) {
       await rename(rotatedPath(this.path, i - 1), rotatedPath(this.path, i)).catch(ignoreMissing);
     }

@@ -11,7 +11,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { delimiter, isAbsolute, join, resolve as resolvePath } from 'node:path';
-import type { Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { WparError } from '../kernel/errno.ts';
 import { Cgroup, signalProcess, type LimitKey } from './cgroup.ts';
 import { planCommand } from './command.ts';
@@ -44,6 +44,12 @@ export interface LaunchOptions {
    * cgroup is `<cgroupParent>/<name>`. Give each daemon home its own so two daemons never collide.
    */
   readonly cgroupParent: string;
+  /**
+   * The command never runs before this settles (and does not run if it rejects): awaited before the
+   * go-ahead of a held chain, so it overlaps the spawn, or before the spawn otherwise. The daemon
+   * passes its agent endpoint being opened.
+   */
+  readonly gate?: Promise<unknown>;
 }
 
 /**
@@ -122,12 +128,18 @@ export async function launch(options: LaunchOptions): Promise<WparProcess> {
     throw new WparError('ENOENT', `WPAR ${name}: command not found: ${command}`);
   }
   const plan = planCommand({ argv: definition.argv, hostname, limits: definition.limits, isolation });
-  const log = await ConsoleLog.open(options.consoleLog, options.consoleLogOptions);
+  // The log opens while the process starts (three file-system round trips off the start path);
+  // writes wait for it. A held chain gets its go-ahead only once it is open.
+  const log = ConsoleLog.create(options.consoleLog, options.consoleLogOptions);
   let child: ChildProcess | null = null;
   let cgroup: Cgroup | null = null;
   const unenforced = [...plan.unenforced];
   try {
+    if (!plan.hold) await options.gate; // nothing holds the command once spawned
     child = await spawnHeld(plan.file, plan.args, plan.hold, options.root, env, name);
+    // Listen and pipe before anything else can happen: Node drains (and drops) the output of a
+    // child that exits while nobody reads it, and an exit event nobody listens to is gone.
+    const watched = watchChild(child, log);
     if (isolation.cgroup) {
       // The chain is held, so the cgroup is made now, while `unshare` builds the namespaces.
       cgroup = Cgroup.create(isolation.cgroup, `${options.cgroupParent}/${name}`);
@@ -136,9 +148,11 @@ export async function launch(options: LaunchOptions): Promise<WparProcess> {
       cgroup.addProcess(child.pid!);
       for (const pid of childrenOf(child.pid!)) cgroup.addProcess(pid);
     }
+    await log.ready;
+    await options.gate;
     // The go-ahead: from here on the command runs, and everything it forks is in the cgroup.
     if (plan.hold) (child.stdio[3] as Writable).on('error', () => undefined).end('go\n');
-    return new RunningWpar(child, options, cgroup, log, unenforced);
+    return new RunningWpar(child, options, cgroup, log, unenforced, watched);
   } catch (err) {
     if (child) {
       const gone = new Promise((resolve) => child!.once('exit', resolve));
@@ -149,6 +163,31 @@ export async function launch(options: LaunchOptions): Promise<WparProcess> {
     log.destroy();
     throw systemError(`WPAR ${name}: cannot start`, err);
   }
+}
+
+/** What is known of a child from the moment it was spawned. */
+interface Watched {
+  /** Its exit status. */
+  readonly exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Its stdio closed (everything it wrote has been read). */
+  readonly closed: Promise<void>;
+  readonly streams: readonly Readable[];
+}
+
+/** Subscribes to a child's exit and close and pipes its output into the log, synchronously. */
+function watchChild(child: ChildProcess, log: ConsoleLog): Watched {
+  child.on('error', () => undefined); // kill() on a gone process; the exit event tells the story
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.once('exit', (code, signal) => resolve({ code, signal }));
+  });
+  const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
+  const streams = [child.stdout!, child.stderr!];
+  for (const stream of streams) stream.pipe(log, { end: false });
+  // A log that cannot be written (disk full) must not block the WPAR on a full pipe: drop output.
+  log.on('error', () => {
+    for (const stream of streams) stream.unpipe(log).resume();
+  });
+  return { exit, closed, streams };
 }
 
 /** Spawns in a new session (so a new process group); with `hold`, fd 3 is the go-ahead pipe. */
@@ -182,7 +221,7 @@ class RunningWpar implements WparProcess {
   /** PID 1 inside (host pid) as last seen, for waiting on it after `unshare` is gone. */
   #init: number | null = null;
 
-  constructor(child: ChildProcess, options: LaunchOptions, cgroup: Cgroup | null, log: ConsoleLog, unenforced: readonly LimitKey[]) {
+  constructor(child: ChildProcess, options: LaunchOptions, cgroup: Cgroup | null, log: ConsoleLog, unenforced: readonly LimitKey[], watched: Watched) {
     this.#cgroup = cgroup;
     this.#name = options.definition.name;
     this.pid = child.pid!;
@@ -190,17 +229,8 @@ class RunningWpar implements WparProcess {
     this.cgroupPath = cgroup?.path ?? null;
     this.isolation = options.isolation;
     this.unenforcedLimits = unenforced;
-    child.on('error', () => undefined); // kill() on a gone process; the exit event tells the story
-    const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
-    const streams = [child.stdout!, child.stderr!];
-    for (const stream of streams) stream.pipe(log, { end: false });
-    // A log that cannot be written (disk full) must not block the WPAR on a full pipe: drop output.
-    log.on('error', () => {
-      for (const stream of streams) stream.unpipe(log).resume();
-    });
-    this.exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-      child.once('exit', (code, signal) => resolve({ code, signal }));
-    }).then(async (status) => {
+    const { closed, streams } = watched;
+    this.exited = watched.exit.then(async (status) => {
       this.#mainExited = true;
       try {
         await this.#killRest();
