@@ -3,22 +3,30 @@
  * short guide to the commands.
  * @module
  */
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { runDaemon } from './run.ts';
+
+// In a checkout the commands are not on PATH (npm links a package's bins only where it is installed).
+const bin = join(dirname(dirname(fileURLToPath(import.meta.url))), 'cli', 'bin');
+const node = process.execPath;
 
 await runDaemon({
   banner: (d) => `
 Corral is running: wpard serves ${d.layout.home}
 (isolation: ${d.isolation.summary})
 
-In another terminal, in this directory:
+In another terminal (every command is also a verb of \`wpar\`; installed with npm they are all on PATH):
 
-  npx mkwpar -n hello -c -s -- sh -c 'while true; do date; sleep 2; done'
-  npx lswpar                      # name, state, cid, checkpoint phase, denials
-  npx lswpar -L hello             # everything about one WPAR
-  npx wpar logs -f hello          # its console
-  npx wpar events -f              # every kernel and runtime event
-  npx stopwpar hello && npx rmwpar hello
-  npx wparexec -n once -- uname -a
+  alias wpar='${node} ${join(bin, 'wpar.js')}'
+  wpar mk -n hello -c -s -- sh -c 'while true; do date; sleep 2; done'
+  wpar ls                         # lswpar: name, state, cid, checkpoint phase, denials
+  wpar ls -L hello                # everything about one WPAR
+  wpar logs -f hello              # its console
+  wpar events -f                  # every kernel and runtime event
+  wpar chkpt -d /tmp/hello.img hello
+  wpar stop hello && wpar rm hello
+  wpar exec -n once -- uname -a   # wparexec: a transient WPAR in the foreground
 
 The commands find this daemon through the same default home (or --home DIR / WPAR_HOME).
 Ctrl-C stops every WPAR cleanly and exits.
