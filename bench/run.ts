@@ -1,9 +1,9 @@
 /**
- * `npm run bench`: every measure beside a baseline taken in the same run, as ratios.
- * Re-runs itself with --expose-gc so heap measures are exact.
+ * `npm run bench [-- kernel|daemon|start]`: every measure (or one group) beside a baseline taken in
+ * the same run, as ratios. Re-runs itself with --expose-gc so heap measures are exact.
  */
 import { spawnSync } from 'node:child_process';
-import { daemonBench } from './daemon.ts';
+import { daemonBench, startBench } from './daemon.ts';
 import { kernelBench } from './kernel.ts';
 import { printTable } from './measure.ts';
 
@@ -12,6 +12,12 @@ if (!(globalThis as { gc?: unknown }).gc) {
   process.exit(r.status ?? 1);
 }
 
+const only = process.argv[2];
+if (only !== undefined && !['kernel', 'daemon', 'start'].includes(only)) {
+  console.error(`bench: unknown group ${JSON.stringify(only)} (kernel, daemon, start)`);
+  process.exit(2);
+}
 console.log(`corral bench — node ${process.version}, ${process.platform}/${process.arch}`);
-printTable('Kernel (issue #2)', await kernelBench());
-printTable('Runtime and checkpoint (issues #3, #4), through a real wpard', await daemonBench());
+if (only === undefined || only === 'kernel') printTable('Kernel (issue #2)', await kernelBench());
+if (only === undefined || only === 'daemon') printTable('Runtime and checkpoint (issues #3, #4), through a real wpard', await daemonBench());
+if (only === 'start') printTable('WPAR start latency', await startBench());
