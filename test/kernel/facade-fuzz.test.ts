@@ -12,7 +12,7 @@ import fc from 'fast-check';
 import { WparError } from '../../src/index.ts';
 import { expectSame } from '../support/model/check.ts';
 import { Activate, Advance, Checkpoint, Close, Deactivate, Reghook, fmt } from '../support/model/commands.ts';
-import { settle } from '../support/model/fake-clock.ts';
+import { settle } from '../support/fake-clock.ts';
 import { garbageArb, GARBAGE, mostlyValid, type Garbage } from '../support/model/garbage.ts';
 import { Model, type MHook } from '../support/model/model.ts';
 import { Real, type RealConfig } from '../support/model/real.ts';

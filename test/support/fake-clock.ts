@@ -1,45 +1,118 @@
 /**
- * A deterministic clock for kernel tests: time moves only when the test says so.
+ * The deterministic clock of every kernel test (unit and model-based): time moves only when the test
+ * says so, and due timers fire in order of their due time (ties: in the order they were set).
+ * @module
  */
-import type { Clock } from '../../src/index.ts';
+import type { Clock, TimerHandle } from '../../src/index.ts';
 
-interface Timer { at: number; fn: () => void; seq: number }
-
-/** A {@link Clock} whose `advance(ms)` fires due timers in time order. */
-export class FakeClock implements Clock {
-  wall = 1_790_000_000_000;
-  mono = 0;
-  readonly #timers = new Map<number, Timer>();
-  #seq = 0;
-
-  now(): number { return this.wall; }
-  monotonic(): number { return this.mono; }
-  setTimer(fn: () => void, ms: number): unknown {
-    const id = ++this.#seq;
-    this.#timers.set(id, { at: this.mono + ms, fn, seq: id });
-    return id;
-  }
-  clearTimer(handle: unknown): void { this.#timers.delete(handle as number); }
-
-  /** Timers not yet fired or cleared. */
-  get pending(): number { return this.#timers.size; }
-
-  /** Moves time forward by `ms`, firing each due timer at its own time. */
-  advance(ms: number): void {
-    const end = this.mono + ms;
-    for (;;) {
-      let next: [number, Timer] | undefined;
-      for (const e of this.#timers) if (e[1].at <= end && (!next || e[1].at < next[1].at || (e[1].at === next[1].at && e[1].seq < next[1].seq))) next = e;
-      if (!next) break;
-      this.#timers.delete(next[0]);
-      this.wall += next[1].at - this.mono;
-      this.mono = next[1].at;
-      next[1].fn();
-    }
-    this.wall += end - this.mono;
-    this.mono = end;
-  }
+interface Timer {
+  readonly id: number;
+  readonly due: number;
+  readonly fn: () => void;
 }
 
-/** Lets pending promise reactions run. */
-export const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
+/** A timer handle: an opaque object, so a kernel cannot mistake it for a number. */
+interface FakeHandle {
+  readonly fakeTimerId: number;
+}
+
+/** Settles pending promise work: a few macrotask turns, so every microtask chain has run. */
+export async function settle(turns = 2): Promise<void> {
+  for (let i = 0; i < turns; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+}
+
+export class FakeClock implements Clock {
+  /** Wall-clock reading at monotonic 0 (moves with {@link jumpWall}). */
+  epoch: number;
+  /**
+   * Added to what {@link monotonic} reports, not to timers' schedule: a negative skew makes timers
+   * fire while the monotonic clock still reads short of their deadline (as real timers can).
+   */
+  skew = 0;
+  #elapsed = 0;
+  #nextId = 1;
+  readonly #timers = new Map<number, Timer>();
+
+  constructor(epoch = 1_700_000_000_000) {
+    this.epoch = epoch;
+  }
+
+  now(): number {
+    return this.epoch + this.#elapsed;
+  }
+
+  monotonic(): number {
+    return this.#elapsed + this.skew;
+  }
+
+  /** Milliseconds since the clock was made. */
+  get elapsed(): number {
+    return this.#elapsed;
+  }
+
+  /** Timers set and neither fired nor cleared. */
+  get pending(): number {
+    return this.#timers.size;
+  }
+
+  setTimer(fn: () => void, ms: number): TimerHandle {
+    const id = this.#nextId++;
+    const delay = typeof ms === 'number' && ms > 0 ? ms : 0;
+    this.#timers.set(id, { id, due: this.#elapsed + delay, fn });
+    const handle: FakeHandle = { fakeTimerId: id };
+    return handle;
+  }
+
+  clearTimer(handle: TimerHandle): void {
+    if (typeof handle === 'object' && handle !== null && 'fakeTimerId' in handle) {
+      this.#timers.delete((handle as FakeHandle).fakeTimerId);
+    }
+  }
+
+  #next(limit: number): Timer | undefined {
+    let best: Timer | undefined;
+    for (const t of this.#timers.values()) {
+      if (t.due > limit) continue;
+      if (best === undefined || t.due < best.due || (t.due === best.due && t.id < best.id)) best = t;
+    }
+    return best;
+  }
+
+  /** Steps the wall clock (as an NTP correction would); monotonic time and timers are unaffected. */
+  jumpWall(ms: number): void {
+    this.epoch += ms;
+  }
+
+  /** Moves time on by `ms`, firing every timer that falls due, in order, synchronously. Returns how many fired. */
+  advance(ms: number): number {
+    const target = this.#elapsed + ms;
+    let fired = 0;
+    for (let t = this.#next(target); t !== undefined; t = this.#next(target)) {
+      this.#timers.delete(t.id);
+      this.#elapsed = Math.max(this.#elapsed, t.due);
+      t.fn();
+      fired++;
+    }
+    this.#elapsed = Math.max(this.#elapsed, target);
+    return fired;
+  }
+
+  /**
+   * As {@link advance}, but lets promise work settle after each timer fires, so what a timer starts
+   * (a rolled-back activation, a resolved TRY) finishes before the next timer fires.
+   */
+  async advanceSettled(ms: number, settleTurns = 2): Promise<number> {
+    const target = this.#elapsed + ms;
+    let fired = 0;
+    for (let t = this.#next(target); t !== undefined; t = this.#next(target)) {
+      this.#timers.delete(t.id);
+      this.#elapsed = Math.max(this.#elapsed, t.due);
+      t.fn();
+      fired++;
+      await settle(settleTurns);
+    }
+    this.#elapsed = Math.max(this.#elapsed, target);
+    await settle(settleTurns);
+    return fired;
+  }
+}

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { WparError } from '../../../src/index.ts';
 import { expectSame } from './check.ts';
-import { settle } from './fake-clock.ts';
+import { settle } from '../fake-clock.ts';
 import type { GateMode, HookKind, LogEntry, Model } from './model.ts';
 import { track, type Real } from './real.ts';
 import { BADREGKEY, DENY, SPEC, TRY } from './spec.ts';

@@ -5,7 +5,7 @@
  * @module
  */
 import { createKernel, type Kernel, type Owner, type wpar_config_func_t } from '../../../src/index.ts';
-import { FakeClock } from './fake-clock.ts';
+import { FakeClock } from '../fake-clock.ts';
 import type { GateMode, HookKind, LogEntry } from './model.ts';
 import { DENY, WPARSTART, WPARSTOP } from './spec.ts';
 
