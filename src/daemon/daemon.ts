@@ -9,6 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import { createKernel, type Kernel } from '../api/kernel.ts';
 import { WparError } from '../kernel/errno.ts';
 import { detectIsolation, type Isolation } from '../runtime/isolation.ts';
+import { Cgroup } from '../runtime/cgroup.ts';
 import { killLeftovers } from '../runtime/leftovers.ts';
 import { loadExtension, unloadExtension, type LoadedExtension } from './extensions.ts';
 import { HomeLayout, MAX_SOCKET_PATH } from './home.ts';
@@ -100,6 +101,12 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     stop: () => (stopping ??= (async () => {
       journal.record({ type: 'daemon.stopping', time: Date.now() });
       await Promise.allSettled(manager.active().map((n) => manager.stop(n, { reason: 'stopped with the daemon' })));
+      // The home's cgroup parent goes with the daemon once its WPARs' cgroups are gone.
+      const machine = detectIsolation();
+      if (machine.cgroup) {
+        const parent = Cgroup.open(machine.cgroup, layout.cgroupParent);
+        if (parent.descendants().length === 0) await parent.remove().catch((err: Error) => log(`cgroup ${layout.cgroupParent}: ${err.message}`));
+      }
       for (const ext of extensions.reverse()) await unloadExtension(ext).catch((err: Error) => log(`unloading ${ext.name}: ${err.message}`));
       await serving.server?.close();
       journal.record({ type: 'daemon.stopped', time: Date.now() });

@@ -1,7 +1,8 @@
 // End to end (issue #3): a real wpard in a temp home, driven by the real commands.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { HomeLayout } from '../../src/daemon/home.ts';
 import { join } from 'node:path';
 import { processesOf, subscribe, System } from './harness.ts';
 
@@ -193,6 +194,11 @@ test('SIGTERM stops every WPAR cleanly and exits 0', async () => {
   assert.deepEqual([...processesOf('a', sys.home), ...processesOf('b', sys.home)], []);
   const log = readFileSync(join(sys.home, 'events.log'), 'utf8');
   assert.equal((log.match(/"type":"wpar.stopped"/g) ?? []).length, 2, 'both deactivated (WPARSTOP ran)');
+  if (asRoot) {
+    const parent = new HomeLayout(sys.home).cgroupParent;
+    const left = readdirSync('/sys/fs/cgroup').filter((c) => existsSync(join('/sys/fs/cgroup', c, parent)));
+    assert.deepEqual(left, [], `the home's cgroup parent ${parent} is removed with the daemon`);
+  }
 });
 
 test('SIGKILL of the daemon, then restart: no orphan, state reported, definitions intact, -A restarted', async () => {
