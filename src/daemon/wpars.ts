@@ -162,10 +162,11 @@ export class WparManager {
    */
   async start(name: string, options: { restart?: boolean; agentStates?: Record<string, unknown> } = {}): Promise<WparInfo> {
     const e = this.#get(name);
-    e.restored = null;
-    this.#pendingStates.set(name, options.agentStates);
     if (e.busy) throw new WparError('EBUSY', `${name}: cannot start while ${e.busy}`);
     if (e.cid !== null) throw new WparError('EBUSY', `${name}: already active (cid ${e.cid})`);
+    // Only a start that goes ahead sets what its agents are handed: a refused one must not touch it.
+    e.restored = null;
+    this.#pendingStates.set(name, options.agentStates);
     e.busy = 'starting';
     try {
       await this.#kernel.activate({ name, checkpointable: e.definition.checkpointable }, { restart: options.restart === true });
@@ -173,6 +174,7 @@ export class WparManager {
       if (e.broken) { e.broken = false; this.#store.setBroken(name, false); }
       return this.#info(e);
     } catch (err) {
+      this.#pendingStates.delete(name);
       e.busy = null;
       e.broken = true;
       const reason = `failed to start: ${(err as Error).message}`;
