@@ -110,7 +110,7 @@ export function checkpointStatus(
 }
 
 /** K10 steps 1–4 for TRY, then the WPAR; a number is the errno that decided. */
-export function tryTarget(k: KernelState, owner: OwnerState, kcid: unknown, varp: unknown): Wpar | number {
+function tryTarget(k: KernelState, owner: OwnerState, kcid: unknown, varp: unknown): Wpar | number {
   if (owner.closed) return EPERM;
   if (!isCid(kcid)) return EINVAL;
   if (typeof varp !== 'number' || !Number.isInteger(varp) || varp < 0 || varp > MAX_TRY_SECONDS) return EINVAL;

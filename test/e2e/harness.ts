@@ -136,19 +136,6 @@ export function processesOf(name: string, home: string): number[] {
 function readdir(p: string): string[] { return readdirSync(p); }
 function readText(p: string): string { return readFileSync(p, 'latin1'); }
 
-/** A JSON request to the daemon's control API (for waiting on events; commands are tested as commands). */
-export function api<T>(sys: System, method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
-  return new Promise((resolvePromise, reject) => {
-    const req = request({ socketPath: join(sys.home, 'run/wpard.sock'), method, path, headers: body === undefined ? {} : { 'content-type': 'application/json' } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8').on('data', (d: string) => { text += d; });
-      res.on('end', () => resolvePromise({ status: res.statusCode!, body: (text ? JSON.parse(text) : null) as T }));
-    });
-    req.on('error', reject);
-    req.end(body === undefined ? undefined : JSON.stringify(body));
-  });
-}
-
 /**
  * Subscribes to the daemon's event stream and resolves (once subscribed) to `{ event }`, a promise of
  * the first event matching `predicate`: subscribe, then act, then await — no sleeping, no missed event.

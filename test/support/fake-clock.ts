@@ -85,15 +85,8 @@ export class FakeClock implements Clock {
 
   /** Moves time on by `ms`, firing every timer that falls due, in order, synchronously. Returns how many fired. */
   advance(ms: number): number {
-    const target = this.#elapsed + ms;
     let fired = 0;
-    for (let t = this.#next(target); t !== undefined; t = this.#next(target)) {
-      this.#timers.delete(t.id);
-      this.#elapsed = Math.max(this.#elapsed, t.due);
-      t.fn();
-      fired++;
-    }
-    this.#elapsed = Math.max(this.#elapsed, target);
+    for (const t of this.#due(ms)) { t.fn(); fired++; }
     return fired;
   }
 
@@ -102,17 +95,20 @@ export class FakeClock implements Clock {
    * (a rolled-back activation, a resolved TRY) finishes before the next timer fires.
    */
   async advanceSettled(ms: number, settleTurns = 2): Promise<number> {
-    const target = this.#elapsed + ms;
     let fired = 0;
+    for (const t of this.#due(ms)) { t.fn(); fired++; await settle(settleTurns); }
+    await settle(settleTurns);
+    return fired;
+  }
+
+  /** The timers falling due within `ms`, in order, each removed and the clock moved to it as it is taken. */
+  *#due(ms: number): Generator<Timer, void, undefined> {
+    const target = this.#elapsed + ms;
     for (let t = this.#next(target); t !== undefined; t = this.#next(target)) {
       this.#timers.delete(t.id);
       this.#elapsed = Math.max(this.#elapsed, t.due);
-      t.fn();
-      fired++;
-      await settle(settleTurns);
+      yield t;
     }
     this.#elapsed = Math.max(this.#elapsed, target);
-    await settle(settleTurns);
-    return fired;
   }
 }
