@@ -1,20 +1,25 @@
 #!/bin/sh
-# Installs the system tools the WPAR runtime uses when it can isolate WPARs (Linux, root):
-#   unshare, prlimit (util-linux)  new namespaces; rlimits in the fallback
-#   tini                           PID 1 inside a WPAR: forwards signals, reaps zombies
-#   procps                         ps, used by tests to look inside a WPAR
+# Installs the system tools the WPAR runtime uses when it can seal WPARs (Linux, root):
+#   bwrap (bubblewrap)             the namespaces and the mount layout of a sealed WPAR
+#   setpriv, unshare, nsenter,     dropping to the WPAR's unprivileged uid; rlimits in the fallback;
+#   prlimit (util-linux)           entering a WPAR's network namespace
+#   ip (iproute2)                  the host bridge and veth pairs of mkwpar -N address=...
+#   tini                           the WPAR's init: forwards signals, reaps zombies
+#   ps (procps)                    used by tests to look inside a WPAR
 # Idempotent: installs only what is missing. Not root, or not Debian/apt: says what it skipped
-# and exits 0, because the runtime then falls back to a process group and rlimits.
+# and exits 0, because the runtime then falls back to a process group and rlimits (and says so).
 set -eu
 
 need=""
-command -v unshare >/dev/null 2>&1 || need="$need util-linux"
-command -v prlimit >/dev/null 2>&1 || case "$need" in *util-linux*) ;; *) need="$need util-linux" ;; esac
-command -v tini >/dev/null 2>&1 || need="$need tini"
-command -v ps >/dev/null 2>&1 || need="$need procps"
+add() { case " $need " in *" $1 "*) ;; *) need="$need $1" ;; esac; }
+command -v bwrap >/dev/null 2>&1 || add bubblewrap
+for tool in unshare prlimit setpriv nsenter; do command -v "$tool" >/dev/null 2>&1 || add util-linux; done
+command -v ip >/dev/null 2>&1 || add iproute2
+command -v tini >/dev/null 2>&1 || add tini
+command -v ps >/dev/null 2>&1 || add procps
 
 if [ -z "$need" ]; then
-  echo "install-system-deps: nothing to do (unshare, prlimit, tini and ps are present)"
+  echo "install-system-deps: nothing to do (bwrap, setpriv, nsenter, ip, tini and ps are present)"
   exit 0
 fi
 if [ "$(uname -s)" != Linux ] || ! command -v apt-get >/dev/null 2>&1; then

@@ -1,5 +1,5 @@
 /**
- * The definition flags `mkwpar` and `wparexec` share (`-n -c -h -e -R` and the command after them),
+ * The definition flags `mkwpar` and `wparexec` share (`-n -c -h -e -R -N` and the command after them),
  * turned into the {@link WparDefinition} the daemon receives.
  * @module
  */
@@ -8,6 +8,7 @@ import { WparError } from '../kernel/errno.ts';
 import type { WparDefinition } from '../runtime/definition.ts';
 import { WPAR_NAME_PATTERN } from '../runtime/definition.ts';
 import { parseLimits } from '../runtime/limits.ts';
+import { HOST_NETWORK, parseNetwork } from '../runtime/network.ts';
 import { checkHostname, checkWparName, COMMON_OPTIONS, parseEnv } from './args.ts';
 import { UsageError } from './errors.ts';
 
@@ -19,6 +20,7 @@ export const DEFINE_OPTIONS = {
   hostname: { type: 'string', short: 'h' },
   env: { type: 'string', short: 'e', multiple: true },
   resources: { type: 'string', short: 'R', multiple: true },
+  network: { type: 'string', short: 'N' },
 } as const;
 
 /** The parsed definition flags. */
@@ -28,6 +30,7 @@ export interface DefineValues {
   readonly hostname?: string | undefined;
   readonly env?: readonly string[] | undefined;
   readonly resources?: readonly string[] | undefined;
+  readonly network?: string | undefined;
 }
 
 /** Options of {@link buildDefinition}. */
@@ -65,8 +68,10 @@ export function buildDefinition(values: DefineValues, command: readonly string[]
   const hostname = values.hostname === undefined ? null : checkHostname(values.hostname, name);
   const env = parseEnv(values.env ?? [], name);
   let limits;
+  let network;
   try {
     limits = parseLimits((values.resources ?? []).join(','));
+    network = values.network === undefined ? HOST_NETWORK : parseNetwork(values.network);
   } catch (err) {
     if (err instanceof WparError) throw new UsageError(err.message, { code: err.code, subject: name });
     throw err;
@@ -79,6 +84,7 @@ export function buildDefinition(values: DefineValues, command: readonly string[]
     checkpointable: values.checkpointable === true,
     limits,
     autostart: options.autostart === true,
+    ...(network.mode === 'host' ? {} : { network }),
   };
 }
 
@@ -100,4 +106,8 @@ const OTHER_FLAGS_HELP = `  -c              Checkpointable: chkptwpar may checkp
   -R Attribute=Value[,Attribute=Value...]
                   Resource limits: memory=Size (bytes, or with K, M, G, T), cpu=Percent of one
                   CPU, procs=Count; may be repeated.
+  -N Network      Its network: host (the default: the host's network), none (its own network
+                  namespace with loopback only), or address=A.B.C.D/LEN[,gateway=G][,bridge=NAME]
+                  (its own network namespace with that address on a host bridge the daemon sets
+                  up, default corral0 with the gateway, default the subnet's first address).
 `;

@@ -5,6 +5,7 @@
  */
 import type { CheckpointResult, DaemonEvent, DenialInfo, ExitInfo, WparInfo, WparLetter } from '../daemon/protocol.ts';
 import { formatLimits } from '../runtime/limits.ts';
+import { formatNetwork } from '../runtime/network.ts';
 
 const STATE_NAMES: Readonly<Record<WparLetter, string>> = {
   D: 'Defined', T: 'Transitional', A: 'Active', F: 'Frozen', B: 'Broken',
@@ -126,9 +127,12 @@ function longForm(w: WparInfo): string {
   out += field('Command', commandLine(d.argv));
   out += field('Environment', env.length === 0 ? '-' : env.join('\n'));
   out += field('Resource limits', limits === '' ? 'none' : limits);
+  out += field('Network', formatNetwork(d.network));
   out += field('Root', w.root);
   out += '\nRUNTIME\n';
   out += field('Isolation', w.isolation ?? '-');
+  out += field('Not in force', w.isolationMissing.length === 0 ? 'none' : w.isolationMissing.join('\n'));
+  out += field('Unenforced limits', w.unenforcedLimits.length === 0 ? 'none' : w.unenforcedLimits.join(', '));
   out += field('PID', w.pid === null ? '-' : String(w.pid));
   out += field('Started', w.startedAt === null ? '-' : dateTime(w.startedAt));
   out += field('Checkpoint phase', w.phase ?? '-');

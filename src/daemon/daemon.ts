@@ -63,7 +63,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const journal = new Journal(layout.eventsLog, store, (err) => log(`event log: ${(err as Error).message}`));
   const kernel = createKernel({ onListenerError: (err) => log(`event listener: ${(err as Error).message}`) });
   kernel.subscribe((e) => journal.record(e as unknown as { type: string; time: number }));
-  const isolation = detectIsolation({ fallback: options.fallbackIsolation === true });
+  const isolation = detectIsolation({ fallback: options.fallbackIsolation === true, ids: layout.ids });
+  // What the machine has, whatever WPARs are given: leftovers and cgroups are found with it.
+  const machine = options.fallbackIsolation === true ? detectIsolation() : isolation;
   const manager = new WparManager({ kernel, store, layout, isolation, journal, agents: options.agents });
   const stored = store.all();
   manager.load(stored);
@@ -72,7 +74,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   // R7: what a crashed daemon left running is stopped, never left unsupervised, and reported.
   const lost = [...stored].filter(([, s]) => s.running !== null);
   const report = await killLeftovers({
-    isolation: detectIsolation(),
+    isolation: machine,
     cgroupParent: layout.cgroupParent,
     groups: lost.map(([name, s]) => ({ pgid: s.running!.pgid, name })),
   });
@@ -102,7 +104,6 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       journal.record({ type: 'daemon.stopping', time: Date.now() });
       await Promise.allSettled(manager.active().map((n) => manager.stop(n, { reason: 'stopped with the daemon' })));
       // The home's cgroup parent goes with the daemon once its WPARs' cgroups are gone.
-      const machine = detectIsolation();
       if (machine.cgroup) {
         const parent = Cgroup.open(machine.cgroup, layout.cgroupParent);
         if (parent.descendants().length === 0) await parent.remove().catch((err: Error) => log(`cgroup ${layout.cgroupParent}: ${err.message}`));
@@ -116,7 +117,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   };
   const deps = { kernel, manager, layout, journal };
   const system = (): SystemInfo => ({
-    home: layout.home, pid: process.pid, version: VERSION, isolation: isolation.summary, hiwater: kernel.hiwater,
+    home: layout.home, pid: process.pid, version: VERSION, isolation: isolation.summary, isolationMissing: isolation.notes, hiwater: kernel.hiwater,
     extensions: extensions.map((e) => e.name),
   });
   serving.server = await startServer({

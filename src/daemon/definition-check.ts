@@ -6,6 +6,7 @@
 import { availableParallelism } from 'node:os';
 import { WparError } from '../kernel/errno.ts';
 import { WPAR_NAME_PATTERN, type Limits, type WparDefinition } from '../runtime/definition.ts';
+import { checkNetwork } from '../runtime/network.ts';
 
 /** Variables the runtime sets itself; a definition may not override them. */
 const RESERVED_ENV = new Set(['WPAR_NAME', 'WPAR_CID', 'WPAR_ROOT', 'WPAR_AGENT']);
@@ -50,6 +51,12 @@ export function checkDefinition(value: unknown): WparDefinition {
     }
   }
 
+  let network;
+  try {
+    network = checkNetwork(v.network);
+  } catch (err) {
+    throw bad((err as Error).message);
+  }
   return {
     name,
     argv: [...argv] as string[],
@@ -58,6 +65,8 @@ export function checkDefinition(value: unknown): WparDefinition {
     checkpointable: flag(v.checkpointable, 'checkpointable', bad),
     limits: checkLimits(v.limits ?? {}, bad),
     autostart: flag(v.autostart, 'autostart', bad),
+    // The host network is the default and is not stored, so definitions from before -N read the same.
+    ...(network.mode === 'host' ? {} : { network }),
   };
 }
 

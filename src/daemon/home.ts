@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { idRangeForHome, type IdRange } from '../runtime/idmap.ts';
 
 /** The home directory for a `--home` value (or none). */
 export function resolveHome(flag?: string, env: NodeJS.ProcessEnv = process.env): string {
@@ -35,12 +36,21 @@ export class HomeLayout {
   get runDir(): string { return join(this.home, 'run'); }
   /** The control socket (mode 0600). */
   get socket(): string { return join(this.runDir, 'wpard.sock'); }
+  /**
+   * The directory of the agent socket of the WPAR holding `cid`: its own, because a sealed WPAR sees
+   * exactly this directory of the home (S3).
+   */
+  agentDir(cid: number): string { return join(this.runDir, `agent-${cid}`); }
   /** The agent socket of the WPAR holding `cid` (short, so deep homes still fit the socket path limit). */
-  agentSocket(cid: number): string { return join(this.runDir, `agent-${cid}.sock`); }
+  agentSocket(cid: number): string { return join(this.agentDir(cid), 'agent.sock'); }
   /** Directory of one WPAR. */
   wparDir(name: string): string { return join(this.home, 'wpars', name); }
   /** A WPAR's root: its private writable directory and its processes' working directory (R2). */
   root(name: string): string { return join(this.wparDir(name), 'root'); }
+  /** A sealed WPAR's private temporary directory (`TMPDIR`): a tmpfs inside, nothing on the host. */
+  tmpDir(name: string): string { return join(this.wparDir(name), 'tmp'); }
+  /** The host ids a sealed WPAR's ids map to: one range per home (see `runtime/idmap.ts`). */
+  get ids(): IdRange { return idRangeForHome(this.home); }
   /** A WPAR's console log. */
   consoleLog(name: string): string { return join(this.wparDir(name), 'console.log'); }
   /** The cgroup parent of this home's WPARs: stable per home, so leftovers are found after a crash. */

@@ -58,8 +58,12 @@ export interface WparInfo {
   readonly definition: WparDefinition;
   /** Absolute path of the WPAR's root directory. */
   readonly root: string;
-  /** Isolation in force while it runs (`lswpar -L`), e.g. `namespaces pid,mount,uts,ipc; cgroup v1 ...`. */
+  /** Isolation in force while it runs (`lswpar -L`), e.g. `sealed: user (uid 0 = host 134283264), ...; cgroup v1 ...`. */
   readonly isolation: string | null;
+  /** What the daemon cannot give WPARs here, one line per missing piece with what to install (S7). */
+  readonly isolationMissing: readonly string[];
+  /** Limits of its definition that nothing in force enforces while it runs (`memoryBytes`, ...). */
+  readonly unenforcedLimits: readonly string[];
   /** Host PID of the main process while it runs. */
   readonly pid: number | null;
   /** When it last became active (ms since the epoch), or null. */
@@ -125,6 +129,8 @@ export interface SystemInfo {
   readonly version: string;
   /** Isolation new WPARs get. */
   readonly isolation: string;
+  /** What is missing from it, one line per piece with what to install or enable (S7). */
+  readonly isolationMissing: readonly string[];
   readonly hiwater: number;
   readonly extensions: readonly string[];
 }

@@ -31,6 +31,8 @@ export async function runDaemon(options: RunOptions): Promise<void> {
     log(`cannot start: ${(err as Error).message}`);
     process.exit(1);
   }
+  // S7: what WPARs do not get here is said, one line each with what to install or enable.
+  for (const note of daemon.isolation.notes) log(`isolation: not in force: ${note}`);
   log(`serving ${daemon.layout.home} on ${daemon.layout.socket} (isolation: ${daemon.isolation.summary}; pid ${process.pid})`);
   if (options.banner) process.stdout.write(options.banner(daemon) + '\n');
   let signals = 0;

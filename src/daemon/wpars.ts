@@ -4,6 +4,7 @@
  * deactivation — this subsystem stops every process, then WPARSTOP callouts run.
  * @module
  */
+import { mkdirSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import type { Kernel } from '../api/kernel.ts';
 import type { Owner } from '../api/owner.ts';
@@ -315,6 +316,9 @@ export class WparManager {
     if (!e) throw new WparError('ENOENT', `${corral.name}: not defined in this daemon`);
     const name = e.definition.name;
     const socketPath = this.#layout.agentSocket(cid);
+    // The socket's own directory (what a sealed WPAR sees of the home's run directory); the runtime
+    // hands it to the WPAR's uid 0 (launch).
+    mkdirSync(this.#layout.agentDir(cid), { recursive: true, mode: 0o700 });
     e.cid = cid;
     e.lastRun = null;
     // The agent endpoint opens while the processes are being set up; the command is not let go
@@ -336,6 +340,7 @@ export class WparManager {
       e.proc = await launch({
         definition: e.definition, cid, root: this.#layout.root(name), agentPath: socketPath,
         consoleLog: this.#layout.consoleLog(name), isolation: this.#isolation, cgroupParent: this.#layout.cgroupParent,
+        privateDir: this.#layout.home, tmpDir: this.#layout.tmpDir(name),
         gate: opening,
       });
     } catch (err) {
@@ -343,6 +348,7 @@ export class WparManager {
       await e.agents?.close();
       e.agents = null;
       e.cid = null;
+      await rm(this.#layout.agentDir(cid), { recursive: true, force: true }).catch(() => {});
       throw err;
     }
     const proc = e.proc;
@@ -365,6 +371,7 @@ export class WparManager {
       e.proc = null;
       await e.agents?.close();
       e.agents = null;
+      if (e.cid !== null) await rm(this.#layout.agentDir(e.cid), { recursive: true, force: true }).catch(() => {});
     }
   }
 
@@ -438,6 +445,8 @@ export class WparManager {
       definition: e.definition,
       root: this.#layout.root(e.definition.name),
       isolation: e.proc?.isolation.summary ?? null,
+      isolationMissing: this.#isolation.notes,
+      unenforcedLimits: e.proc?.unenforcedLimits ?? [],
       pid: e.proc?.pid ?? null,
       startedAt: e.startedAt,
       lastExit: e.lastExit,

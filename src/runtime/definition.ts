@@ -13,6 +13,8 @@ export interface Limits {
   readonly procs?: number;
 }
 
+import type { NetworkSpec } from './network.ts';
+
 /** Everything `mkwpar` defines about a WPAR. Plain data: it is stored as JSON and carried in images. */
 export interface WparDefinition {
   /** The WPAR's name (the kernel's rule: `^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`). */
@@ -29,6 +31,8 @@ export interface WparDefinition {
   readonly limits: Limits;
   /** Start it when the daemon starts (`mkwpar -A`). */
   readonly autostart: boolean;
+  /** Its network (`mkwpar -N`, S5); absent is the host's network. */
+  readonly network?: NetworkSpec;
 }
 
 /** The kernel's WPAR name rule (K14), shared by every layer that accepts a name. */

@@ -4,16 +4,21 @@
  */
 
 export { Cgroup, signalProcess, type LimitKey } from './cgroup.ts';
-export { planCommand, WPAR_INIT, type CommandPlan, type PlanOptions } from './command.ts';
+export { planCommand, SEAL_FDS, WPAR_CAPABILITIES, WPAR_INIT, type CommandPlan, type PlanOptions, type SealLayout, type StartMode } from './command.ts';
 export {
   ConsoleLog, DEFAULT_LOG_BYTES, DEFAULT_LOG_FILES, followLog, readLogTail, rotatedPath,
   type ConsoleLogOptions, type FollowOptions, type TailOptions,
 } from './console-log.ts';
 export { DEFAULT_PATH, wparEnvironment, type WparVariables } from './environment.ts';
 export {
-  CGROUP_CONTROLLERS, detectIsolation, findTool, isExecutableFile, UNSHARE_FLAGS,
-  type CgroupController, type CgroupSupport, type DetectIsolationOptions, type Isolation, type NamespaceSupport,
+  CGROUP_CONTROLLERS, detectIsolation, findTool, isExecutableFile,
+  type CgroupController, type CgroupSupport, type DetectIsolationOptions, type Isolation, type SealSupport,
 } from './isolation.ts';
-export { launch, type LaunchOptions, type StopOptions, type WparExit, type WparProcess } from './launch.ts';
+export { hostId, ID_RANGE_SLOTS, ID_RANGE_START, idMapLine, idRangeForHome, IDS_PER_HOME, insideId, type IdRange } from './idmap.ts';
+export {
+  attachBridge, checkNetwork, DEFAULT_BRIDGE, formatNetwork, HOST_NETWORK, hostInterfaceName, ownNetworkNamespace, parseNetwork,
+  type NetworkSpec, type NetworkTools,
+} from './network.ts';
+export { launch, shiftOwnership, type LaunchOptions, type StopOptions, type WparExit, type WparProcess } from './launch.ts';
 export { killLeftovers, type LeftoverOptions, type LeftoverReport, type RecordedGroup } from './leftovers.ts';
 export { formatLimits, parseLimits, type ParseLimitsOptions } from './limits.ts';

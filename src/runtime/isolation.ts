@@ -1,6 +1,8 @@
 /**
- * What isolation this machine allows a WPAR (R2): namespaces and a cgroup where the daemon can
- * (Linux, root), else a process group and rlimits. `lswpar -L` shows {@link Isolation.summary}.
+ * What isolation this machine allows a WPAR (R2, S1–S7): sealed (user, mount, PID, UTS, IPC, cgroup
+ * and network namespaces) with a cgroup where the daemon can (Linux, root, the tools installed), else
+ * a process group and rlimits. `lswpar -L` and the daemon's start-up show {@link Isolation.summary}
+ * and every line of {@link Isolation.notes}: what is missing is said, never silent (S7).
  * @module
  */
 
@@ -8,6 +10,8 @@ import { spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
 import { release } from 'node:os';
 import { delimiter, isAbsolute, join } from 'node:path';
+import { ID_RANGE_START, IDS_PER_HOME, type IdRange } from './idmap.ts';
+import type { NetworkTools } from './network.ts';
 
 /** The cgroup controllers the runtime uses. */
 export type CgroupController = 'memory' | 'pids' | 'cpu' | 'freezer';
@@ -25,27 +29,36 @@ export interface CgroupSupport {
   readonly mounts: Readonly<Partial<Record<CgroupController, string>>>;
 }
 
-/** The tools that give a WPAR its namespaces. */
-export interface NamespaceSupport {
-  /** util-linux `unshare`: creates the PID, mount, UTS and IPC namespaces and mounts `/proc`. */
-  readonly unshare: string;
-  /** `tini` (`tini-static` if present): PID 1 inside, forwarding signals and reaping zombies. */
+/** The tools that seal a WPAR (S1–S5), all from Debian packages. */
+export interface SealSupport {
+  /** bubblewrap's `bwrap`: the namespaces and the mount layout (run twice, see `command.ts`). */
+  readonly bwrap: string;
+  /** util-linux `setpriv`: drops from host root to the home's unprivileged base uid between the two. */
+  readonly setpriv: string;
+  /** `tini` (`tini-static` if present): reaps zombies and forwards signals to the command. */
   readonly tini: string;
+  /** The host ids the WPAR's ids map to, or `null` when user namespaces are unavailable (S1 missing). */
+  readonly ids: IdRange | null;
+  /** iproute2 and util-linux `nsenter` for `-N address=...`, or `null` when missing. */
+  readonly network: NetworkTools | null;
 }
 
 /** The isolation in force for WPARs started with it. */
 export interface Isolation {
-  /** Namespaces, or `null` when WPARs only get their own process group. */
-  readonly namespaces: NamespaceSupport | null;
+  /** The sealed runtime's tools, or `null` when WPARs only get their own process group. */
+  readonly seal: SealSupport | null;
   /** The cgroup hierarchy, or `null` when limits fall back to rlimits. */
   readonly cgroup: CgroupSupport | null;
   /** `prlimit`, used for limits only when there is no cgroup; `null` when absent. */
   readonly prlimit: string | null;
   /** The POSIX shell that runs the runtime's constant trampoline (`wpar-init.sh`). */
   readonly shell: string;
-  /** One line for `lswpar -L`, e.g. `namespaces pid,mount,uts,ipc; cgroup v1 memory,pids,cpu,freezer`. */
+  /** One line for `lswpar -L` and the daemon's start-up, e.g. `sealed: user (uid 0 = host 134283264), ...`. */
   readonly summary: string;
-  /** Why stronger isolation is not in force (empty when it is), e.g. `namespaces: not root`. */
+  /**
+   * What is missing, one line per piece, each saying what to install or enable (S7), e.g.
+   * `user namespace: unavailable (...): processes are host root; enable with sysctl ...`. Empty when all holds.
+   */
   readonly notes: readonly string[];
 }
 
@@ -53,63 +66,93 @@ export interface Isolation {
 export interface DetectIsolationOptions {
   /** Use the fallback (process group and rlimits) even where more is possible. */
   readonly fallback?: boolean;
+  /** The host ids to map the WPAR's ids to (the daemon passes its home's, see `idmap.ts`). */
+  readonly ids?: IdRange;
 }
 
 const CGROUP_ROOT = '/sys/fs/cgroup';
 const SYSTEM_PATH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
+const PROBE_MS = 5000;
 
-/** Detects what this machine allows; synchronous and cheap (one short probe of `unshare`), run once at start-up. */
+/**
+ * Detects what this machine allows; synchronous, run once at start-up: two short probes of `bwrap`
+ * (the namespaces, and a user namespace as the unprivileged base uid).
+ */
 export function detectIsolation(options: DetectIsolationOptions = {}): Isolation {
   const notes: string[] = [];
   const linux = process.platform === 'linux';
   const root = process.getuid?.() === 0;
   const prlimit = linux ? findTool('prlimit') : null;
   const shell = existsSync('/bin/sh') ? '/bin/sh' : (findTool('sh') ?? '/bin/sh');
-  let namespaces: NamespaceSupport | null = null;
+  let seal: SealSupport | null = null;
   let cgroup: CgroupSupport | null = null;
   if (options.fallback) {
-    notes.push('fallback forced');
+    notes.push('sealing: off (wpard --fallback-isolation): processes share the host and run as the daemon\'s user');
   } else if (!linux) {
-    notes.push(`namespaces and cgroups: not Linux (${process.platform})`);
+    notes.push(`sealing and cgroups: not Linux (${process.platform}): processes share the host, limits are rlimits`);
   } else if (!root) {
-    notes.push('namespaces and cgroups: not root');
+    notes.push('sealing and cgroups: the daemon is not root: processes share the host and run as its user; run wpard as root');
   } else {
-    namespaces = detectNamespaces(notes);
+    seal = detectSeal(notes, options.ids ?? { base: ID_RANGE_START, size: IDS_PER_HOME });
     cgroup = detectCgroup(notes);
   }
-  return { namespaces, cgroup, prlimit, shell, summary: summarize(namespaces, cgroup, prlimit), notes };
+  if (!cgroup && !prlimit && linux) notes.push('limits: neither cgroups nor prlimit: limits are not enforced; install util-linux');
+  return { seal, cgroup, prlimit, shell, summary: summarize(seal, cgroup, prlimit), notes };
 }
 
-function summarize(ns: NamespaceSupport | null, cg: CgroupSupport | null, prlimit: string | null): string {
-  const parts = [ns ? 'namespaces pid,mount,uts,ipc' : 'process group'];
+function summarize(seal: SealSupport | null, cg: CgroupSupport | null, prlimit: string | null): string {
+  const parts: string[] = [];
+  if (seal) {
+    const user = seal.ids ? `user (uid 0 = host ${seal.ids.base})` : 'no user namespace';
+    parts.push(`sealed: ${user}, mount (host read-only), pid, uts, ipc, cgroup, net${seal.network ? '' : ' (no bridge)'}`);
+  } else {
+    parts.push('process group');
+  }
   if (cg) parts.push(`cgroup v${cg.version} ${cg.controllers.join(',')}`);
   else if (prlimit) parts.push('rlimits');
   else parts.push('no limits');
   return parts.join('; ');
 }
 
-function detectNamespaces(notes: string[]): NamespaceSupport | null {
-  const unshare = findTool('unshare');
+function detectSeal(notes: string[], ids: IdRange): SealSupport | null {
+  const bwrap = findTool('bwrap');
+  const setpriv = findTool('setpriv');
   // Debian's tini package also ships tini-static: no dynamic loading, a millisecond less per start.
   const tini = findTool('tini-static') ?? findTool('tini');
-  if (!unshare || !tini) {
-    notes.push(`namespaces: ${[unshare ? '' : 'unshare', tini ? '' : 'tini'].filter(Boolean).join(' and ')} not found`);
+  const missing = [
+    bwrap ? '' : 'bwrap (apt-get install bubblewrap)',
+    setpriv ? '' : 'setpriv (apt-get install util-linux)',
+    tini ? '' : 'tini (apt-get install tini)',
+  ].filter(Boolean);
+  if (!bwrap || !setpriv || !tini) {
+    notes.push(`sealing: ${missing.join(', ')} not found: processes share the host and run as root`);
     return null;
   }
-  // Kernels and containers may forbid new namespaces even to root: try the exact set once.
-  const probe = spawnSync(unshare, [...UNSHARE_FLAGS, '--', tini, '--version'], { stdio: 'pipe', timeout: 5000 });
-  if (probe.status !== 0) {
-    const why = probe.error?.message ?? probe.stderr.toString().trim().split('\n')[0] ?? `exit ${probe.status}`;
-    notes.push(`namespaces: unshare failed: ${why}`);
+  // Kernels and containers may forbid new namespaces even to root: try the outer layer once.
+  const outer = probe(bwrap, ['--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-net', '--ro-bind', '/', '/', '--proc', '/proc', '--dev', '/dev', '--', tini, '--version']);
+  if (outer !== null) {
+    notes.push(`sealing: bwrap cannot make namespaces here (${outer}): processes share the host and run as root`);
     return null;
   }
-  return { unshare, tini };
+  // The inner layer: a user namespace made by the unprivileged base uid (as at run time).
+  const inner = probe(bwrap, ['--unshare-user', '--uid', '0', '--gid', '0', '--bind', '/', '/', '--', tini, '--version'], { uid: ids.base, gid: ids.base });
+  let mapped: IdRange | null = ids;
+  if (inner !== null) {
+    notes.push(`user namespace: unavailable (${inner}): processes are host root with bounded capabilities; enable user namespaces (sysctl user.max_user_namespaces=15000)`);
+    mapped = null;
+  }
+  const ip = findTool('ip');
+  const nsenter = findTool('nsenter');
+  if (!ip || !nsenter) notes.push(`networks: ${ip ? '' : 'ip (apt-get install iproute2) '}${nsenter ? '' : 'nsenter (apt-get install util-linux) '}not found: mkwpar -N address=... cannot start`.replace(/ +not/, ' not'));
+  return { bwrap, setpriv, tini, ids: mapped, network: ip && nsenter ? { ip, nsenter } : null };
 }
 
-/** The `unshare` options of a WPAR: PID (PID 1 is forked), mount with its own /proc, UTS, IPC. */
-export const UNSHARE_FLAGS: readonly string[] = [
-  '--pid', '--fork', '--kill-child', '--mount-proc', '--propagation', 'private', '--uts', '--ipc',
-];
+/** Runs a probe; `null` when it succeeded, else why it failed (its first line of stderr). */
+function probe(file: string, args: readonly string[], ids?: { uid: number; gid: number }): string | null {
+  const run = spawnSync(file, args, { stdio: 'pipe', timeout: PROBE_MS, ...ids });
+  if (run.status === 0) return null;
+  return run.error?.message ?? (run.stderr.toString().trim().split('\n')[0] || `exit ${run.status}`);
+}
 
 function detectCgroup(notes: string[]): CgroupSupport | null {
   const found = existsSync(join(CGROUP_ROOT, 'cgroup.controllers')) ? detectV2() : detectV1();

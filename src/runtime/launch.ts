@@ -7,19 +7,21 @@
  * @module
  */
 
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { chownSync, lchownSync, lstatSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import { delimiter, isAbsolute, join, resolve as resolvePath } from 'node:path';
+import { delimiter, dirname, isAbsolute, join, resolve as resolvePath, sep } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { WparError } from '../kernel/errno.ts';
 import { Cgroup, signalProcess, type LimitKey } from './cgroup.ts';
-import { planCommand } from './command.ts';
+import { planCommand, SEAL_FDS, type CommandPlan, type SealLayout, type StartMode } from './command.ts';
 import { ConsoleLog, type ConsoleLogOptions } from './console-log.ts';
 import type { WparDefinition } from './definition.ts';
 import { wparEnvironment } from './environment.ts';
 import { errorCode, systemError } from './errors.ts';
+import { hostId, idMapLine, insideId, type IdRange } from './idmap.ts';
 import { isExecutableFile, type Isolation } from './isolation.ts';
+import { attachBridge, hostInterfaceName } from './network.ts';
 import { waitFor } from './poll.ts';
 import { childrenOf, groupMembers, isLive, namespaceMembers, readStat } from './proc.ts';
 
@@ -31,8 +33,18 @@ export interface LaunchOptions {
   readonly cid: number;
   /** Its root directory, absolute: the processes' working directory; created if missing. */
   readonly root: string;
-  /** The agent endpoint (`WPAR_AGENT`). */
+  /**
+   * The agent endpoint (`WPAR_AGENT`). Sealed, its directory must hold nothing else: it is made here
+   * and is all a WPAR sees of where the socket lives.
+   */
   readonly agentPath: string;
+  /**
+   * Sealed: the directory a WPAR must not see (the daemon's home), hidden inside but for its root,
+   * its agent directory and its temporary directory. Default: the root's grandparent.
+   */
+  readonly privateDir?: string;
+  /** Sealed: its private temporary directory (`TMPDIR`), a tmpfs; default `<root>/../tmp`. */
+  readonly tmpDir?: string;
   /** The console log file (`.../console.log`); its directory is created if missing. */
   readonly consoleLog: string;
   /** Console log bounds (default 1 MiB × 3 files). */
@@ -107,9 +119,10 @@ const DRAIN_MS = 2_000;
 
 /**
  * Starts a WPAR's command. Resolves once its first process is running and confined (in its cgroup,
- * with its limits); the command itself starts a moment later. Fails with WparError: EINVAL for a bad
- * command, root or hostname, ENOENT for a command that is not found, EBUSY if its cgroup still holds
- * processes, and the nearest code when the system refuses.
+ * with its limits, sealed); the command itself starts a moment later. Fails with WparError: EINVAL for
+ * a bad command, root or hostname, ENOENT for a command that is not found, EPERM for one the sealed
+ * WPAR cannot reach, EBUSY if its cgroup still holds processes, and the nearest code when the system
+ * refuses. A failed start leaves no process and no cgroup behind.
  */
 export async function launch(options: LaunchOptions): Promise<WparProcess> {
   const { definition, isolation } = options;
@@ -117,17 +130,20 @@ export async function launch(options: LaunchOptions): Promise<WparProcess> {
   checkArgv(name, definition.argv);
   if (!isAbsolute(options.root)) throw new WparError('EINVAL', `WPAR ${name}: root ${JSON.stringify(options.root)} is not an absolute path`);
   const hostname = checkHostname(name, definition.hostname ?? name);
+  const ids = isolation.seal?.ids ?? null;
+  const layout = isolation.seal ? sealLayout(options) : undefined;
   const env = wparEnvironment(definition, { cid: options.cid, root: options.root, agent: options.agentPath });
+  if (layout) env['TMPDIR'] = layout.tmpDir;
   try {
-    mkdirSync(options.root, { recursive: true });
+    prepareRoot(options.root, ids);
+    if (layout) prepareAgentDir(layout.agentDir, ids);
   } catch (err) {
-    throw systemError(`WPAR ${name}: cannot create root ${options.root}`, err);
+    throw systemError(`WPAR ${name}: cannot prepare root ${options.root}`, err);
   }
   const command = definition.argv[0]!;
-  if (!findExecutable(command, env['PATH'] ?? '', options.root)) {
-    throw new WparError('ENOENT', `WPAR ${name}: command not found: ${command}`);
-  }
-  const plan = planCommand({ argv: definition.argv, hostname, limits: definition.limits, isolation });
+  const found = findExecutable(command, env['PATH'] ?? '', options.root, layout && ids ? { ids, layout } : null);
+  if (found.file === null) throw new WparError(found.blocked ? 'EPERM' : 'ENOENT', `WPAR ${name}: ${found.blocked ?? `command not found: ${command}`}`);
+  const plan = planCommand({ argv: definition.argv, hostname, limits: definition.limits, isolation, network: definition.network, ...(layout ? { layout } : {}) });
   // The log opens while the process starts (three file-system round trips off the start path);
   // writes wait for it. A held chain gets its go-ahead only once it is open.
   const log = ConsoleLog.create(options.consoleLog, options.consoleLogOptions);
@@ -135,34 +151,202 @@ export async function launch(options: LaunchOptions): Promise<WparProcess> {
   let cgroup: Cgroup | null = null;
   const unenforced = [...plan.unenforced];
   try {
-    if (!plan.hold) await options.gate; // nothing holds the command once spawned
-    child = await spawnHeld(plan.file, plan.args, plan.hold, options.root, env, name);
+    if (plan.mode === 'direct') await options.gate; // nothing holds the command once spawned
+    child = await spawnChain(plan, options.root, env, name);
     // Listen and pipe before anything else can happen: Node drains (and drops) the output of a
     // child that exits while nobody reads it, and an exit event nobody listens to is gone.
     const watched = watchChild(child, log);
-    if (isolation.cgroup) {
-      // The chain is held, so the cgroup is made now, while `unshare` builds the namespaces.
-      cgroup = Cgroup.create(isolation.cgroup, `${options.cgroupParent}/${name}`);
-      unenforced.push(...cgroup.applyLimits(definition.limits));
-      // A child forked before the move is listed afterwards; one forked after inherits the cgroup.
-      cgroup.addProcess(child.pid!);
-      for (const pid of childrenOf(child.pid!)) cgroup.addProcess(pid);
+    const confine = (pids: readonly number[]): void => {
+      if (!isolation.cgroup) return;
+      cgroup ??= Cgroup.create(isolation.cgroup, `${options.cgroupParent}/${name}`);
+      if (unenforced.length === plan.unenforced.length) unenforced.push(...cgroup.applyLimits(definition.limits));
+      for (const pid of pids) cgroup.addProcess(pid);
+    };
+    let helpers: number[] = [child.pid!];
+    if (plan.mode === 'sealed') {
+      helpers = await sealedHandshake(child, watched, { options, log, ids, confine });
+    } else if (plan.mode === 'held') {
+      // The chain is held, so the cgroup is made now; a child forked before the move is listed afterwards.
+      confine([child.pid!, ...childrenOf(child.pid!)]);
+      await log.ready;
+      await options.gate;
+      // The go-ahead: from here on the command runs, and everything it forks is in the cgroup.
+      (child.stdio[3] as Writable).on('error', () => undefined).end('go\n');
     }
-    await log.ready;
-    await options.gate;
-    // The go-ahead: from here on the command runs, and everything it forks is in the cgroup.
-    if (plan.hold) (child.stdio[3] as Writable).on('error', () => undefined).end('go\n');
-    return new RunningWpar(child, options, cgroup, log, unenforced, watched);
+    return new RunningWpar(child, options, cgroup, log, unenforced, watched, helpers);
   } catch (err) {
     if (child) {
       const gone = new Promise((resolve) => child!.once('exit', resolve));
-      child.kill('SIGKILL');
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       await gone;
     }
-    await cgroup?.remove().catch(() => undefined);
+    await (cgroup as Cgroup | null)?.killAll().catch(() => undefined);
+    await (cgroup as Cgroup | null)?.remove().catch(() => undefined);
     log.destroy();
     throw systemError(`WPAR ${name}: cannot start`, err);
   }
+}
+
+/** What {@link sealedHandshake} needs from {@link launch}. */
+interface HandshakeContext {
+  readonly options: LaunchOptions;
+  readonly log: ConsoleLog;
+  readonly ids: IdRange | null;
+  /** Puts these host pids into the WPAR's cgroup (creating it and applying the limits first). */
+  readonly confine: (pids: readonly number[]) => void;
+}
+
+/** How long each step of the sealed hand-shake may take before the start fails. */
+const HANDSHAKE_MS = 10_000;
+
+/**
+ * The sealed start's two steps (see `command.ts`): (1) the outer sandbox exists — into the cgroup with
+ * it and its bwrap, its network wired, let it go; (2) the inner one has made its user namespace —
+ * write the uid and gid maps, wait for the agent endpoint, let the command go. Returns the helper
+ * processes' host pids (outer bwrap, the sandbox's PID 1, tini), which a stop does not signal.
+ */
+async function sealedHandshake(child: ChildProcess, watched: Watched, ctx: HandshakeContext): Promise<number[]> {
+  const { options, ids } = ctx;
+  const name = options.definition.name;
+  const died = watched.exit.then((status) => {
+    throw new WparError('EINVAL', `WPAR ${name}: the sandbox exited (${status.signal ?? `status ${status.code}`}) before the command ran; see its console log`);
+  });
+  died.catch(() => undefined);
+  const sandbox = await step(readChildPid((child.stdio as unknown as Readable[])[SEAL_FDS.outerInfo]!), died, name, 'the sandbox to report');
+  const network = options.definition.network;
+  const wiring = network?.mode === 'bridge'
+    ? attachBridge(options.isolation.seal!.network!, network, sandbox, hostInterfaceName(options.cgroupParent, options.cid))
+    : Promise.resolve();
+  wiring.catch(() => undefined);
+  ctx.confine([child.pid!, sandbox]);
+  await step(wiring, died, name, 'its network');
+  if (!ids) {
+    await step(Promise.all([ctx.log.ready, options.gate]), died, name, 'its console log and agent endpoint');
+    release(child, SEAL_FDS.outerGo);
+    return [child.pid!, sandbox];
+  }
+  release(child, SEAL_FDS.outerGo);
+  await step(readChildPid((child.stdio as unknown as Readable[])[SEAL_FDS.innerInfo]!), died, name, 'its user namespace');
+  // The inner bwrap is the sandbox's PID 1 (setpriv exec'd it); the process it forked is the one
+  // waiting in the new user namespace, and becomes tini.
+  const inner = childrenOf(sandbox)[0];
+  if (inner === undefined) throw new WparError('EINVAL', `WPAR ${name}: the sandbox's user namespace has no process`);
+  const map = idMapLine(ids);
+  try {
+    writeFileSync(`/proc/${inner}/uid_map`, map);
+    writeFileSync(`/proc/${inner}/gid_map`, map);
+  } catch (err) {
+    throw systemError(`WPAR ${name}: cannot map its ids to ${ids.base}-${ids.base + ids.size - 1}`, err);
+  }
+  await step(Promise.all([ctx.log.ready, options.gate]), died, name, 'its console log and agent endpoint');
+  try {
+    chownSync(options.agentPath, ids.base, ids.base);
+  } catch (err) {
+    // No endpoint at all (the runtime used without a daemon) is no error; one that cannot be handed over is.
+    if (errorCode(err) !== 'ENOENT') throw systemError(`WPAR ${name}: cannot hand its agent socket ${options.agentPath} to uid ${ids.base}`, err);
+  }
+  release(child, SEAL_FDS.innerGo);
+  return [child.pid!, sandbox, inner];
+}
+
+/** Awaits one hand-shake step, failing if the sandbox dies first or the step takes too long. */
+async function step<T>(work: Promise<T>, died: Promise<never>, name: string, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new WparError('ETIMEDOUT', `WPAR ${name}: gave up waiting for ${what} after ${HANDSHAKE_MS} ms`)), HANDSHAKE_MS);
+  });
+  try {
+    return await Promise.race([work, died, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Lets a waiting bwrap go on: a byte on its block fd, then the daemon's end is closed (the sandbox
+ * keeps its end open, so whatever it writes there later goes nowhere).
+ */
+function release(child: ChildProcess, fd: number): void {
+  const stream = (child.stdio as unknown as Writable[])[fd]!;
+  stream.on('error', () => undefined).end('g', () => stream.destroy());
+}
+
+/** Reads bwrap's `--info-fd` JSON (`{ "child-pid": N, ... }`) and resolves N. */
+function readChildPid(stream: Readable): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const onData = (chunk: Buffer): void => {
+      text += chunk.toString('utf8');
+      if (text.length > 65_536) return done(new WparError('EINVAL', 'bwrap wrote more than 64 KiB of information'));
+      const end = text.indexOf('}');
+      if (end < 0) return;
+      try {
+        const pid = (JSON.parse(text.slice(0, end + 1)) as Record<string, unknown>)['child-pid'];
+        if (typeof pid !== 'number' || !Number.isInteger(pid) || pid <= 0) throw new Error(`no child-pid in ${text.slice(0, end + 1)}`);
+        done(null, pid);
+      } catch (err) {
+        done(new WparError('EINVAL', `bwrap's information is not understood: ${(err as Error).message}`));
+      }
+    };
+    const done = (err: Error | null, pid?: number): void => {
+      stream.off('data', onData);
+      stream.destroy();
+      if (err) reject(err);
+      else resolve(pid!);
+    };
+    stream.on('data', onData);
+    stream.on('error', () => undefined);
+  });
+}
+
+/** Where a sealed WPAR's things are (see {@link SealLayout}). */
+function sealLayout(options: LaunchOptions): SealLayout {
+  const privateDir = options.privateDir ?? dirname(dirname(options.root));
+  return {
+    root: options.root,
+    agentDir: dirname(options.agentPath),
+    tmpDir: options.tmpDir ?? join(dirname(options.root), 'tmp'),
+    hide: hidingPoint(privateDir),
+  };
+}
+
+/**
+ * The directory to hide the private directory with: the highest of it and its ancestors that others
+ * cannot search (so the paths put back are reachable through the tmpfs), else the directory itself.
+ */
+function hidingPoint(privateDir: string): string {
+  let path = '/';
+  for (const part of privateDir.split(sep).filter(Boolean)) {
+    path = join(path, part);
+    if ((statSync(path).mode & 0o001) === 0) return path;
+  }
+  return privateDir;
+}
+
+/** Creates the root if missing; sealed, it belongs to uid 0 inside (a root from before is shifted). */
+function prepareRoot(root: string, ids: IdRange | null): void {
+  mkdirSync(root, { recursive: true, mode: 0o700 });
+  if (ids && statSync(root).uid !== ids.base) shiftOwnership(root, ids);
+}
+
+/**
+ * Gives a tree the ownership a sealed WPAR sees as its own: each entry's owner and group become the
+ * host ids of what they were inside (ids outside the range — a root made before sealing, or restored
+ * by the daemon — become uid 0 inside). Symlinks are changed themselves, never followed.
+ */
+export function shiftOwnership(root: string, ids: IdRange): void {
+  const shift = (path: string): void => {
+    const st = lstatSync(path);
+    lchownSync(path, hostId(ids, insideId(ids, st.uid)), hostId(ids, insideId(ids, st.gid)));
+    if (st.isDirectory()) for (const entry of readdirSync(path)) shift(join(path, entry));
+  };
+  shift(root);
+}
+
+/** The agent socket's own directory, made for this run (mode 0700, owned by uid 0 inside). */
+function prepareAgentDir(dir: string, ids: IdRange | null): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  if (ids) chownSync(dir, ids.base, ids.base);
 }
 
 /** What is known of a child from the moment it was spawned. */
@@ -190,17 +374,25 @@ function watchChild(child: ChildProcess, log: ConsoleLog): Watched {
   return { exit, closed, streams };
 }
 
-/** Spawns in a new session (so a new process group); with `hold`, fd 3 is the go-ahead pipe. */
-async function spawnHeld(file: string, args: readonly string[], hold: boolean, cwd: string, env: Record<string, string>, name: string): Promise<ChildProcess> {
+/** The stdio of each start mode: output piped to the log; the hand-shake's pipes on fds 3 and up. */
+function stdioFor(mode: StartMode): StdioOptions {
+  if (mode === 'sealed') return ['ignore', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe'];
+  return ['ignore', 'pipe', 'pipe', mode === 'held' ? 'pipe' : 'ignore'];
+}
+
+/** Spawns the chain in a new session (so a new process group). */
+async function spawnChain(plan: CommandPlan, cwd: string, env: Record<string, string>, name: string): Promise<ChildProcess> {
   let child: ChildProcess;
+  // A sealed chain starts outside the root (host root may not search it); it changes into it inside.
+  const dir = plan.mode === 'sealed' ? '/' : cwd;
   try {
-    child = spawn(file, args, { cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe', hold ? 'pipe' : 'ignore'] });
+    child = spawn(plan.file, plan.args, { cwd: dir, env, detached: true, stdio: stdioFor(plan.mode) });
   } catch (err) {
-    throw systemError(`WPAR ${name}: cannot spawn ${file}`, err);
+    throw systemError(`WPAR ${name}: cannot spawn ${plan.file}`, err);
   }
   if (child.pid === undefined) {
     const err = await new Promise((resolve) => child.once('error', resolve));
-    throw systemError(`WPAR ${name}: cannot spawn ${file}`, err);
+    throw systemError(`WPAR ${name}: cannot spawn ${plan.file}`, err);
   }
   return child;
 }
@@ -218,11 +410,14 @@ class RunningWpar implements WparProcess {
   #mainExited = false;
   #frozen = false;
   #killing: Promise<void> | null = null;
-  /** PID 1 inside (host pid) as last seen, for waiting on it after `unshare` is gone. */
+  /** PID 1 inside (host pid) as last seen, for waiting on it after the outer bwrap is gone. */
   #init: number | null = null;
+  /** The runtime's own processes at the head of the chain (bwrap, PID 1 inside, tini): never sent SIGTERM. */
+  readonly #helpers: ReadonlySet<number>;
 
-  constructor(child: ChildProcess, options: LaunchOptions, cgroup: Cgroup | null, log: ConsoleLog, unenforced: readonly LimitKey[], watched: Watched) {
+  constructor(child: ChildProcess, options: LaunchOptions, cgroup: Cgroup | null, log: ConsoleLog, unenforced: readonly LimitKey[], watched: Watched, helpers: readonly number[]) {
     this.#cgroup = cgroup;
+    this.#helpers = new Set(helpers);
     this.#name = options.definition.name;
     this.pid = child.pid!;
     this.pgid = this.pid;
@@ -289,42 +484,41 @@ class RunningWpar implements WparProcess {
 
   pids(): number[] {
     if (this.#cgroup) return this.#cgroup.pids();
-    if (this.isolation.namespaces) {
+    if (this.isolation.seal) {
       const init = this.#initPid();
       return [this.pid, ...(init === null ? [] : namespaceMembers(init))].filter((pid, i, all) => all.indexOf(pid) === i);
     }
     return groupMembers(this.pgid);
   }
 
-  /** PID 1 inside (host pid), the child of `unshare`; `null` before it is forked or after it exits. */
+  /** PID 1 inside (host pid), the child of the outer bwrap; `null` before it is forked or after it exits. */
   #initPid(): number | null {
-    if (!this.isolation.namespaces || this.#mainExited) return null;
+    if (!this.isolation.seal || this.#mainExited) return null;
     const init = childrenOf(this.pid)[0] ?? null;
     if (init !== null) this.#init = init;
     return init;
   }
 
   /**
-   * SIGTERM once to every process of the WPAR. With namespaces `unshare` and `tini` are left out:
-   * `unshare` would exit at once and take the namespace with it, and `tini` would forward a second
-   * SIGTERM to the command. Only if the command has not been forked yet does `tini` get it (to forward).
+   * SIGTERM once to every process of the WPAR. Sealed, the runtime's helpers (bwrap, PID 1, tini) are
+   * left out: bwrap would exit at once and take the namespace with it, and tini would forward a second
+   * SIGTERM to the command. Only if the command has not been forked yet does tini get it (to forward).
    */
   #terminate(): void {
-    if (!this.isolation.namespaces) {
+    if (!this.isolation.seal) {
       this.#signalAll('SIGTERM');
       return;
     }
-    const init = this.#initPid();
-    const helpers = new Set([this.pid, ...(init === null ? [] : [init])]);
-    const targets = this.pids().filter((pid) => !helpers.has(pid));
-    if (targets.length === 0 && init !== null) signalProcess(init, 'SIGTERM');
+    const targets = this.pids().filter((pid) => !this.#helpers.has(pid));
+    const tini = [...this.#helpers].pop();
+    if (targets.length === 0 && tini !== undefined) signalProcess(tini, 'SIGTERM');
     for (const pid of targets) signalProcess(pid, 'SIGTERM');
   }
 
   #signalAll(signal: NodeJS.Signals): void {
     if (this.#cgroup) {
       this.#cgroup.signalAll(signal);
-    } else if (this.isolation.namespaces) {
+    } else if (this.isolation.seal) {
       for (const pid of this.pids()) signalProcess(pid, signal);
     } else {
       try {
@@ -338,14 +532,13 @@ class RunningWpar implements WparProcess {
   /**
    * SIGKILL everything, with no window for a fork to escape: the cgroup is frozen, killed and thawed;
    * without one, PID 1 inside takes its namespace with it (the kernel refuses new forks there), or
-   * the process group is killed. (Killing PID 1 alone would leave the cgroup tidier, but `unshare`
-   * then exits 1 with a complaint in the console log instead of reporting SIGKILL.)
+   * the process group is killed.
    */
   #killAll(): Promise<void> {
     this.#killing ??= (async () => {
       if (this.#cgroup) {
         await this.#cgroup.killAll();
-      } else if (this.isolation.namespaces) {
+      } else if (this.isolation.seal) {
         const init = this.#initPid();
         if (init !== null) signalProcess(init, 'SIGKILL');
         signalProcess(this.pid, 'SIGKILL');
@@ -360,7 +553,7 @@ class RunningWpar implements WparProcess {
   async #killRest(): Promise<void> {
     if (this.#cgroup) {
       await this.#cgroup.killAll();
-    } else if (!this.isolation.namespaces) {
+    } else if (!this.isolation.seal) {
       // A process group has no "empty" event: signal and look again until no member is left.
       await waitFor(() => {
         const members = groupMembers(this.pgid);
@@ -368,7 +561,7 @@ class RunningWpar implements WparProcess {
         return members.length === 0;
       }, { timeoutMs: 10_000, what: `process group ${this.pgid} of WPAR ${this.#name} to die` });
     } else {
-      // unshare normally exits after PID 1, whose exit empties the namespace; but if it was killed
+      // bwrap normally exits after PID 1, whose exit empties the namespace; but if it was killed
       // first, PID 1 may still be tearing the namespace down.
       const init = this.#init;
       if (init !== null) await waitFor(() => !isLive(init), { timeoutMs: 10_000, what: `PID 1 of WPAR ${this.#name} to die` });
@@ -377,7 +570,7 @@ class RunningWpar implements WparProcess {
 
   /** `tini` reports a command killed by signal N as exit 128+N: give the signal back its name. */
   #translate(status: { code: number | null; signal: NodeJS.Signals | null }): { code: number | null; signal: NodeJS.Signals | null } {
-    if (this.isolation.namespaces && status.code !== null && status.code > 128) {
+    if (this.isolation.seal && status.code !== null && status.code > 128) {
       const signal = signalName(status.code - 128);
       if (signal) return { code: null, signal };
     }
@@ -407,15 +600,46 @@ function checkHostname(name: string, hostname: string): string {
   return hostname;
 }
 
-/** Resolves a command as execvp would (PATH unless it holds a "/"), relative paths from `cwd`. */
-function findExecutable(command: string, path: string, cwd: string): string | null {
-  if (command.includes('/')) {
-    const file = resolvePath(cwd, command);
-    return isExecutableFile(file) ? file : null;
+/** A command's resolution: the file, or why none can run (`blocked` when one exists but the WPAR cannot reach it). */
+interface Found {
+  readonly file: string | null;
+  readonly blocked?: string;
+}
+
+/**
+ * Resolves a command as execvp would (PATH unless it holds a "/"), relative paths from `cwd`. Sealed
+ * (`sealed` given), a file counts only if uid 0 inside can reach it — through directories others may
+ * search, or inside its root — and the home's other contents are hidden; execvp inside would skip the
+ * others the same way, so the first reachable one is what runs.
+ */
+function findExecutable(command: string, path: string, cwd: string, sealed: { ids: IdRange; layout: SealLayout } | null): Found {
+  const candidates = command.includes('/')
+    ? [resolvePath(cwd, command)]
+    : path.split(delimiter).map((dir) => resolvePath(cwd, join(dir || '.', command)));
+  let blocked: string | undefined;
+  for (const file of candidates) {
+    if (!isExecutableFile(file)) continue;
+    const why = sealed ? unreachable(file, sealed.ids, sealed.layout) : null;
+    if (why === null) return { file };
+    blocked ??= `command ${file} cannot run inside the sealed WPAR: ${why}`;
   }
-  for (const dir of path.split(delimiter)) {
-    const file = resolvePath(cwd, join(dir || '.', command));
-    if (isExecutableFile(file)) return file;
+  return blocked === undefined ? { file: null } : { file: null, blocked };
+}
+
+/** Why uid 0 of a sealed WPAR cannot execute `file`, or `null` if it can. */
+function unreachable(file: string, ids: IdRange, layout: SealLayout): string | null {
+  const inside = (dir: string): boolean => file === dir || file.startsWith(dir + sep);
+  if (inside(layout.root)) return null;
+  if (inside(layout.hide)) return `${layout.hide} is hidden from WPARs`;
+  const may = (st: { uid: number; gid: number; mode: number }, bit: number): boolean =>
+    (st.mode & bit) !== 0 || (st.uid === ids.base && (st.mode & (bit << 6)) !== 0) || (st.gid === ids.base && (st.mode & (bit << 3)) !== 0);
+  let dir = '/';
+  for (const part of dirname(file).split(sep).filter(Boolean)) {
+    dir = join(dir, part);
+    const st = statSync(dir);
+    if (!may(st, 0o001)) return `${dir} is mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}: others may not search it (chmod o+x, or keep the program elsewhere)`;
   }
+  const st = statSync(file);
+  if (!may(st, 0o001)) return `it is mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}: others may not execute it`;
   return null;
 }

@@ -3,17 +3,16 @@
 # arguments only ever arrive as positional parameters after "--" and are passed on with "$@", never
 # interpreted.
 #
-#   sh wpar-init.sh [--wait] [--hostname NAME] -- CMD [ARG...]
+#   sh wpar-init.sh [--wait] -- CMD [ARG...]
 #
 #   --wait            Block until the daemon writes "go" on fd 3. The daemon does so once this
 #                     process is in the WPAR's cgroup, so everything CMD runs or forks is confined
 #                     from its first instruction. Anything else (EOF because the daemon died or gave
 #                     up) exits 125 without running CMD.
-#   --hostname NAME   Set the hostname of the (new) UTS namespace this runs in to NAME.
 #
-# Why a shell at all: Node cannot run code in a child between fork and exec, and no standard tool
-# both waits for a go-ahead and sets a hostname before exec'ing a command. Only builtins are used,
-# so the WPAR's PATH does not matter here.
+# Used only where the runtime is not sealed (no bubblewrap) but has a cgroup: a sealed start waits
+# in bwrap's own --block-fd instead. Why a shell at all: Node cannot run code in a child between
+# fork and exec. Only builtins are used, so the WPAR's PATH does not matter here.
 
 while :; do
   case $1 in
@@ -22,10 +21,6 @@ while :; do
       [ "$verdict" = go ] || exit 125
       exec 3<&-
       shift
-      ;;
-    --hostname)
-      printf '%s' "$2" > /proc/sys/kernel/hostname || exit 125
-      shift 2
       ;;
     --)
       shift

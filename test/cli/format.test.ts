@@ -39,8 +39,11 @@ describe('lswpar -L', () => {
       definition: {
         name: 'web', argv: ['node', 'server.js', '--greeting=hello world'], env: { LOG: 'debug', MODE: 'a b' }, hostname: 'web.example',
         checkpointable: true, limits: { memoryBytes: 256 * 2 ** 20, cpuPercent: 50 }, autostart: true,
+        network: { mode: 'bridge', address: '10.80.0.2', prefix: 24, gateway: '10.80.0.1', bridge: 'corral0' },
       },
-      isolation: 'namespaces pid,mount,uts,ipc; cgroup v2',
+      isolation: 'sealed: user (uid 0 = host 134217728), mount (host read-only), pid, uts, ipc, cgroup, net; cgroup v2',
+      isolationMissing: ['networks: ip (apt-get install iproute2) not found: mkwpar -N address=... cannot start'],
+      unenforcedLimits: ['cpuPercent'],
       pid: 4711,
       startedAt: T - 3600_000,
       lastExit: { code: 0, signal: null, at: T - 7200_000, reason: 'exited with status 0' },
@@ -61,10 +64,13 @@ Command:            node server.js '--greeting=hello world'
 Environment:        LOG=debug
                     MODE=a b
 Resource limits:    memory=256M,cpu=50
+Network:            10.80.0.2/24 via 10.80.0.1 on corral0
 Root:               /home/u/.local/state/corral/wpars/web/root
 
 RUNTIME
-Isolation:          namespaces pid,mount,uts,ipc; cgroup v2
+Isolation:          sealed: user (uid 0 = host 134217728), mount (host read-only), pid, uts, ipc, cgroup, net; cgroup v2
+Not in force:       networks: ip (apt-get install iproute2) not found: mkwpar -N address=... cannot start
+Unenforced limits:  cpuPercent
 PID:                4711
 Started:            2025-01-02 09:02:11
 Checkpoint phase:   pending
@@ -82,6 +88,9 @@ agent:web/4711 "writing batch 12" since 10:02:11
     assert.match(out, /^CID: {16}-$/m);
     assert.match(out, /^Environment: {8}-$/m);
     assert.match(out, /^Resource limits: {4}none$/m);
+    assert.match(out, /^Network: {12}host$/m);
+    assert.match(out, /^Not in force: {7}none$/m);
+    assert.match(out, /^Unenforced limits: {2}none$/m);
     assert.match(out, /^Last exit: {10}signal SIGKILL \(killed by the memory limit\) at 2025-01-02 10:02:11$/m);
     assert.match(out, /DENIALS\nnone\n\n=+\nb - Broken\n/);
   });

@@ -164,6 +164,8 @@ export function wparInfo(overrides: Partial<WparInfo> & { name?: string } = {}):
     definition: { name, argv: ['node', 'server.js'], env: {}, hostname: null, checkpointable: false, limits: {}, autostart: false },
     root: `/home/u/.local/state/corral/wpars/${name}/root`,
     isolation: null,
+    isolationMissing: [],
+    unenforcedLimits: [],
     pid: null,
     startedAt: null,
     lastExit: null,

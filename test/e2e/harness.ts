@@ -47,11 +47,17 @@ export class System implements AsyncDisposable {
     this.#exited = new Promise((r) => daemon.once('exit', (code) => r(code)));
   }
 
-  /** Starts `wpard --home TEMP [--extension M]...`; resolves once it serves its socket. */
-  static async start(options: { home?: string; extensions?: readonly string[]; args?: readonly string[] } = {}): Promise<System> {
+  /**
+   * Starts `wpard --home TEMP [--extension M]...`; resolves once it serves its socket. `netns` runs it
+   * on a test host (`ip netns exec`); `user` runs it as that uid (and gid) instead of root.
+   */
+  static async start(options: { home?: string; extensions?: readonly string[]; args?: readonly string[]; netns?: string; user?: number } = {}): Promise<System> {
     const home = options.home ?? mkdtempSync(join(tmpdir(), 'corral-e2e-'));
     const args = ['--home', home, ...(options.extensions ?? []).flatMap((e) => ['--extension', e]), ...(options.args ?? [])];
-    const daemon = spawn(process.execPath, [join(DIST, 'daemon/wpard.js'), ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const argv = [process.execPath, join(DIST, 'daemon/wpard.js'), ...args];
+    const wrapped = options.netns === undefined ? argv : ['ip', 'netns', 'exec', options.netns, ...argv];
+    const ids = options.user === undefined ? {} : { uid: options.user, gid: options.user };
+    const daemon = spawn(wrapped[0]!, wrapped.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], ...ids });
     const sys = new System(home, daemon);
     const lines = createInterface({ input: daemon.stderr! });
     await new Promise<void>((ready, fail) => {

@@ -73,12 +73,12 @@ test('isolation: own PID namespace and hostname inside, as root', { skip: !asRoo
   const started = await subscribe(sys, (e) => e.type === 'runtime.started' && e.name === 'iso');
   const { event } = await subscribe(sys, (e) => e.type === 'runtime.exited' && e.name === 'iso');
   await sys.ok('startwpar', ['iso']);
-  assert.match((await started.event).isolation as string, /^namespaces pid,mount,uts,ipc; cgroup/);
+  assert.match((await started.event).isolation as string, /^sealed: user \(uid 0 = host \d+\), mount \(host read-only\), pid, uts, ipc, cgroup, net; cgroup/);
   await event;
   const log = await sys.ok('wpar', ['logs', 'iso']);
   const m = /pid=(\d+) host=(\S+) procs=(\d+)/.exec(log);
   assert.ok(m, log);
-  assert.ok(Number(m[1]) <= 3, `pid ${m[1]} is low inside its own namespace`);
+  assert.ok(Number(m[1]) <= 4, `pid ${m[1]} is low inside its own namespace`);
   assert.equal(m[2], 'inside-host');
   assert.ok(Number(m[3]) <= 5, `only the WPAR's processes are visible (${m[3]})`);
 });

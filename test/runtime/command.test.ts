@@ -1,44 +1,92 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { planCommand, WPAR_INIT } from '../../src/runtime/command.ts';
-import { UNSHARE_FLAGS, type Isolation } from '../../src/runtime/isolation.ts';
+import { planCommand, SEAL_FDS, WPAR_CAPABILITIES, WPAR_INIT, type SealLayout } from '../../src/runtime/command.ts';
+import type { Isolation } from '../../src/runtime/isolation.ts';
 
-const base: Isolation = { namespaces: null, cgroup: null, prlimit: '/usr/bin/prlimit', shell: '/bin/sh', summary: '', notes: [] };
-const full: Isolation = {
-  ...base,
-  namespaces: { unshare: '/usr/bin/unshare', tini: '/usr/bin/tini' },
-  cgroup: { version: 1, controllers: ['memory', 'pids', 'cpu', 'freezer'], mounts: {} },
-};
+const base: Isolation = { seal: null, cgroup: null, prlimit: '/usr/bin/prlimit', shell: '/bin/sh', summary: '', notes: [] };
+const seal = { bwrap: '/usr/bin/bwrap', setpriv: '/usr/bin/setpriv', tini: '/usr/bin/tini', ids: { base: 200_000, size: 65_536 }, network: { ip: '/sbin/ip', nsenter: '/usr/bin/nsenter' } };
+const full: Isolation = { ...base, seal, cgroup: { version: 1, controllers: ['memory', 'pids', 'cpu', 'freezer'], mounts: {} } };
+const layout: SealLayout = { root: '/h/wpars/web/root', agentDir: '/h/run/agent-3', tmpDir: '/h/wpars/web/tmp', hide: '/h' };
 const argv = ['app', '$(touch pwned)', '--flag'];
 
+/** The value following `flag` each time it appears in `args`. */
+function after(args: readonly string[], flag: string): string[] {
+  return args.flatMap((a, i) => (a === flag ? [args[i + 1]!] : []));
+}
+
 describe('planCommand', () => {
-  test('namespaces and cgroup: unshare, then PID 1 waits, sets the hostname, becomes tini; argv last and untouched', () => {
-    const plan = planCommand({ argv, hostname: 'web', limits: { memoryBytes: 1024 }, isolation: full });
-    assert.deepEqual([plan.file, ...plan.args], [
-      '/usr/bin/unshare', ...UNSHARE_FLAGS, '--', '/bin/sh', WPAR_INIT, '--wait', '--hostname', 'web', '--', '/usr/bin/tini', '--', ...argv,
-    ]);
-    assert.equal(plan.hold, true);
+  test('sealed: outer bwrap as root, setpriv to the base uid, inner bwrap, tini; argv last and untouched', () => {
+    const plan = planCommand({ argv, hostname: 'web', limits: { memoryBytes: 1 << 20 }, isolation: full, layout });
+    assert.equal(plan.mode, 'sealed');
+    assert.equal(plan.file, '/usr/bin/bwrap');
+    assert.deepEqual(plan.args.slice(-argv.length - 3), ['/usr/bin/tini', '-s', '--', ...argv]);
+    const [outer, rest] = [plan.args.slice(0, plan.args.indexOf('/usr/bin/setpriv')), plan.args.slice(plan.args.indexOf('/usr/bin/setpriv'))];
+    // The outer layer: the namespaces, the host read-only, the home hidden, its own things put back.
+    for (const flag of ['--unshare-pid', '--unshare-ipc', '--unshare-uts', '--as-pid-1', '--new-session']) assert.ok(outer.includes(flag), flag);
+    assert.ok(!outer.includes('--unshare-net'), 'the host network by default');
+    assert.deepEqual(after(outer, '--hostname'), ['web']);
+    assert.deepEqual(after(outer, '--ro-bind'), ['/']);
+    assert.deepEqual(after(outer, '--tmpfs'), ['/dev/shm', '/h', '/h/wpars/web/tmp']);
+    assert.deepEqual(after(outer, '--bind'), [layout.root, layout.agentDir]);
+    assert.deepEqual(after(outer, '--dir'), ['/h/wpars', '/h/wpars/web', '/h/run']);
+    assert.deepEqual(after(outer, '--size'), [String(1 << 20)], 'the private tmpfs is bounded by the memory limit');
+    assert.deepEqual(after(outer, '--info-fd'), [String(SEAL_FDS.outerInfo)]);
+    assert.deepEqual(after(outer, '--block-fd'), [String(SEAL_FDS.outerGo)]);
+    assert.deepEqual(after(outer, '--cap-add'), WPAR_CAPABILITIES);
+    assert.ok(!WPAR_CAPABILITIES.includes('CAP_SYS_ADMIN') && !WPAR_CAPABILITIES.includes('CAP_NET_ADMIN'));
+    // The inner layer: the unprivileged user namespace, mapped by the daemon, and the cgroup namespace.
+    assert.deepEqual(rest.slice(0, 5), ['/usr/bin/setpriv', '--reuid=200000', '--regid=200000', '--clear-groups', '--']);
+    const inner = rest.slice(5, rest.indexOf('/usr/bin/tini'));
+    assert.equal(inner[0], '/usr/bin/bwrap');
+    for (const flag of ['--unshare-user', '--unshare-cgroup']) assert.ok(inner.includes(flag), flag);
+    assert.deepEqual(after(inner, '--userns-block-fd'), [String(SEAL_FDS.innerGo)]);
+    assert.deepEqual(after(inner, '--chdir'), [layout.root]);
     assert.deepEqual(plan.unenforced, []);
   });
 
-  test('a cgroup without namespaces: only the wait', () => {
-    const plan = planCommand({ argv, hostname: 'web', limits: { procs: 3 }, isolation: { ...full, namespaces: null } });
-    assert.deepEqual([plan.file, ...plan.args], ['/bin/sh', WPAR_INIT, '--wait', '--', ...argv]);
-    assert.equal(plan.hold, true);
+  test('sealed -N none and address=: a network namespace of its own', () => {
+    for (const network of [{ mode: 'none' } as const, { mode: 'bridge', address: '10.9.0.2', prefix: 24, gateway: '10.9.0.1', bridge: 'corral0' } as const]) {
+      const plan = planCommand({ argv, hostname: 'web', limits: {}, isolation: full, layout, network });
+      assert.ok(plan.args.includes('--unshare-net'), network.mode);
+      assert.deepEqual(after(plan.args, '--size'), [], 'no memory limit, no size');
+    }
   });
 
-  test('namespaces without a cgroup: no wait, rlimits in front', () => {
-    const plan = planCommand({ argv, hostname: 'web', limits: { procs: 3 }, isolation: { ...full, cgroup: null } });
-    assert.deepEqual([plan.file, ...plan.args], [
-      '/usr/bin/prlimit', '--nproc=3', '--', '/usr/bin/unshare', ...UNSHARE_FLAGS, '--', '/bin/sh', WPAR_INIT, '--hostname', 'web', '--', '/usr/bin/tini', '--', ...argv,
-    ]);
-    assert.equal(plan.hold, false);
+  test('sealed without a user namespace: the outer layer runs tini itself, in the root', () => {
+    const plan = planCommand({ argv, hostname: 'web', limits: {}, isolation: { ...full, seal: { ...seal, ids: null } }, layout });
+    assert.ok(!plan.args.includes('/usr/bin/setpriv') && !plan.args.includes('--unshare-user'));
+    assert.deepEqual(after(plan.args, '--chdir'), [layout.root]);
+    assert.deepEqual(plan.args.slice(-argv.length - 4), ['--', '/usr/bin/tini', '-s', '--', ...argv].slice(-argv.length - 4));
+  });
+
+  test('a bridge network without iproute2 is refused with what to install', () => {
+    assert.throws(() => planCommand({
+      argv, hostname: 'web', limits: {}, isolation: { ...full, seal: { ...seal, network: null } }, layout,
+      network: { mode: 'bridge', address: '10.9.0.2', prefix: 24, gateway: '10.9.0.1', bridge: 'corral0' },
+    }), /ENOENT|iproute2/);
+  });
+
+  test('a network of its own needs the sealed runtime', () => {
+    assert.throws(() => planCommand({ argv, hostname: 'web', limits: {}, isolation: { ...full, seal: null }, network: { mode: 'none' } }), /sealed runtime/);
+  });
+
+  test('a cgroup without the seal: only the wait', () => {
+    const plan = planCommand({ argv, hostname: 'web', limits: { procs: 3 }, isolation: { ...full, seal: null } });
+    assert.deepEqual([plan.file, ...plan.args], ['/bin/sh', WPAR_INIT, '--wait', '--', ...argv]);
+    assert.equal(plan.mode, 'held');
+  });
+
+  test('sealed without a cgroup: rlimits in front', () => {
+    const plan = planCommand({ argv, hostname: 'web', limits: { procs: 3 }, isolation: { ...full, cgroup: null }, layout });
+    assert.deepEqual([plan.file, ...plan.args.slice(0, 2)], ['/usr/bin/prlimit', '--nproc=3', '--']);
+    assert.equal(plan.args[2], '/usr/bin/bwrap');
+    assert.equal(plan.mode, 'sealed');
   });
 
   test('fallback without limits spawns the command itself', () => {
     const plan = planCommand({ argv, hostname: 'web', limits: {}, isolation: base });
     assert.deepEqual([plan.file, ...plan.args], argv);
-    assert.equal(plan.hold, false);
+    assert.equal(plan.mode, 'direct');
   });
 
   test('fallback with limits puts prlimit in front; cpu cannot be enforced', () => {

@@ -18,10 +18,10 @@ import { readStat } from '../../src/runtime/proc.ts';
 export const isolation: Isolation = detectIsolation();
 /** The forced fallback: process group and rlimits. */
 export const fallback: Isolation = detectIsolation({ fallback: true });
-/** Whether namespaces and a cgroup with every controller are in force (Linux, root). */
-export const fullIsolation = isolation.namespaces !== null && isolation.cgroup?.controllers.length === 4;
+/** Whether the sealed runtime and a cgroup with every controller are in force (Linux, root). */
+export const fullIsolation = isolation.seal !== null && isolation.cgroup?.controllers.length === 4;
 /** Why a root-only test is skipped here, or `false`. */
-export const skipUnlessIsolated: string | false = fullIsolation ? false : `needs namespaces and cgroups (${isolation.notes.join('; ')})`;
+export const skipUnlessIsolated: string | false = fullIsolation ? false : `needs the sealed runtime and cgroups (${isolation.notes.join('; ')})`;
 
 /** A definition with defaults for everything but the command. */
 export function definition(name: string, argv: readonly string[], more: Partial<WparDefinition> = {}): WparDefinition {
@@ -48,7 +48,7 @@ export class Scratch {
   /** Launches `def` with `iso` in this scratch directory. */
   async launch(def: WparDefinition, iso: Isolation = isolation): Promise<WparProcess> {
     const wpar = await launch({
-      definition: def, cid: 42, root: this.root(def.name), agentPath: join(this.dir, 'agent.sock'),
+      definition: def, cid: 42, root: this.root(def.name), agentPath: join(this.dir, def.name, 'agent', 'agent.sock'),
       consoleLog: this.log(def.name), isolation: iso, cgroupParent: this.cgroupParent,
     });
     this.#running.push(wpar);

@@ -31,7 +31,7 @@ async function changed(file: string, from: string | null): Promise<string> {
 }
 
 const modes: [string, Isolation, string | false][] = [
-  ['namespaces and cgroup', isolation, skipUnlessIsolated],
+  ['the seal and a cgroup', isolation, skipUnlessIsolated],
   ['fallback (process group, rlimits)', fallback, false],
 ];
 
@@ -62,7 +62,7 @@ for (const [mode, iso, skip] of modes) {
       assert.equal(env['WPAR_NAME'], def.name);
       assert.equal(env['WPAR_CID'], '42');
       assert.equal(env['WPAR_ROOT'], scratch.root(def.name));
-      assert.equal(env['WPAR_AGENT'], join(scratch.dir, 'agent.sock'));
+      assert.equal(env['WPAR_AGENT'], join(scratch.dir, def.name, 'agent', 'agent.sock'));
       assert.equal(env['HOME'], scratch.root(def.name));
       assert.ok(env['PATH']);
       assert.equal(env['CORRAL_DAEMON_ONLY'], undefined);
@@ -139,16 +139,16 @@ for (const [mode, iso, skip] of modes) {
   });
 }
 
-describe('namespaces and cgroup only', { skip: skipUnlessIsolated }, () => {
-  test('PID 1 is tini and ps inside sees only the WPAR', async () => {
+describe('sealed and cgroup only', { skip: skipUnlessIsolated }, () => {
+  test('ps inside sees only the WPAR: bwrap as PID 1, tini, the command', async () => {
     const def = definition('pidns', ['ps', '-e', '-o', 'pid=,comm=']);
     const wpar = await scratch.launch(def);
     await wpar.exited;
     const rows = (await readLogTail(scratch.log(def.name))).trim().split('\n').map((r) => r.trim().split(/\s+/));
-    assert.equal(rows.length, 2, `only tini and ps: ${JSON.stringify(rows)}`);
-    assert.deepEqual(rows[0]![0], '1');
-    assert.match(rows[0]![1]!, /^tini/);
-    assert.deepEqual(rows[1], ['2', 'ps']);
+    assert.deepEqual(rows.map((r) => r[0]), ['1', '2', '3'], `only bwrap, tini and ps: ${JSON.stringify(rows)}`);
+    assert.equal(rows[0]![1], 'bwrap');
+    assert.match(rows[1]![1]!, /^tini/);
+    assert.equal(rows[2]![1], 'ps');
   });
 
   test('the hostname inside is the definition\'s, else the WPAR name; outside it is unchanged', async () => {
@@ -180,15 +180,21 @@ describe('namespaces and cgroup only', { skip: skipUnlessIsolated }, () => {
     assert.doesNotMatch(log, /all-forked/);
   });
 
-  test('the command is in its cgroup, in every hierarchy, from its first instruction', async () => {
-    const def = definition('first', ['cat', '/proc/self/cgroup']);
+  test('the command is in its cgroup, in every hierarchy, from its first instruction, and sees it as its root', async () => {
+    // Inside, a cgroup namespace rooted at the WPAR's own cgroup shows it as "/"; the host sees where
+    // it really is. A command that read its cgroup before being moved would show a path above "/".
+    const def = definition('first', ['sh', '-c', 'cat /proc/self/cgroup; echo host:; exec sleep 60']);
     const wpar = await scratch.launch(def);
-    await wpar.exited;
-    const lines = (await readLogTail(scratch.log(def.name))).trim().split('\n');
+    const text = await waitForOutput(scratch.log(def.name), 'host:');
+    const inside = text.trim().split('\n').filter((l) => /^\d+:/.test(l));
+    const command = wpar.pids().find((pid) => !/bwrap|tini/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8')))!;
+    const outside = readFileSync(`/proc/${command}/cgroup`, 'utf8').trim().split('\n');
     for (const controller of ['memory', 'pids', 'cpu', 'freezer']) {
-      const line = lines.find((l) => l.split(':')[1]!.split(',').includes(controller));
-      assert.equal(line?.split(':')[2], `/${scratch.cgroupParent}/first`, `${controller}: ${line}`);
+      const has = (l: string): boolean => l.split(':')[1]!.split(',').includes(controller);
+      assert.equal(inside.find(has)?.split(':')[2], '/', `${controller} inside: ${inside.find(has)}`);
+      assert.equal(outside.find(has)?.split(':')[2], `/${scratch.cgroupParent}/first`, `${controller} outside`);
     }
+    await wpar.stop({ force: true });
   });
 
   test('the cgroup exists while running, holds every process, and is removed after', async () => {
@@ -200,8 +206,8 @@ describe('namespaces and cgroup only', { skip: skipUnlessIsolated }, () => {
     assert.equal(readFileSync(join(memoryDir, 'memory.limit_in_bytes'), 'utf8').trim(), String(64 * 2 ** 20));
     assert.equal(readFileSync(join(support.mounts.pids!, wpar.cgroupPath!, 'pids.max'), 'utf8').trim(), '50');
     assert.equal(readFileSync(join(support.mounts.cpu!, wpar.cgroupPath!, 'cpu.cfs_quota_us'), 'utf8').trim(), '50000');
-    // unshare, tini, sh, sleep: the helpers are inside too, from before the command ran.
-    assert.equal(wpar.pids().length, 4);
+    // Both bwraps, tini, sh, sleep: the helpers are inside too, from before the command ran.
+    assert.equal(wpar.pids().length, 5);
     assert.ok(wpar.pids().includes(wpar.pid));
     await wpar.stop({ force: true });
     for (const mount of new Set(Object.values(support.mounts))) assert.equal(existsSync(join(mount, wpar.cgroupPath!)), false);
