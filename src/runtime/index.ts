@@ -16,7 +16,7 @@ export {
 } from './isolation.ts';
 export { hostId, ID_RANGE_SLOTS, ID_RANGE_START, idMapLine, idRangeForHome, IDS_PER_HOME, insideId, type IdRange } from './idmap.ts';
 export {
-  attachBridge, checkNetwork, DEFAULT_BRIDGE, formatNetwork, HOST_NETWORK, hostInterfaceName, ownNetworkNamespace, parseNetwork,
+  attachBridge, checkNetwork, DEFAULT_BRIDGE, formatNetwork, HOST_NETWORK, hostInterfaceName, openLowPorts, ownNetworkNamespace, parseNetwork,
   type NetworkSpec, type NetworkTools,
 } from './network.ts';
 export { launch, shiftOwnership, type LaunchOptions, type StopOptions, type WparExit, type WparProcess } from './launch.ts';

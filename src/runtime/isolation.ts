@@ -143,8 +143,10 @@ function detectSeal(notes: string[], ids: IdRange): SealSupport | null {
   }
   const ip = findTool('ip');
   const nsenter = findTool('nsenter');
-  if (!ip || !nsenter) notes.push(`networks: ${ip ? '' : 'ip (apt-get install iproute2) '}${nsenter ? '' : 'nsenter (apt-get install util-linux) '}not found: mkwpar -N address=... cannot start`.replace(/ +not/, ' not'));
-  return { bwrap, setpriv, tini, ids: mapped, network: ip && nsenter ? { ip, nsenter } : null };
+  const sysctl = findTool('sysctl');
+  const absent = [ip ? '' : 'ip (apt-get install iproute2)', nsenter ? '' : 'nsenter (apt-get install util-linux)', sysctl ? '' : 'sysctl (apt-get install procps)'].filter(Boolean);
+  if (absent.length > 0) notes.push(`networks: ${absent.join(', ')} not found: mkwpar -N address=... cannot start`);
+  return { bwrap, setpriv, tini, ids: mapped, network: ip && nsenter && sysctl ? { ip, nsenter, sysctl } : null };
 }
 
 /** Runs a probe; `null` when it succeeded, else why it failed (its first line of stderr). */

@@ -21,7 +21,7 @@ import { wparEnvironment } from './environment.ts';
 import { errorCode, systemError } from './errors.ts';
 import { hostId, idMapLine, insideId, type IdRange } from './idmap.ts';
 import { isExecutableFile, type Isolation } from './isolation.ts';
-import { attachBridge, hostInterfaceName } from './network.ts';
+import { attachBridge, hostInterfaceName, openLowPorts, ownNetworkNamespace } from './network.ts';
 import { waitFor } from './poll.ts';
 import { childrenOf, groupMembers, isLive, namespaceMembers, readStat } from './proc.ts';
 
@@ -214,9 +214,11 @@ async function sealedHandshake(child: ChildProcess, watched: Watched, ctx: Hands
   died.catch(() => undefined);
   const sandbox = await step(readChildPid((child.stdio as unknown as Readable[])[SEAL_FDS.outerInfo]!), died, name, 'the sandbox to report');
   const network = options.definition.network;
-  const wiring = network?.mode === 'bridge'
-    ? attachBridge(options.isolation.seal!.network!, network, sandbox, hostInterfaceName(options.cgroupParent, options.cid))
-    : Promise.resolve();
+  const tools = options.isolation.seal!.network;
+  const wiring = Promise.all([
+    network?.mode === 'bridge' ? attachBridge(tools!, network, sandbox, hostInterfaceName(options.cgroupParent, options.cid)) : undefined,
+    ownNetworkNamespace(network) && tools ? openLowPorts(tools, sandbox) : undefined,
+  ]);
   wiring.catch(() => undefined);
   ctx.confine([child.pid!, sandbox]);
   await step(wiring, died, name, 'its network');

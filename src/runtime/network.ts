@@ -105,12 +105,23 @@ export function ownNetworkNamespace(spec: NetworkSpec | undefined): boolean {
   return spec !== undefined && spec.mode !== 'host';
 }
 
-/** The tools {@link attachBridge} runs. */
+/** The tools {@link attachBridge} and {@link openLowPorts} run. */
 export interface NetworkTools {
   /** iproute2 `ip`. */
   readonly ip: string;
   /** util-linux `nsenter`. */
   readonly nsenter: string;
+  /** procps `sysctl`. */
+  readonly sysctl: string;
+}
+
+/**
+ * Lets uid 0 of a WPAR with a network namespace of its own bind ports below 1024 there
+ * (`net.ipv4.ip_unprivileged_port_start=0`, a per-namespace setting): its `CAP_NET_BIND_SERVICE`
+ * counts only in namespaces its user namespace owns, and this one belongs to the host.
+ */
+export async function openLowPorts(tools: NetworkTools, pid: number): Promise<void> {
+  await run(tools.nsenter, [`--net=/proc/${pid}/ns/net`, tools.sysctl, '-qw', 'net.ipv4.ip_unprivileged_port_start=0'], [], 'cannot open ports below 1024');
 }
 
 /**

@@ -193,13 +193,13 @@ describe('a sealed WPAR (S1–S5), tried from inside', { skip, timeout: 120_000 
 });
 
 describe('networks (S5), on a test host', { skip: sealed && canMakeHosts ? false : 'needs root, bubblewrap, user namespaces and ip netns', timeout: 120_000 }, () => {
-  test('-N address= serves the host at that address, and keeps it across chkptwpar -k and restartwpar; -N none reaches only loopback', async () => {
+  test('-N address= serves the host at that address, and keeps it across chkptwpar -k and restartwpar; -N none reaches only loopback, on any port', async () => {
     await using host = TestHost.create();
     await using sys = await System.start({ netns: host.name });
-    const server = 'require("http").createServer((q,r)=>r.end("hello from "+process.env.WPAR_NAME)).listen(8080,"0.0.0.0",()=>console.log("listening"))';
+    const server = 'require("http").createServer((q,r)=>r.end("hello from "+process.env.WPAR_NAME)).listen(80,"0.0.0.0",()=>console.log("listening"))';
     await sys.ok('mkwpar', ['-n', 'web', '-c', '-N', 'address=10.214.7.2/24', '-s', '--', 'node', '-e', server]);
     await waitForOutput(sys, 'web', /listening/);
-    const fetch = (): string => host.exec(['node', '-e', 'fetch("http://10.214.7.2:8080").then(r=>r.text()).then(t=>console.log(t),e=>{console.log("failed "+e.cause?.code);})']).trim();
+    const fetch = (): string => host.exec(['node', '-e', 'fetch("http://10.214.7.2").then(r=>r.text()).then(t=>console.log(t),e=>{console.log("failed "+e.cause?.code);})']).trim();
     assert.equal(fetch(), 'hello from web');
     assert.match(await sys.ok('lswpar', ['-L', 'web']), /Network:\s+10\.214\.7\.2\/24 via 10\.214\.7\.1 on corral0/);
     assert.equal((await sys.wpar('web')).definition.network?.mode, 'bridge');
@@ -218,8 +218,8 @@ describe('networks (S5), on a test host', { skip: sealed && canMakeHosts ? false
 
     const a = await probe(sys, 'alone', [
       'echo links=$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d " " | tr "\\n" " ")',
-      'node -e \'require("net").connect(8080,"10.214.7.2").on("connect",()=>console.log("web=connected")).on("error",(e)=>console.log("web="+e.code))\'',
-      'node -e \'require("http").createServer().listen(9009,"127.0.0.1",()=>{require("net").connect(9009,"127.0.0.1").on("connect",()=>{console.log("loopback=connected");process.exit()})})\'',
+      'node -e \'require("net").connect(80,"10.214.7.2").on("connect",()=>console.log("web=connected")).on("error",(e)=>console.log("web="+e.code))\'',
+      'node -e \'require("http").createServer().listen(80,"127.0.0.1",()=>{require("net").connect(80,"127.0.0.1").on("connect",()=>{console.log("loopback=connected");process.exit()})})\'',
     ].join('\n'), ['-N', 'none']);
     assert.equal(a['links']!.trim(), 'lo');
     assert.equal(a['web'], 'ENETUNREACH');

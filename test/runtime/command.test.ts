@@ -4,7 +4,7 @@ import { planCommand, SEAL_FDS, WPAR_CAPABILITIES, WPAR_INIT, type SealLayout } 
 import type { Isolation } from '../../src/runtime/isolation.ts';
 
 const base: Isolation = { seal: null, cgroup: null, prlimit: '/usr/bin/prlimit', shell: '/bin/sh', summary: '', notes: [] };
-const seal = { bwrap: '/usr/bin/bwrap', setpriv: '/usr/bin/setpriv', tini: '/usr/bin/tini', ids: { base: 200_000, size: 65_536 }, network: { ip: '/sbin/ip', nsenter: '/usr/bin/nsenter' } };
+const seal = { bwrap: '/usr/bin/bwrap', setpriv: '/usr/bin/setpriv', tini: '/usr/bin/tini', ids: { base: 200_000, size: 65_536 }, network: { ip: '/sbin/ip', nsenter: '/usr/bin/nsenter', sysctl: '/sbin/sysctl' } };
 const full: Isolation = { ...base, seal, cgroup: { version: 1, controllers: ['memory', 'pids', 'cpu', 'freezer'], mounts: {} } };
 const layout: SealLayout = { root: '/h/wpars/web/root', agentDir: '/h/run/agent-3', tmpDir: '/h/wpars/web/tmp', hide: '/h' };
 const argv = ['app', '$(touch pwned)', '--flag'];
