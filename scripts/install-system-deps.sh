@@ -3,6 +3,7 @@
 #   unshare, prlimit (util-linux)  new namespaces; rlimits in the fallback
 #   tini                           PID 1 inside a WPAR: forwards signals, reaps zombies
 #   procps                         ps, used by tests to look inside a WPAR
+#   chromium                       the web console's browser tests (driven by playwright-core)
 # Idempotent: installs only what is missing. Not root, or not Debian/apt: says what it skipped
 # and exits 0, because the runtime then falls back to a process group and rlimits.
 set -eu
@@ -13,8 +14,12 @@ command -v prlimit >/dev/null 2>&1 || case "$need" in *util-linux*) ;; *) need="
 command -v tini >/dev/null 2>&1 || need="$need tini"
 command -v ps >/dev/null 2>&1 || need="$need procps"
 
+# The web console's browser tests (issue 10): Debian's Chromium at /usr/bin/chromium, driven by
+# playwright-core. Never a browser download; installed only if missing (the tests skip without it).
+[ -x /usr/bin/chromium ] || need="$need chromium"
+
 if [ -z "$need" ]; then
-  echo "install-system-deps: nothing to do (unshare, prlimit, tini and ps are present)"
+  echo "install-system-deps: nothing to do (unshare, prlimit, tini, ps and chromium are present)"
   exit 0
 fi
 if [ "$(uname -s)" != Linux ] || ! command -v apt-get >/dev/null 2>&1; then

@@ -1,0 +1,268 @@
+/**
+ * The web console and `/metrics` (W1–W6), served by `wpard --http ADDR:PORT` with fastify, the
+ * daemon's HTTP framework. Reads come from the WPAR manager and the journal; every action goes
+ * through the daemon's control API (`fastify.inject` into the same routes the commands use), so a
+ * button does exactly what the command does and fails with the same error. Routes and the event
+ * stream are described in `docs/console.md`.
+ * @module
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import type { ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { gzipSync } from 'node:zlib';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { HTTPMethods } from 'fastify';
+import { WparError } from '../kernel/errno.ts';
+import { checkName } from '../daemon/definition-check.ts';
+import type { HomeLayout } from '../daemon/home.ts';
+import type { Journal } from '../daemon/journal.ts';
+import type { ApiError, DaemonEvent, WparInfo } from '../daemon/protocol.ts';
+import { EVENT_HISTORY } from '../daemon/store.ts';
+import type { WparManager } from '../daemon/wpars.ts';
+import { followLog } from '../runtime/console-log.ts';
+import type { CgroupSupport } from '../runtime/isolation.ts';
+import { Access, consoleToken, refuseChange } from './access.ts';
+import { isLoopback, type HttpAddress } from './address.ts';
+import { ConsoleMetrics } from './metrics.ts';
+import { readUsage, type Usage } from './usage.ts';
+
+/**
+ * HOOK(move): the live move is being built on another branch (`src/peer`). When the daemon's
+ * control API has a move route, set this to it (`:name` is replaced by the WPAR's name): the console
+ * then proxies `POST /api/wpars/:name/move` to it and the page shows a **Move** button.
+ */
+const MOVE_ROUTE: string | null = null;
+
+/** What the console serves. */
+export interface ConsoleOptions {
+  readonly address: HttpAddress;
+  readonly layout: HomeLayout;
+  /** The daemon's control API: actions are injected into it. */
+  readonly control: FastifyInstance;
+  readonly manager: WparManager;
+  readonly journal: Journal;
+  /** The cgroup hierarchy the runtime uses (per-WPAR use), or null. */
+  readonly cgroup: CgroupSupport | null;
+  readonly log: (line: string) => void;
+  /** Seconds between pushes of every running WPAR's use to open pages (default 2). */
+  readonly usageEverySec?: number;
+}
+
+/** A running console. */
+export interface ConsoleServer {
+  /** `http://HOST:PORT` as it listens (the port chosen when 0 was asked for). */
+  readonly origin: string;
+  /** The home's console token. */
+  readonly token: string;
+  /** `origin/?token=TOKEN`: open it once to log a browser in. */
+  readonly loginUrl: string;
+  /** Stops serving (open event streams end) and stops the metrics' event-loop monitor. */
+  close(): Promise<void>;
+}
+
+/** One row of the console's table: the WPAR as `lswpar --json` shows it, and its use now. */
+export type ConsoleRow = WparInfo & { readonly usage: Usage | null };
+
+interface Asset { readonly type: string; readonly body: Buffer; readonly gzip: Buffer }
+
+const SECURITY_HEADERS = {
+  'content-security-policy': "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'x-frame-options': 'DENY',
+  'cache-control': 'no-store',
+};
+const UNAUTHORIZED: ApiError = {
+  error: { code: 'EPERM', message: 'the console needs its token: open the address wpard printed (http://ADDR:PORT/?token=...) or send Authorization: Bearer TOKEN' },
+};
+
+/** Starts the console on `options.address`. Refuses (with the errno) if it cannot listen. */
+export async function startConsole(options: ConsoleOptions): Promise<ConsoleServer> {
+  const { manager, journal, control, layout } = options;
+  const token = consoleToken(layout.home, options.log);
+  const assets = loadAssets();
+  const row = (info: WparInfo): ConsoleRow => ({ ...info, usage: info.pid === null ? null : readUsage(options.cgroup, info.pid) });
+  const metrics = new ConsoleMetrics({ list: () => manager.list(), usage: (w) => readUsage(options.cgroup, w.pid) });
+  const stopMetrics = journal.follow((e) => metrics.observe(e));
+  const streams = new Set<ServerResponse>();
+
+  const app = Fastify({ logger: false, forceCloseConnections: true, bodyLimit: 64 * 1024 });
+  let access: Access | null = null; // made once the port is known (the cookie's name carries it)
+
+  app.addHook('onRequest', async (req, reply) => {
+    const a = access!;
+    const path = req.url.split('?', 1)[0];
+    if (path === '/' && req.method === 'GET' && typeof (req.query as { token?: unknown }).token === 'string') return; // the login
+    const how = a.authenticate(req.headers);
+    if (how === null) return reply.status(401).headers(SECURITY_HEADERS).header('www-authenticate', 'Bearer realm="corral console"').send(UNAUTHORIZED);
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      const why = refuseChange(how, req.headers);
+      if (why !== null) return reply.status(403).headers(SECURITY_HEADERS).send({ error: { code: 'EPERM', message: why } } satisfies ApiError);
+    }
+  });
+  app.addHook('onSend', async (_req, reply) => { reply.headers(SECURITY_HEADERS); });
+  app.setErrorHandler((err, _req, reply) => {
+    const e = err as Error & { statusCode?: number };
+    const code = err instanceof WparError ? err.code : (e.statusCode ?? 500) < 500 ? 'EINVAL' : 'EIO';
+    void reply.status(err instanceof WparError ? (code === 'ENOENT' ? 404 : 400) : (e.statusCode ?? 500)).send({ error: { code, message: e.message } } satisfies ApiError);
+  });
+
+  // The page. `/?token=` logs a browser in and sends it on to `/`, so the token leaves the address bar.
+  app.get<{ Querystring: { token?: string } }>('/', async (req, reply) => {
+    if (req.query.token !== undefined) {
+      if (!access!.isToken(req.query.token)) return reply.status(401).send(UNAUTHORIZED);
+      return reply.status(303).header('set-cookie', access!.sessionCookie()).header('location', '/').send();
+    }
+    return sendAsset(req, reply, assets.get('index.html')!);
+  });
+  for (const [file, asset] of assets) if (file !== 'index.html') app.get(`/${file}`, (req, reply) => sendAsset(req, reply, asset));
+
+  // Reads.
+  app.get('/api/wpars', async () => manager.list().map(row));
+  app.get<{ Params: { name: string } }>('/api/wpars/:name', async (req) => row(manager.info(checkName(req.params.name))));
+  app.get<{ Params: { name: string } }>('/api/wpars/:name/events', async (req) => {
+    const name = checkName(req.params.name);
+    manager.info(name);
+    return journal.recent(EVENT_HISTORY).filter((e) => e.name === name).slice(-500);
+  });
+  app.get('/api/system', async (_req, reply) => relay(reply, await control.inject({ method: 'GET', url: '/v1/system' })));
+
+  // The live stream: a snapshot, then every journal event with the fresh row of the WPAR it is about.
+  app.get('/api/events', (req, reply) => {
+    const send = sse(req, reply, streams);
+    const held: DaemonEvent[] = [];
+    let live = false;
+    const push = (event: DaemonEvent): void => {
+      const name = typeof event.name === 'string' ? event.name : null;
+      send('event', { event, ...(name !== null && { name, wpar: manager.has(name) ? row(manager.info(name)) : null }) });
+    };
+    const stop = journal.follow((e) => { if (live) push(e); else held.push(e); });
+    send('snapshot', { wpars: manager.list().map(row), capabilities: { move: MOVE_ROUTE !== null }, home: layout.home });
+    live = true;
+    for (const e of held.splice(0)) push(e);
+    const every = (options.usageEverySec ?? 2) * 1000;
+    const timer = setInterval(() => {
+      const usage: Record<string, Usage> = {};
+      for (const w of manager.list()) if (w.pid !== null) usage[w.name] = readUsage(options.cgroup, w.pid);
+      send('usage', usage);
+    }, every);
+    reply.raw.on('close', () => { stop(); clearInterval(timer); });
+  });
+
+  // One WPAR's console log: its tail, then what it writes, until the page goes away.
+  app.get<{ Params: { name: string } }>('/api/wpars/:name/logs', (req, reply) => {
+    const name = checkName(req.params.name);
+    manager.info(name); // ENOENT before the stream starts
+    const send = sse(req, reply, streams);
+    const ac = new AbortController();
+    reply.raw.on('close', () => ac.abort());
+    void (async () => {
+      try {
+        for await (const text of followLog(layout.consoleLog(name), { signal: ac.signal, lines: 200 })) send('log', { text });
+      } catch (err) {
+        send('failed', { error: { code: err instanceof WparError ? err.code : 'EIO', message: (err as Error).message } });
+      }
+    })();
+  });
+
+  // Actions: the control API's own routes, with only the fields each one takes.
+  const act = (method: HTTPMethods, url: (name: string) => string, fields: readonly string[]) =>
+    async (req: FastifyRequest<{ Params: { name: string } }>, reply: FastifyReply) => {
+      const name = checkName(req.params.name);
+      const payload = pick(req.body, fields);
+      return relay(reply, await control.inject({
+        method, url: url(encodeURIComponent(name)),
+        ...(payload !== undefined && { payload, headers: { 'content-type': 'application/json' } }),
+      }));
+    };
+  app.post('/api/wpars/:name/start', act('POST', (n) => `/v1/wpars/${n}/start`, []));
+  app.post('/api/wpars/:name/stop', act('POST', (n) => `/v1/wpars/${n}/stop`, ['force', 'timeoutSec']));
+  app.post('/api/wpars/:name/checkpoint', act('POST', (n) => `/v1/wpars/${n}/checkpoint`, ['dir', 'waitSec', 'kill']));
+  app.post('/api/restart', async (req, reply) => relay(reply, await control.inject({
+    method: 'POST', url: '/v1/restart', payload: pick(req.body, ['dir', 'name', 'newName']) ?? {}, headers: { 'content-type': 'application/json' },
+  })));
+  app.post<{ Params: { name: string } }>('/api/wpars/:name/move', async (req, reply) => {
+    if (MOVE_ROUTE === null) throw new WparError('EINVAL', 'move is not available in this daemon yet');
+    return act('POST', (n) => MOVE_ROUTE.replace(':name', n), Object.keys(req.body ?? {}))(req, reply);
+  });
+
+  app.get('/metrics', async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.text()));
+
+  try {
+    await app.listen({ host: options.address.host, port: options.address.port });
+  } catch (err) {
+    stopMetrics();
+    metrics[Symbol.dispose]();
+    const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+    throw new WparError(code === 'EACCES' ? 'EPERM' : code === 'EADDRINUSE' ? 'EBUSY' : 'EINVAL',
+      `cannot serve the console on ${options.address.host}:${options.address.port}: ${(err as Error).message} (${code})`, { cause: err });
+  }
+  const bound = app.server.address() as AddressInfo;
+  access = new Access(token, bound.port);
+  const host = bound.family === 'IPv6' ? `[${bound.address}]` : bound.address;
+  const origin = `http://${host}:${bound.port}`;
+  if (!isLoopback(options.address.host)) options.log(`the console on ${origin} is plain HTTP reachable from other machines: put it behind a TLS proxy`);
+  return {
+    origin, token, loginUrl: `${origin}/?token=${token}`,
+    close: async () => {
+      stopMetrics();
+      metrics[Symbol.dispose]();
+      for (const res of streams) res.end();
+      await app.close();
+    },
+  };
+}
+
+/** Starts a server-sent-events response; returns its sender. Headers go out at once. */
+function sse(req: FastifyRequest, reply: FastifyReply, streams: Set<ServerResponse>): (event: string, data: unknown) => void {
+  reply.hijack();
+  const res = reply.raw;
+  res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'text/event-stream; charset=utf-8', 'x-accel-buffering': 'no' });
+  res.flushHeaders();
+  streams.add(res);
+  const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
+  req.raw.socket.setNoDelay(true);
+  res.on('close', () => { clearInterval(keepAlive); streams.delete(res); });
+  return (event, data) => { if (!res.writableEnded) res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`); };
+}
+
+/** Sends the control API's answer on as it is (status and JSON body: the same errors as the commands). */
+function relay(reply: FastifyReply, res: { statusCode: number; body: string }): FastifyReply {
+  return reply.status(res.statusCode).type('application/json; charset=utf-8').send(res.body === '' ? 'null' : res.body);
+}
+
+/** Only `fields` of a JSON object body; undefined for no fields. */
+function pick(body: unknown, fields: readonly string[]): Record<string, unknown> | undefined {
+  if (fields.length === 0) return undefined;
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new WparError('EINVAL', 'the request body must be a JSON object');
+  const b = body as Record<string, unknown>;
+  return Object.fromEntries(fields.filter((f) => b[f] !== undefined).map((f) => [f, b[f]]));
+}
+
+function sendAsset(req: FastifyRequest, reply: FastifyReply, asset: Asset): FastifyReply {
+  const gzip = /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''));
+  reply.type(asset.type).header('vary', 'accept-encoding');
+  if (gzip) reply.header('content-encoding', 'gzip');
+  return reply.send(gzip ? asset.gzip : asset.body);
+}
+
+const TYPES: Readonly<Record<string, string>> = {
+  html: 'text/html; charset=utf-8', js: 'text/javascript; charset=utf-8', css: 'text/css; charset=utf-8',
+};
+
+/** The built page (`npm run build` puts it in `dist/console/ui`), read once and gzipped once. */
+function loadAssets(): Map<string, Asset> {
+  const here = new URL('./ui/', import.meta.url);
+  const dir = existsSync(new URL('app.js', here)) ? here : new URL('../../dist/console/ui/', import.meta.url);
+  const assets = new Map<string, Asset>();
+  for (const file of ['index.html', 'app.js', 'style.css']) {
+    let body: Buffer;
+    try {
+      body = readFileSync(new URL(file, dir));
+    } catch (err) {
+      throw new WparError('ENOENT', `the console's page is not built (${file} missing in ${dir.pathname}): run npm run build`, { cause: err });
+    }
+    assets.set(file, { type: TYPES[file.split('.').pop()!]!, body, gzip: gzipSync(body, { level: 9 }) });
+  }
+  return assets;
+}
