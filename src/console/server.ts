@@ -85,6 +85,8 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleServ
   const metrics = new ConsoleMetrics({ list: () => manager.list(), usage: (w) => readUsage(options.cgroup, w.pid) });
   const stopMetrics = journal.follow((e) => metrics.observe(e));
   const streams = new Set<ServerResponse>();
+  const feed = new Feed(manager, row, options.usageEverySec ?? 2);
+  const stopFeed = journal.follow((e) => feed.event(e));
 
   const app = Fastify({ logger: false, forceCloseConnections: true, bodyLimit: 64 * 1024 });
   let access: Access | null = null; // made once the port is known (the cookie's name carries it)
@@ -130,23 +132,10 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleServ
   // The live stream: a snapshot, then every journal event with the fresh row of the WPAR it is about.
   app.get('/api/events', (req, reply) => {
     const send = sse(req, reply, streams);
-    const held: DaemonEvent[] = [];
-    let live = false;
-    const push = (event: DaemonEvent): void => {
-      const name = typeof event.name === 'string' ? event.name : null;
-      send('event', { event, ...(name !== null && { name, wpar: manager.has(name) ? row(manager.info(name)) : null }) });
-    };
-    const stop = journal.follow((e) => { if (live) push(e); else held.push(e); });
+    // Snapshot and subscription in one synchronous step: no event can fall between them.
     send('snapshot', { wpars: manager.list().map(row), capabilities: { move: MOVE_ROUTE !== null }, home: layout.home });
-    live = true;
-    for (const e of held.splice(0)) push(e);
-    const every = (options.usageEverySec ?? 2) * 1000;
-    const timer = setInterval(() => {
-      const usage: Record<string, Usage> = {};
-      for (const w of manager.list()) if (w.pid !== null) usage[w.name] = readUsage(options.cgroup, w.pid);
-      send('usage', usage);
-    }, every);
-    reply.raw.on('close', () => { stop(); clearInterval(timer); });
+    feed.add(send);
+    reply.raw.on('close', () => feed.delete(send));
   });
 
   // One WPAR's console log: its tail, then what it writes, until the page goes away.
@@ -192,6 +181,8 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleServ
     await app.listen({ host: options.address.host, port: options.address.port });
   } catch (err) {
     stopMetrics();
+    stopFeed();
+    feed.close();
     metrics[Symbol.dispose]();
     const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
     throw new WparError(code === 'EACCES' ? 'EPERM' : code === 'EADDRINUSE' ? 'EBUSY' : 'EINVAL',
@@ -206,6 +197,8 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleServ
     origin, token, loginUrl: `${origin}/?token=${token}`,
     close: async () => {
       stopMetrics();
+      stopFeed();
+      feed.close();
       metrics[Symbol.dispose]();
       for (const res of streams) res.end();
       await app.close();
@@ -213,8 +206,87 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleServ
   };
 }
 
+type Sender = (event: string, data: unknown) => void;
+
+/**
+ * The open pages' live feed. Each journal event goes out once with the row of the WPAR it is about.
+ * A WPAR left transitional or frozen by its last event settles without one (a start becomes `A`
+ * when its activation returns, after the last event of the start): such rows are re-read every
+ * 100 ms until they settle, and sent again when they change. Every running WPAR's use is pushed
+ * every few seconds.
+ */
+class Feed {
+  readonly #clients = new Set<Sender>();
+  readonly #manager: WparManager;
+  readonly #row: (info: WparInfo) => ConsoleRow;
+  /** Unsettled WPARs → the key of the row last sent. */
+  readonly #unsettled = new Map<string, string>();
+  #settleTimer: NodeJS.Timeout | null = null;
+  readonly #usageTimer: NodeJS.Timeout;
+
+  constructor(manager: WparManager, row: (info: WparInfo) => ConsoleRow, usageEverySec: number) {
+    this.#manager = manager;
+    this.#row = row;
+    this.#usageTimer = setInterval(() => this.#usage(), usageEverySec * 1000);
+    this.#usageTimer.unref();
+  }
+
+  add(client: Sender): void { this.#clients.add(client); }
+  delete(client: Sender): void { this.#clients.delete(client); }
+
+  /** One journal event. */
+  event(event: DaemonEvent): void {
+    if (this.#clients.size === 0) return;
+    const name = typeof event.name === 'string' ? event.name : null;
+    const wpar = name !== null && this.#manager.has(name) ? this.#row(this.#manager.info(name)) : null;
+    this.#broadcast('event', { event, ...(name !== null && { name, wpar }) });
+    if (wpar) this.#watch(wpar);
+  }
+
+  close(): void {
+    clearInterval(this.#usageTimer);
+    if (this.#settleTimer) clearInterval(this.#settleTimer);
+  }
+
+  #watch(wpar: ConsoleRow): void {
+    if (wpar.state !== 'T' && wpar.state !== 'F') { this.#unsettled.delete(wpar.name); return; }
+    this.#unsettled.set(wpar.name, key(wpar));
+    this.#settleTimer ??= setInterval(() => this.#settle(), 100);
+  }
+
+  #settle(): void {
+    for (const [name, last] of this.#unsettled) {
+      const wpar = this.#manager.has(name) ? this.#row(this.#manager.info(name)) : null;
+      if (wpar === null) { this.#unsettled.delete(name); continue; }
+      if (key(wpar) !== last) this.#broadcast('row', { name, wpar });
+      this.#watch(wpar);
+    }
+    if (this.#unsettled.size === 0 || this.#clients.size === 0) {
+      this.#unsettled.clear();
+      clearInterval(this.#settleTimer!);
+      this.#settleTimer = null;
+    }
+  }
+
+  #usage(): void {
+    if (this.#clients.size === 0) return;
+    const usage: Record<string, Usage> = {};
+    for (const w of this.#manager.list()) if (w.pid !== null) usage[w.name] = this.#row(w).usage!;
+    this.#broadcast('usage', usage);
+  }
+
+  #broadcast(type: string, data: unknown): void {
+    for (const c of this.#clients) c(type, data);
+  }
+}
+
+/** What a page shows of a row's state (a change of it is sent). */
+function key(w: ConsoleRow): string {
+  return `${w.state}/${w.cid}/${w.phase}/${w.denials.length}`;
+}
+
 /** Starts a server-sent-events response; returns its sender. Headers go out at once. */
-function sse(req: FastifyRequest, reply: FastifyReply, streams: Set<ServerResponse>): (event: string, data: unknown) => void {
+function sse(req: FastifyRequest, reply: FastifyReply, streams: Set<ServerResponse>): Sender {
   reply.hijack();
   const res = reply.raw;
   res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'text/event-stream; charset=utf-8', 'x-accel-buffering': 'no' });

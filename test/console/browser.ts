@@ -23,7 +23,7 @@ export async function launch(): Promise<BrowserContext & AsyncDisposable> {
   let context: BrowserContext;
   try {
     context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM, headless: true, args: FLAGS, timeout: 60_000, viewport: { width: 1400, height: 800 },
+      executablePath: CHROMIUM, headless: true, args: FLAGS, timeout: 60_000, viewport: { width: 1400, height: 560 },
     });
   } catch (err) {
     rmSync(profile, { recursive: true, force: true });

@@ -110,6 +110,16 @@ test('log in, see WPARs live: a denial appears without a reload, a checkpoint wr
     assert.ok(statSync(imagePath(img)).size > 0, 'the image exists');
     assert.equal((await c.sys.wpar('denier')).state, 'A', 'still running after the checkpoint');
 
+    // Restart from that image, under another name, with the form.
+    const restart = page.getByRole('form', { name: 'Restart from an image' });
+    await restart.getByLabel('Image directory').fill(img);
+    await restart.getByLabel('WPAR in the image').fill('denier');
+    await restart.getByLabel('New name (optional)').fill('denier-copy');
+    await restart.getByRole('button', { name: 'Restart' }).click();
+    await page.getByRole('status').getByText(`Restarted denier-copy from ${img}.`).waitFor();
+    await row(page, 'denier-copy').locator('td.state', { hasText: 'active' }).waitFor();
+    assert.equal((await c.sys.wpar('denier-copy')).state, 'A');
+
     // The WPAR's own page: definition, console log, events, checkpoints.
     await row(page, 'denier').getByRole('link', { name: 'denier' }).click();
     await page.locator('#definition').getByText(DENIER).waitFor();
@@ -136,6 +146,10 @@ test('log in, see WPARs live: a denial appears without a reload, a checkpoint wr
     await row(page, 'web').getByRole('button', { name: 'Stop' }).evaluate((b) => { (b as unknown as { disabled: boolean }).disabled = false; });
     await row(page, 'web').getByRole('button', { name: 'Stop' }).click();
     await page.getByRole('alert').getByText('Stop web failed: web: not active (state D) (EINVAL)').waitFor();
+    // Start, with its button.
+    await row(page, 'web').getByRole('button', { name: 'Start' }).click();
+    await row(page, 'web').locator('td.state', { hasText: 'active' }).waitFor();
+    assert.equal((await c.sys.wpar('web')).state, 'A');
   } finally {
     rmSync(img, { recursive: true, force: true });
   }

@@ -333,6 +333,10 @@ function connect(): void {
     stats.eventLatencies.push(Date.now() - event.time);
     if (stats.eventLatencies.length > 10_000) stats.eventLatencies.splice(0, 5_000);
   });
+  events.addEventListener('row', (m) => {
+    const { name, wpar } = JSON.parse((m as MessageEvent<string>).data) as { name: string; wpar: Row };
+    update(name, wpar);
+  });
   events.addEventListener('usage', (m) => {
     const usage = JSON.parse((m as MessageEvent<string>).data) as Record<string, Usage>;
     for (const [name, u] of Object.entries(usage)) {
