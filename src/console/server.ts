@@ -16,7 +16,7 @@ import { WparError } from '../kernel/errno.ts';
 import { checkName } from '../daemon/definition-check.ts';
 import type { HomeLayout } from '../daemon/home.ts';
 import type { Journal } from '../daemon/journal.ts';
-import type { ApiError, DaemonEvent, WparInfo } from '../daemon/protocol.ts';
+import { statusFor, type ApiError, type DaemonEvent, type WparInfo } from '../daemon/protocol.ts';
 import { EVENT_HISTORY } from '../daemon/store.ts';
 import type { WparManager } from '../daemon/wpars.ts';
 import { followLog } from '../runtime/console-log.ts';
@@ -106,7 +106,7 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleServ
   app.setErrorHandler((err, _req, reply) => {
     const e = err as Error & { statusCode?: number };
     const code = err instanceof WparError ? err.code : (e.statusCode ?? 500) < 500 ? 'EINVAL' : 'EIO';
-    void reply.status(err instanceof WparError ? (code === 'ENOENT' ? 404 : 400) : (e.statusCode ?? 500)).send({ error: { code, message: e.message } } satisfies ApiError);
+    void reply.status(err instanceof WparError ? statusFor(code) : (e.statusCode ?? 500)).send({ error: { code, message: e.message } } satisfies ApiError);
   });
 
   // The page. `/?token=` logs a browser in and sends it on to `/`, so the token leaves the address bar.

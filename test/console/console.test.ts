@@ -126,6 +126,11 @@ test('log in, see WPARs live: a denial appears without a reload, a checkpoint wr
     await page.locator('#log').getByText('denied').waitFor();
     await page.locator('#events').getByText(/checkpoint\.done denier/).waitFor();
     await page.locator('#checkpoints').getByText(img).first().waitFor();
+    // The console log follows: what the program writes now appears (deny, then allow again).
+    process.kill(pid, 'SIGUSR1');
+    await page.locator('#log').getByText(/allowed\ndenied/).waitFor();
+    process.kill(pid, 'SIGUSR1');
+    await page.locator('#log').getByText(/allowed\ndenied\nallowed/).waitFor();
     await page.getByRole('link', { name: '← all WPARs' }).click();
 
     // Events reach the open page quickly: 20 deny/allow pairs, each timed from its journal entry.
