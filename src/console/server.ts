@@ -166,7 +166,31 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleServ
     };
   app.post('/api/wpars/:name/start', act('POST', (n) => `/v1/wpars/${n}/start`, []));
   app.post('/api/wpars/:name/stop', act('POST', (n) => `/v1/wpars/${n}/stop`, ['force', 'timeoutSec']));
-  app.post('/api/wpars/:name/checkpoint', act('POST', (n) => `/v1/wpars/${n}/checkpoint`, ['dir', 'waitSec', 'kill']));
+  // A checkpoint streams its progress (the control API's ndjson form): every open page is told how
+  // far the image is, and the page that asked gets the result or the error as the command would.
+  app.post<{ Params: { name: string } }>('/api/wpars/:name/checkpoint', async (req, reply) => {
+    const name = checkName(req.params.name);
+    const res = await control.inject({
+      method: 'POST', url: `/v1/wpars/${encodeURIComponent(name)}/checkpoint`, payload: pick(req.body, ['dir', 'waitSec', 'kill']),
+      headers: { 'content-type': 'application/json', accept: 'application/x-ndjson' }, payloadAsStream: true,
+    });
+    let text = '';
+    let last: { type: string; result?: unknown; error?: { code: string; message: string } } | null = null;
+    for await (const chunk of res.stream()) {
+      text += String(chunk);
+      let nl: number;
+      while (res.statusCode === 200 && (nl = text.indexOf('\n')) >= 0) {
+        const line = JSON.parse(text.slice(0, nl)) as { type: string; bytesDone?: number; bytesTotal?: number };
+        text = text.slice(nl + 1);
+        if (line.type === 'progress') feed.progress(name, line.bytesDone ?? 0, line.bytesTotal ?? 0);
+        else last = line;
+      }
+    }
+    if (res.statusCode !== 200) return relay(reply, { statusCode: res.statusCode, body: text });
+    if (last?.type === 'result') return reply.type('application/json; charset=utf-8').send(last.result);
+    const error = last?.error ?? { code: 'EIO', message: `${name}: the checkpoint ended without a result` };
+    return reply.status(statusFor(error.code)).send({ error } satisfies ApiError);
+  });
   app.post('/api/restart', async (req, reply) => relay(reply, await control.inject({
     method: 'POST', url: '/v1/restart', payload: pick(req.body, ['dir', 'name', 'newName']) ?? {}, headers: { 'content-type': 'application/json' },
   })));
@@ -241,6 +265,11 @@ class Feed {
     const wpar = name !== null && this.#manager.has(name) ? this.#row(this.#manager.info(name)) : null;
     this.#broadcast('event', { event, ...(name !== null && { name, wpar }) });
     if (wpar) this.#watch(wpar);
+  }
+
+  /** How far a checkpoint's image is. */
+  progress(name: string, bytesDone: number, bytesTotal: number): void {
+    this.#broadcast('progress', { name, bytesDone, bytesTotal });
   }
 
   close(): void {

@@ -108,6 +108,8 @@ test('log in, see WPARs live: a denial appears without a reload, a checkpoint wr
     await dialog.getByRole('button', { name: 'Checkpoint' }).click();
     await page.getByRole('status').getByText(`Checkpointed denier to ${img}`).waitFor();
     assert.ok(statSync(imagePath(img)).size > 0, 'the image exists');
+    const progress = await page.evaluate(() => (globalThis as unknown as { corralStats: { progress: { name: string; bytesDone: number; bytesTotal: number }[] } }).corralStats.progress);
+    assert.ok(progress.some((p) => p.name === 'denier' && p.bytesTotal > 0 && p.bytesDone === p.bytesTotal), 'the page heard the image being written');
     assert.equal((await c.sys.wpar('denier')).state, 'A', 'still running after the checkpoint');
 
     // Restart from that image, under another name, with the form.

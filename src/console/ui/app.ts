@@ -30,6 +30,8 @@ const stats = {
   firstRenderOnlyMs: -1,
   /** Rows in the first render. */
   firstRenderRows: 0,
+  /** Checkpoint progress messages received: `{name, bytesDone, bytesTotal}`. */
+  progress: [] as { name: string; bytesDone: number; bytesTotal: number }[],
   /** For each event received: milliseconds from the daemon journaling it to the page having applied it. */
   eventLatencies: [] as number[],
 };
@@ -45,6 +47,8 @@ const template = $<HTMLTemplateElement>('#row');
 let moveEnabled = false;
 let current: string | null = null;
 let logStream: EventSource | null = null;
+/** Checkpoints under way from this console: WPAR → percent of the image written. */
+const writing = new Map<string, number>();
 
 // ---------- formatting ----------
 const time = (ms: number): string => new Date(ms).toLocaleTimeString([], { hour12: false });
@@ -104,7 +108,8 @@ function fill(tr: HTMLTableRowElement, r: Row): void {
     state.replaceChildren(Object.assign(document.createElement('b'), { textContent: r.state }), WORDS[r.state]);
   }
   set(c[2]!, r.cid === null ? '—' : String(r.cid));
-  set(c[3]!, r.phase ?? '—');
+  const pct = writing.get(r.name);
+  set(c[3]!, `${r.phase ?? '—'}${pct === undefined ? '' : ` · image ${pct}%`}`);
   const denials = r.denials.map((d) => `${d.owner} "${d.reason}" since ${time(d.since)}`).join('\n');
   if (c[4]!.dataset.v !== denials) {
     c[4]!.dataset.v = denials;
@@ -327,6 +332,7 @@ function connect(): void {
   });
   events.addEventListener('event', (m) => {
     const { event, name, wpar } = JSON.parse((m as MessageEvent<string>).data) as { event: DaemonEvent; name?: string; wpar?: Row | null };
+    if (name !== undefined && (event.type === 'checkpoint.done' || event.type === 'checkpoint.failed')) writing.delete(name);
     if (name !== undefined && wpar !== undefined) update(name, wpar);
     feed($('#feed'), event, 50);
     if (current !== null && event.name === current) wparEvent(event);
@@ -336,6 +342,14 @@ function connect(): void {
   events.addEventListener('row', (m) => {
     const { name, wpar } = JSON.parse((m as MessageEvent<string>).data) as { name: string; wpar: Row };
     update(name, wpar);
+  });
+  events.addEventListener('progress', (m) => {
+    const p = JSON.parse((m as MessageEvent<string>).data) as { name: string; bytesDone: number; bytesTotal: number };
+    stats.progress.push(p);
+    if (stats.progress.length > 1000) stats.progress.splice(0, 500);
+    writing.set(p.name, p.bytesTotal > 0 ? Math.floor((100 * p.bytesDone) / p.bytesTotal) : 0);
+    const r = rows.get(p.name);
+    if (r) update(p.name, r);
   });
   events.addEventListener('usage', (m) => {
     const usage = JSON.parse((m as MessageEvent<string>).data) as Record<string, Usage>;
