@@ -23,7 +23,7 @@ function row(page: Page, name: string) {
   return page.locator('#wpars tbody tr').filter({ has: page.getByRole('rowheader', { name, exact: true }) });
 }
 
-test('without the token every route answers 401 and names no WPAR', { skip: NO_BROWSER }, async () => {
+test('without the token every route answers 401 and names no WPAR', { skip: NO_BROWSER, timeout: 120_000 }, async () => {
   await using c = await startConsoleSystem();
   await c.sys.ok('mkwpar', ['-n', 'secret-payroll', '--', 'true']);
   const tokenFile = join(c.sys.home, 'console.token');
@@ -54,7 +54,7 @@ test('without the token every route answers 401 and names no WPAR', { skip: NO_B
   assert.doesNotMatch(await page.content(), /secret-payroll/);
 });
 
-test('log in, see WPARs live: a denial appears without a reload, a checkpoint writes an image, Stop stops', { skip: NO_BROWSER }, async () => {
+test('log in, see WPARs live: a denial appears without a reload, a checkpoint writes an image, Stop stops', { skip: NO_BROWSER, timeout: 120_000 }, async () => {
   await using c = await startConsoleSystem();
   const img = mkdtempSync(join(tmpdir(), 'corral-console-img-'));
   try {
@@ -162,7 +162,7 @@ test('log in, see WPARs live: a denial appears without a reload, a checkpoint wr
   }
 });
 
-test('a page on another origin cannot act, even with the session cookie', { skip: NO_BROWSER }, async () => {
+test('a page on another origin cannot act, even with the session cookie', { skip: NO_BROWSER, timeout: 120_000 }, async () => {
   await using c = await startConsoleSystem();
   await c.sys.ok('mkwpar', ['-n', 'web', '-s', '--', ...LOOP]);
   const stopUrl = `${c.origin}/api/wpars/web/stop`;
@@ -187,7 +187,7 @@ fetch(${JSON.stringify(stopUrl)}, { method: 'POST', mode: 'no-cors', credentials
       if (r.url() === stopUrl && r.request().method() === 'POST') { answers.push(r.status()); if (answers.length === 2) done(); }
     }));
     await page.goto(`http://127.0.0.1:${(evil.address() as AddressInfo).port}/`);
-    await refusals;
+    await Promise.race([refusals, new Promise((_, fail) => setTimeout(() => fail(new Error(`the console answered only ${JSON.stringify(answers)} in 20 s`)), 20_000).unref())]);
     await page.waitForURL(stopUrl); // the form's navigation landed on the refusal
     assert.deepEqual(answers, [403, 403], 'the no-cors fetch and the form post were refused');
     assert.match(await page.content(), /not allowed/);

@@ -42,7 +42,7 @@ test('the token, the cookie and the Origin rule', () => {
   assert.match(refuseChange('bearer', { host, origin: 'http://evil.example' })!, /not allowed/);
 });
 
-test('wpard refuses a bad --http, or a port in use, in one line with the errno', async () => {
+test('wpard refuses a bad --http, or a port in use, in one line with the errno', { timeout: 60_000 }, async () => {
   const home = mkdtempSync(join(tmpdir(), 'corral-flags-'));
   const busy = createServer();
   await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));

@@ -17,7 +17,7 @@ function value(families: readonly Family[], name: string, labels: Record<string,
   return sample?.value === undefined ? undefined : Number(sample.value);
 }
 
-test('/metrics parses as Prometheus text and its numbers match lswpar --json', async () => {
+test('/metrics parses as Prometheus text and its numbers match lswpar --json', { timeout: 120_000 }, async () => {
   await using c = await startConsoleSystem();
   const img = mkdtempSync(join(tmpdir(), 'corral-metrics-img-'));
   try {
