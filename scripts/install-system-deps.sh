@@ -5,7 +5,8 @@
 #   prlimit (util-linux)           entering a WPAR's network namespace
 #   ip (iproute2)                  the host bridge and veth pairs of mkwpar -N address=...
 #   tini                           the WPAR's init: forwards signals, reaps zombies
-#   ps (procps)                    used by tests to look inside a WPAR
+#   sysctl, ps (procps)            low ports in a WPAR's own network namespace; tests look inside WPARs
+#   chromium                       the web console's browser tests (driven by playwright-core)
 # Idempotent: installs only what is missing. Not root, or not Debian/apt: says what it skipped
 # and exits 0, because the runtime then falls back to a process group and rlimits (and says so).
 set -eu
@@ -16,10 +17,14 @@ command -v bwrap >/dev/null 2>&1 || add bubblewrap
 for tool in unshare prlimit setpriv nsenter; do command -v "$tool" >/dev/null 2>&1 || add util-linux; done
 command -v ip >/dev/null 2>&1 || add iproute2
 command -v tini >/dev/null 2>&1 || add tini
-command -v ps >/dev/null 2>&1 || add procps
+for tool in ps sysctl; do command -v "$tool" >/dev/null 2>&1 || add procps; done
+
+# The web console's browser tests (issue 10): Debian's Chromium at /usr/bin/chromium, driven by
+# playwright-core. Never a browser download; installed only if missing (the tests skip without it).
+[ -x /usr/bin/chromium ] || add chromium
 
 if [ -z "$need" ]; then
-  echo "install-system-deps: nothing to do (bwrap, setpriv, nsenter, ip, tini and ps are present)"
+  echo "install-system-deps: nothing to do (bwrap, setpriv, nsenter, ip, tini, ps and chromium are present)"
   exit 0
 fi
 if [ "$(uname -s)" != Linux ] || ! command -v apt-get >/dev/null 2>&1; then

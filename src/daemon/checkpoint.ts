@@ -81,7 +81,7 @@ export async function checkpoint(deps: CheckpointDeps, name: string, request: Ch
     bytes = (await stat(imagePath(dir))).size;
     completed = true;
   } catch (err) {
-    event(deps, 'checkpoint.failed', name, { dir, reason: (err as Error).message });
+    event(deps, 'checkpoint.failed', name, { dir, reason: (err as Error).message, code: errnoOf(err) });
     throw prefixed(name, err, 'checkpoint failed');
   } finally {
     // R4.5 / R4.6: CLEAR, whatever happened after TRY; then thaw — except after a successful
@@ -141,7 +141,7 @@ export async function restart(deps: CheckpointDeps, request: RestartRequest): Pr
     // R5.4: remove the half-made WPAR; the image is only ever read.
     if (created) await manager.remove(target, { force: true }).catch(() => {});
     else await rm(layout.wparDir(target), { recursive: true, force: true });
-    event(deps, 'restart.failed', target, { dir, reason: (err as Error).message });
+    event(deps, 'restart.failed', target, { dir, reason: (err as Error).message, code: errnoOf(err) });
     throw prefixed(target, err, 'restart failed');
   }
 }
@@ -151,6 +151,11 @@ function prefixed(name: string, err: unknown, what?: string): unknown {
   if (!(err instanceof Error)) return err;
   const message = err.message.startsWith(`${name}:`) ? err.message : `${name}: ${what ? `${what}: ` : ''}${err.message}`;
   return err instanceof WparError ? new WparError(err.code, message, { cause: err }) : new Error(message, { cause: err });
+}
+
+/** The errno name of an error (for metrics by errno), `EIO` when it has none. */
+function errnoOf(err: unknown): string {
+  return err instanceof WparError ? err.code : 'EIO';
 }
 
 function event(deps: CheckpointDeps, type: string, name: string, fields: Record<string, unknown>): void {

@@ -6,6 +6,8 @@
 import { mkdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { connect } from 'node:net';
 import type { FastifyInstance } from 'fastify';
+import type { HttpAddress } from '../console/address.ts';
+import type { ConsoleServer } from '../console/server.ts';
 import { createKernel, type Kernel } from '../api/kernel.ts';
 import { WparError } from '../kernel/errno.ts';
 import { detectIsolation, type Isolation } from '../runtime/isolation.ts';
@@ -32,6 +34,8 @@ export interface DaemonOptions {
   readonly agents: AgentFactory;
   /** Where the daemon reports what it does (default: stderr lines). */
   readonly log?: (line: string) => void;
+  /** Serve the web console and `/metrics` here (`wpard --http`); off when absent. */
+  readonly http?: HttpAddress;
 }
 
 /** A running daemon. */
@@ -42,6 +46,8 @@ export interface Daemon {
   readonly journal: Journal;
   readonly isolation: Isolation;
   readonly extensions: readonly LoadedExtension[];
+  /** The web console, when started with {@link DaemonOptions.http}. */
+  readonly console: ConsoleServer | null;
   /** Stops every WPAR cleanly (TERM, then KILL; WPARSTOP callouts run), unloads extensions, closes. */
   stop(): Promise<void>;
 }
@@ -96,10 +102,11 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     }
   }
 
-  const serving: { server?: FastifyInstance } = {};
+  const serving: { server?: FastifyInstance; console?: ConsoleServer } = {};
   let stopping: Promise<void> | undefined;
   const daemon: Daemon = {
     layout, kernel, manager, journal, isolation, extensions,
+    get console() { return serving.console ?? null; },
     stop: () => (stopping ??= (async () => {
       journal.record({ type: 'daemon.stopping', time: Date.now() });
       await Promise.allSettled(manager.active().map((n) => manager.stop(n, { reason: 'stopped with the daemon' })));
@@ -109,6 +116,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         if (parent.descendants().length === 0) await parent.remove().catch((err: Error) => log(`cgroup ${layout.cgroupParent}: ${err.message}`));
       }
       for (const ext of extensions.reverse()) await unloadExtension(ext).catch((err: Error) => log(`unloading ${ext.name}: ${err.message}`));
+      await serving.console?.close();
       await serving.server?.close();
       journal.record({ type: 'daemon.stopped', time: Date.now() });
       await journal.close();
@@ -125,6 +133,17 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     checkpoint: (name, request, run) => checkpoint(deps, name, request, run),
     restart: (request) => restart(deps, request),
   });
+  if (options.http) {
+    // Loaded only when asked for: without --http the console costs the start-up nothing (W6).
+    const { startConsole } = await import('../console/server.ts');
+    try {
+      serving.console = await startConsole({ address: options.http, layout, control: serving.server, manager, journal, cgroup: isolation.cgroup, log });
+    } catch (err) {
+      await daemon.stop();
+      throw err;
+    }
+    log(`console on ${serving.console.origin}: open ${serving.console.loginUrl}`);
+  }
   journal.record({ type: 'daemon.started', time: Date.now(), socket: layout.socket });
   await manager.autostart();
   return daemon;

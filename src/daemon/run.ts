@@ -3,6 +3,7 @@
  * @module
  */
 import { startAgentServer } from '../agent/server.ts';
+import type { HttpAddress } from '../console/address.ts';
 import { startDaemon, type Daemon } from './daemon.ts';
 import { resolveHome } from './home.ts';
 
@@ -11,6 +12,8 @@ export interface RunOptions {
   readonly home?: string;
   readonly extensions?: readonly string[];
   readonly fallbackIsolation?: boolean;
+  /** `--http ADDR:PORT`: serve the web console and `/metrics`. */
+  readonly http?: HttpAddress;
   /** Printed once the daemon is ready (e.g. how to use the commands against it). */
   readonly banner?: (daemon: Daemon) => string;
 }
@@ -26,6 +29,7 @@ export async function runDaemon(options: RunOptions): Promise<void> {
       fallbackIsolation: options.fallbackIsolation === true,
       agents: startAgentServer,
       log,
+      ...(options.http && { http: options.http }),
     });
   } catch (err) {
     log(`cannot start: ${(err as Error).message}`);

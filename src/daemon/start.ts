@@ -1,17 +1,29 @@
 /**
- * `npm start`: `wpard` in the foreground on the default home (no setup, no external service), with a
- * short guide to the commands.
+ * `npm start [-- --http ADDR:PORT]`: `wpard` in the foreground on the default home (no setup, no
+ * external service), with a short guide to the commands; `--http` also serves the web console.
  * @module
  */
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { parseHttpAddress, type HttpAddress } from '../console/address.ts';
 import { runDaemon } from './run.ts';
 
 // In a checkout the commands are not on PATH (npm links a package's bins only where it is installed).
 const bin = join(dirname(dirname(fileURLToPath(import.meta.url))), 'cli', 'bin');
 const node = process.execPath;
 
+let http: HttpAddress | undefined;
+try {
+  const { values } = parseArgs({ options: { http: { type: 'string' } }, strict: true, allowPositionals: false });
+  if (values.http !== undefined) http = parseHttpAddress(values.http);
+} catch (err) {
+  process.stderr.write(`npm start: ${(err as Error).message}\nusage: npm start [-- --http ADDR:PORT]\n`);
+  process.exit(2);
+}
+
 await runDaemon({
+  ...(http && { http }),
   banner: (d) => `
 Corral is running: wpard serves ${d.layout.home}
 (isolation: ${d.isolation.summary})
