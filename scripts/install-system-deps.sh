@@ -6,7 +6,9 @@
 #   ip (iproute2)                  the host bridge and veth pairs of mkwpar -N address=...
 #   tini                           the WPAR's init: forwards signals, reaps zombies
 #   sysctl, ps (procps)            low ports in a WPAR's own network namespace; tests look inside WPARs
+# With --tests (npm test), also what the tests drive:
 #   chromium                       the web console's browser tests (driven by playwright-core)
+#   redis-server                   a real program checkpointed, restarted and moved in the tests
 # Idempotent: installs only what is missing. Not root, or not Debian/apt: says what it skipped
 # and exits 0, because the runtime then falls back to a process group and rlimits (and says so).
 set -eu
@@ -19,12 +21,15 @@ command -v ip >/dev/null 2>&1 || add iproute2
 command -v tini >/dev/null 2>&1 || add tini
 for tool in ps sysctl; do command -v "$tool" >/dev/null 2>&1 || add procps; done
 
-# The web console's browser tests (issue 10): Debian's Chromium at /usr/bin/chromium, driven by
-# playwright-core. Never a browser download; installed only if missing (the tests skip without it).
-[ -x /usr/bin/chromium ] || add chromium
+if [ "${1:-}" = --tests ]; then
+  # The web console's browser tests (issue 10): Debian's Chromium at /usr/bin/chromium, driven by
+  # playwright-core. Never a browser download; installed only if missing.
+  [ -x /usr/bin/chromium ] || add chromium
+  command -v redis-server >/dev/null 2>&1 || add redis-server
+fi
 
 if [ -z "$need" ]; then
-  echo "install-system-deps: nothing to do (bwrap, setpriv, nsenter, ip, tini, ps and chromium are present)"
+  echo "install-system-deps: nothing to do (everything is present)"
   exit 0
 fi
 if [ "$(uname -s)" != Linux ] || ! command -v apt-get >/dev/null 2>&1; then
