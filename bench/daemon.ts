@@ -4,7 +4,7 @@
  * checkpoint / restart of a mixed 200 MB root ÷ `tar c` / `tar x` of it.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { constants, mkdirSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { chmodSync, constants, mkdirSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -52,8 +52,12 @@ const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length
  * write to a FIFO the bench is reading.
  */
 async function startLatency(d: Daemon, label: string, target: number, runs: number): Promise<Row> {
-  const fifo = join(d.home, 'up.fifo');
-  spawnSync('mkfifo', [fifo]);
+  // A sealed WPAR sees neither its daemon's home nor a 0700 directory: the FIFO lives in a
+  // directory others may search, writable by all.
+  const fifoDir = mkdtempSync(join(tmpdir(), 'corral-bench-fifo-'));
+  chmodSync(fifoDir, 0o755);
+  const fifo = join(fifoDir, 'up.fifo');
+  spawnSync('mkfifo', ['-m', '0666', fifo]);
   const argv = ['sh', '-c', `echo up > ${fifo}; exec sleep 60`];
   // One reader for the whole measure, opened read-write so it never sees end-of-file: a writer's
   // open never blocks and each run's line is one 'data' event. (Blocking opens per run go through
@@ -82,6 +86,7 @@ async function startLatency(d: Daemon, label: string, target: number, runs: numb
     if (i >= 2) { bare.push(tb); ours.push(tw); } // two warm-up rounds
   }
   pipe.destroy();
+  rmSync(fifoDir, { recursive: true, force: true });
   const ratio = median(ours) / median(bare);
   return { measure: `WPAR start latency, ${label}`, value: `${median(ours).toFixed(1)} ms`, baseline: `${median(bare).toFixed(1)} ms bare spawn`, ratio: `${ratio.toFixed(2)}×`, target: verdict(ratio <= target, `≤ ${target}×`) };
 }
@@ -159,7 +164,7 @@ export async function startBench(): Promise<Row[]> {
   const rows: Row[] = [];
   for (const args of [['--fallback-isolation'], []]) {
     const d = await startDaemon(args);
-    try { rows.push(await startLatency(d, args.length ? 'process group' : 'namespaces + cgroup', args.length ? 1.3 : 2, 15)); } finally { await stopDaemon(d); }
+    try { rows.push(await startLatency(d, args.length ? 'process group' : 'sealed + cgroup', args.length ? 1.3 : 2, 15)); } finally { await stopDaemon(d); }
   }
   return rows;
 }
@@ -177,7 +182,7 @@ export async function daemonBench(options: { mb?: number } = {}): Promise<Row[]>
   const a = await startDaemon();
   const b = await startDaemon();
   try {
-    rows.push(await startLatency(a, 'namespaces + cgroup', 2, 15));
+    rows.push(await startLatency(a, 'sealed + cgroup', 2, 15));
     rows.push(...await checkpointRestart(a, b, options.mb ?? 200));
   } finally {
     await stopDaemon(a);

@@ -95,7 +95,7 @@ export interface PlanOptions {
 /**
  * Builds the chain. Sealed (root, bubblewrap, a user namespace):
  *
- * `bwrap [outer] -- setpriv --reuid=B --regid=B --clear-groups -- bwrap [inner] -- tini -s -- ARGV`
+ * `bwrap [outer] -- setpriv --reuid=B --regid=B --clear-groups -- bwrap [inner] -- ARGV`
  *
  * The **outer** `bwrap` runs as host root: it makes the PID, IPC, UTS (and network) namespaces and
  * the mount layout — the host read-only, the home hidden by a tmpfs, the root, the agent directory and
@@ -105,10 +105,12 @@ export interface PlanOptions {
  * sandbox in its cgroup and wires its network meanwhile). `setpriv` then drops to the home's base uid
  * B, and the **inner** `bwrap`, unprivileged, makes the user and cgroup namespaces (so the cgroup
  * namespace is rooted at the WPAR's own cgroup) and waits until the daemon has written the uid and gid
- * maps (inside 0..65535 → host B..B+65535) before it becomes uid 0 inside and execs `tini`. Since the
+ * maps (inside 0..65535 → host B..B+65535) before it becomes uid 0 inside and execs the command; the
+ * inner bwrap stays as PID 1 (the outer one runs `--as-pid-1`): it reaps every orphan and exits with
+ * the command's status (128+N for signal N), and its exit ends the namespace. Since the
  * mount namespace belongs to the host's user namespace, root inside can never unmount the layout.
  *
- * Without a user namespace the outer layer execs `tini` itself. Without bubblewrap, a cgroup gives
+ * Without a user namespace the outer layer forks the command under its own PID 1. Without bubblewrap, a cgroup gives
  * `sh wpar-init.sh --wait -- ARGV`; without a cgroup either, `prlimit` sets rlimits in front.
  */
 export function planCommand(options: PlanOptions): CommandPlan {
@@ -157,7 +159,8 @@ function sealedChain(options: PlanOptions, layout: SealLayout, argv: readonly st
   const net = ownNetworkNamespace(options.network) ? ['--unshare-net'] : [];
   const tmpSize = options.limits.memoryBytes !== undefined ? ['--size', String(options.limits.memoryBytes)] : [];
   const outer = [
-    seal.bwrap, '--as-pid-1', '--new-session',
+    // With the inner layer, it is PID 1 (and the outer bwrap's own reaper is not needed).
+    seal.bwrap, ...(seal.ids ? ['--as-pid-1'] : []), '--new-session',
     '--info-fd', String(SEAL_FDS.outerInfo), '--block-fd', String(SEAL_FDS.outerGo),
     '--unshare-pid', '--unshare-ipc', '--unshare-uts', ...net, '--hostname', options.hostname,
     '--ro-bind', '/', '/', '--proc', '/proc', '--dev', '/dev', '--perms', '1777', '--tmpfs', '/dev/shm',
@@ -168,8 +171,7 @@ function sealedChain(options: PlanOptions, layout: SealLayout, argv: readonly st
     ...tmpSize, '--perms', '1777', '--tmpfs', layout.tmpDir,
     ...caps,
   ];
-  const tini = [seal.tini, '-s', '--', ...argv];
-  if (!seal.ids) return [...outer, '--chdir', layout.root, '--', ...tini];
+  if (!seal.ids) return [...outer, '--chdir', layout.root, '--', ...argv];
   const id = String(seal.ids.base);
   return [
     ...outer, '--',
@@ -178,7 +180,7 @@ function sealedChain(options: PlanOptions, layout: SealLayout, argv: readonly st
     '--userns-block-fd', String(SEAL_FDS.innerGo), '--info-fd', String(SEAL_FDS.innerInfo),
     // --dev-bind: bwrap's --bind would add nodev, and the outer layer's minimal /dev must work.
     '--dev-bind', '/', '/', '--chdir', layout.root, ...caps, '--',
-    ...tini,
+    ...argv,
   ];
 }
 

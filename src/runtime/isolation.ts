@@ -35,8 +35,6 @@ export interface SealSupport {
   readonly bwrap: string;
   /** util-linux `setpriv`: drops from host root to the home's unprivileged base uid between the two. */
   readonly setpriv: string;
-  /** `tini` (`tini-static` if present): reaps zombies and forwards signals to the command. */
-  readonly tini: string;
   /** The host ids the WPAR's ids map to, or `null` when user namespaces are unavailable (S1 missing). */
   readonly ids: IdRange | null;
   /** iproute2 and util-linux `nsenter` for `-N address=...`, or `null` when missing. */
@@ -117,25 +115,22 @@ function summarize(seal: SealSupport | null, cg: CgroupSupport | null, prlimit: 
 function detectSeal(notes: string[], ids: IdRange): SealSupport | null {
   const bwrap = findTool('bwrap');
   const setpriv = findTool('setpriv');
-  // Debian's tini package also ships tini-static: no dynamic loading, a millisecond less per start.
-  const tini = findTool('tini-static') ?? findTool('tini');
   const missing = [
     bwrap ? '' : 'bwrap (apt-get install bubblewrap)',
     setpriv ? '' : 'setpriv (apt-get install util-linux)',
-    tini ? '' : 'tini (apt-get install tini)',
   ].filter(Boolean);
-  if (!bwrap || !setpriv || !tini) {
+  if (!bwrap || !setpriv) {
     notes.push(`sealing: ${missing.join(', ')} not found: processes share the host and run as root`);
     return null;
   }
   // Kernels and containers may forbid new namespaces even to root: try the outer layer once.
-  const outer = probe(bwrap, ['--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-net', '--ro-bind', '/', '/', '--proc', '/proc', '--dev', '/dev', '--', tini, '--version']);
+  const outer = probe(bwrap, ['--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-net', '--ro-bind', '/', '/', '--proc', '/proc', '--dev', '/dev', '--', '/bin/true']);
   if (outer !== null) {
     notes.push(`sealing: bwrap cannot make namespaces here (${outer}): processes share the host and run as root`);
     return null;
   }
   // The inner layer: a user namespace made by the unprivileged base uid (as at run time).
-  const inner = probe(bwrap, ['--unshare-user', '--uid', '0', '--gid', '0', '--bind', '/', '/', '--', tini, '--version'], { uid: ids.base, gid: ids.base });
+  const inner = probe(bwrap, ['--unshare-user', '--uid', '0', '--gid', '0', '--bind', '/', '/', '--', '/bin/true'], { uid: ids.base, gid: ids.base });
   let mapped: IdRange | null = ids;
   if (inner !== null) {
     notes.push(`user namespace: unavailable (${inner}): processes are host root with bounded capabilities; enable user namespaces (sysctl user.max_user_namespaces=15000)`);
@@ -146,7 +141,7 @@ function detectSeal(notes: string[], ids: IdRange): SealSupport | null {
   const sysctl = findTool('sysctl');
   const absent = [ip ? '' : 'ip (apt-get install iproute2)', nsenter ? '' : 'nsenter (apt-get install util-linux)', sysctl ? '' : 'sysctl (apt-get install procps)'].filter(Boolean);
   if (absent.length > 0) notes.push(`networks: ${absent.join(', ')} not found: mkwpar -N address=... cannot start`);
-  return { bwrap, setpriv, tini, ids: mapped, network: ip && nsenter && sysctl ? { ip, nsenter, sysctl } : null };
+  return { bwrap, setpriv, ids: mapped, network: ip && nsenter && sysctl ? { ip, nsenter, sysctl } : null };
 }
 
 /** Runs a probe; `null` when it succeeded, else why it failed (its first line of stderr). */

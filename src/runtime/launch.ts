@@ -65,7 +65,7 @@ export interface LaunchOptions {
 }
 
 /**
- * How a WPAR's main process ended. With namespaces `tini` reports a command killed by signal N as
+ * How a WPAR's main process ended. Sealed, bwrap reports a command killed by signal N as
  * exit status 128+N; the runtime turns that back into the signal (so a command that itself exits
  * with 130 shows as SIGINT there).
  */
@@ -109,7 +109,7 @@ export interface WparProcess {
   freeze(): Promise<void>;
   /** Lets frozen processes run again. */
   thaw(): Promise<void>;
-  /** Host pids of every process of the WPAR now (runtime helpers such as `tini` included). */
+  /** Host pids of every process of the WPAR now (the runtime's own bwraps included). */
   pids(): number[];
 }
 
@@ -203,7 +203,7 @@ const HANDSHAKE_MS = 10_000;
  * The sealed start's two steps (see `command.ts`): (1) the outer sandbox exists — into the cgroup with
  * it and its bwrap, its network wired, let it go; (2) the inner one has made its user namespace —
  * write the uid and gid maps, wait for the agent endpoint, let the command go. Returns the helper
- * processes' host pids (outer bwrap, the sandbox's PID 1, tini), which a stop does not signal.
+ * processes' host pids (outer bwrap, the sandbox's PID 1), which a stop does not signal.
  */
 async function sealedHandshake(child: ChildProcess, watched: Watched, ctx: HandshakeContext): Promise<number[]> {
   const { options, ids } = ctx;
@@ -212,6 +212,9 @@ async function sealedHandshake(child: ChildProcess, watched: Watched, ctx: Hands
     throw new WparError('EINVAL', `WPAR ${name}: the sandbox exited (${status.signal ?? `status ${status.code}`}) before the command ran; see its console log`);
   });
   died.catch(() => undefined);
+  // The first move into a v1 cgroup waits for an RCU grace period (~10 ms here): start it now, while
+  // bwrap execs and builds the mounts. A sandbox forked before the move is moved after (cheap then).
+  ctx.confine([child.pid!]);
   const sandbox = await step(readChildPid((child.stdio as unknown as Readable[])[SEAL_FDS.outerInfo]!), died, name, 'the sandbox to report');
   const network = options.definition.network;
   const tools = options.isolation.seal!.network;
@@ -220,7 +223,7 @@ async function sealedHandshake(child: ChildProcess, watched: Watched, ctx: Hands
     ownNetworkNamespace(network) && tools ? openLowPorts(tools, sandbox) : undefined,
   ]);
   wiring.catch(() => undefined);
-  ctx.confine([child.pid!, sandbox]);
+  ctx.confine([sandbox]);
   await step(wiring, died, name, 'its network');
   if (!ids) {
     await step(Promise.all([ctx.log.ready, options.gate]), died, name, 'its console log and agent endpoint');
@@ -230,7 +233,7 @@ async function sealedHandshake(child: ChildProcess, watched: Watched, ctx: Hands
   release(child, SEAL_FDS.outerGo);
   await step(readChildPid((child.stdio as unknown as Readable[])[SEAL_FDS.innerInfo]!), died, name, 'its user namespace');
   // The inner bwrap is the sandbox's PID 1 (setpriv exec'd it); the process it forked is the one
-  // waiting in the new user namespace, and becomes tini.
+  // waiting in the new user namespace, and becomes the command.
   const inner = childrenOf(sandbox)[0];
   if (inner === undefined) throw new WparError('EINVAL', `WPAR ${name}: the sandbox's user namespace has no process`);
   const map = idMapLine(ids);
@@ -248,7 +251,7 @@ async function sealedHandshake(child: ChildProcess, watched: Watched, ctx: Hands
     if (errorCode(err) !== 'ENOENT') throw systemError(`WPAR ${name}: cannot hand its agent socket ${options.agentPath} to uid ${ids.base}`, err);
   }
   release(child, SEAL_FDS.innerGo);
-  return [child.pid!, sandbox, inner];
+  return [child.pid!, sandbox];
 }
 
 /** Awaits one hand-shake step, failing if the sandbox dies first or the step takes too long. */
@@ -414,7 +417,7 @@ class RunningWpar implements WparProcess {
   #killing: Promise<void> | null = null;
   /** PID 1 inside (host pid) as last seen, for waiting on it after the outer bwrap is gone. */
   #init: number | null = null;
-  /** The runtime's own processes at the head of the chain (bwrap, PID 1 inside, tini): never sent SIGTERM. */
+  /** The runtime's own processes at the head of the chain (the outer bwrap, PID 1 inside): never sent SIGTERM. */
   readonly #helpers: ReadonlySet<number>;
 
   constructor(child: ChildProcess, options: LaunchOptions, cgroup: Cgroup | null, log: ConsoleLog, unenforced: readonly LimitKey[], watched: Watched, helpers: readonly number[]) {
@@ -502,19 +505,15 @@ class RunningWpar implements WparProcess {
   }
 
   /**
-   * SIGTERM once to every process of the WPAR. Sealed, the runtime's helpers (bwrap, PID 1, tini) are
-   * left out: bwrap would exit at once and take the namespace with it, and tini would forward a second
-   * SIGTERM to the command. Only if the command has not been forked yet does tini get it (to forward).
+   * SIGTERM once to every process of the WPAR. Sealed, the runtime's helpers (the outer bwrap and
+   * PID 1 inside) are left out: they would exit at once and take the namespace with it.
    */
   #terminate(): void {
     if (!this.isolation.seal) {
       this.#signalAll('SIGTERM');
       return;
     }
-    const targets = this.pids().filter((pid) => !this.#helpers.has(pid));
-    const tini = [...this.#helpers].pop();
-    if (targets.length === 0 && tini !== undefined) signalProcess(tini, 'SIGTERM');
-    for (const pid of targets) signalProcess(pid, 'SIGTERM');
+    for (const pid of this.pids()) if (!this.#helpers.has(pid)) signalProcess(pid, 'SIGTERM');
   }
 
   #signalAll(signal: NodeJS.Signals): void {
@@ -570,7 +569,7 @@ class RunningWpar implements WparProcess {
     }
   }
 
-  /** `tini` reports a command killed by signal N as exit 128+N: give the signal back its name. */
+  /** bwrap reports a command killed by signal N as exit 128+N: give the signal back its name. */
   #translate(status: { code: number | null; signal: NodeJS.Signals | null }): { code: number | null; signal: NodeJS.Signals | null } {
     if (this.isolation.seal && status.code !== null && status.code > 128) {
       const signal = signalName(status.code - 128);

@@ -241,7 +241,7 @@ describe('said, never silent (S7)', { skip: asRoot ? false : 'needs root to star
   });
 });
 
-/** The WPAR's command: the process under tini (host pid), found from the outer bwrap's pid. */
+/** The WPAR's command: the first process of the chain that is not bwrap (host pid), from the outer bwrap's pid. */
 function commandPid(outer: number): number {
   let pid = outer;
   for (;;) {
@@ -249,6 +249,6 @@ function commandPid(outer: number): number {
     if (children.length === 0) return pid;
     const cmd = readFileSync(`/proc/${children[0]}/cmdline`, 'utf8');
     pid = children[0]!;
-    if (!/bwrap|tini/.test(cmd)) return pid;
+    if (!/bwrap/.test(cmd)) return pid;
   }
 }

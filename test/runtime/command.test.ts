@@ -4,7 +4,7 @@ import { planCommand, SEAL_FDS, WPAR_CAPABILITIES, WPAR_INIT, type SealLayout } 
 import type { Isolation } from '../../src/runtime/isolation.ts';
 
 const base: Isolation = { seal: null, cgroup: null, prlimit: '/usr/bin/prlimit', shell: '/bin/sh', summary: '', notes: [] };
-const seal = { bwrap: '/usr/bin/bwrap', setpriv: '/usr/bin/setpriv', tini: '/usr/bin/tini', ids: { base: 200_000, size: 65_536 }, network: { ip: '/sbin/ip', nsenter: '/usr/bin/nsenter', sysctl: '/sbin/sysctl' } };
+const seal = { bwrap: '/usr/bin/bwrap', setpriv: '/usr/bin/setpriv', ids: { base: 200_000, size: 65_536 }, network: { ip: '/sbin/ip', nsenter: '/usr/bin/nsenter', sysctl: '/sbin/sysctl' } };
 const full: Isolation = { ...base, seal, cgroup: { version: 1, controllers: ['memory', 'pids', 'cpu', 'freezer'], mounts: {} } };
 const layout: SealLayout = { root: '/h/wpars/web/root', agentDir: '/h/run/agent-3', tmpDir: '/h/wpars/web/tmp', hide: '/h' };
 const argv = ['app', '$(touch pwned)', '--flag'];
@@ -15,14 +15,15 @@ function after(args: readonly string[], flag: string): string[] {
 }
 
 describe('planCommand', () => {
-  test('sealed: outer bwrap as root, setpriv to the base uid, inner bwrap, tini; argv last and untouched', () => {
+  test('sealed: outer bwrap as root, setpriv to the base uid, inner bwrap; argv last and untouched', () => {
     const plan = planCommand({ argv, hostname: 'web', limits: { memoryBytes: 1 << 20 }, isolation: full, layout });
     assert.equal(plan.mode, 'sealed');
     assert.equal(plan.file, '/usr/bin/bwrap');
-    assert.deepEqual(plan.args.slice(-argv.length - 3), ['/usr/bin/tini', '-s', '--', ...argv]);
+    assert.deepEqual(plan.args.slice(-argv.length - 1), ['--', ...argv]);
     const [outer, rest] = [plan.args.slice(0, plan.args.indexOf('/usr/bin/setpriv')), plan.args.slice(plan.args.indexOf('/usr/bin/setpriv'))];
     // The outer layer: the namespaces, the host read-only, the home hidden, its own things put back.
     for (const flag of ['--unshare-pid', '--unshare-ipc', '--unshare-uts', '--as-pid-1', '--new-session']) assert.ok(outer.includes(flag), flag);
+    assert.ok(!plan.args.includes('tini'), 'the inner bwrap is PID 1: it reaps and passes the exit status on');
     assert.ok(!outer.includes('--unshare-net'), 'the host network by default');
     assert.deepEqual(after(outer, '--hostname'), ['web']);
     assert.deepEqual(after(outer, '--ro-bind'), ['/']);
@@ -36,7 +37,7 @@ describe('planCommand', () => {
     assert.ok(!WPAR_CAPABILITIES.includes('CAP_SYS_ADMIN') && !WPAR_CAPABILITIES.includes('CAP_NET_ADMIN'));
     // The inner layer: the unprivileged user namespace, mapped by the daemon, and the cgroup namespace.
     assert.deepEqual(rest.slice(0, 5), ['/usr/bin/setpriv', '--reuid=200000', '--regid=200000', '--clear-groups', '--']);
-    const inner = rest.slice(5, rest.indexOf('/usr/bin/tini'));
+    const inner = rest.slice(5, rest.length - argv.length - 1);
     assert.equal(inner[0], '/usr/bin/bwrap');
     for (const flag of ['--unshare-user', '--unshare-cgroup']) assert.ok(inner.includes(flag), flag);
     assert.deepEqual(after(inner, '--userns-block-fd'), [String(SEAL_FDS.innerGo)]);
@@ -52,11 +53,12 @@ describe('planCommand', () => {
     }
   });
 
-  test('sealed without a user namespace: the outer layer runs tini itself, in the root', () => {
+  test('sealed without a user namespace: the outer layer runs the command under its own PID 1, in the root', () => {
     const plan = planCommand({ argv, hostname: 'web', limits: {}, isolation: { ...full, seal: { ...seal, ids: null } }, layout });
     assert.ok(!plan.args.includes('/usr/bin/setpriv') && !plan.args.includes('--unshare-user'));
     assert.deepEqual(after(plan.args, '--chdir'), [layout.root]);
-    assert.deepEqual(plan.args.slice(-argv.length - 4), ['--', '/usr/bin/tini', '-s', '--', ...argv].slice(-argv.length - 4));
+    assert.deepEqual(plan.args.slice(-argv.length - 1), ['--', ...argv]);
+    assert.ok(!plan.args.includes('--as-pid-1'), 'bwrap\'s own reaper is PID 1');
   });
 
   test('a bridge network without iproute2 is refused with what to install', () => {

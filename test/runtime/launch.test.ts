@@ -140,15 +140,14 @@ for (const [mode, iso, skip] of modes) {
 }
 
 describe('sealed and cgroup only', { skip: skipUnlessIsolated }, () => {
-  test('ps inside sees only the WPAR: bwrap as PID 1, tini, the command', async () => {
+  test('ps inside sees only the WPAR: bwrap as PID 1, then the command', async () => {
     const def = definition('pidns', ['ps', '-e', '-o', 'pid=,comm=']);
     const wpar = await scratch.launch(def);
     await wpar.exited;
     const rows = (await readLogTail(scratch.log(def.name))).trim().split('\n').map((r) => r.trim().split(/\s+/));
-    assert.deepEqual(rows.map((r) => r[0]), ['1', '2', '3'], `only bwrap, tini and ps: ${JSON.stringify(rows)}`);
+    assert.deepEqual(rows.map((r) => r[0]), ['1', '2'], `only bwrap and ps: ${JSON.stringify(rows)}`);
     assert.equal(rows[0]![1], 'bwrap');
-    assert.match(rows[1]![1]!, /^tini/);
-    assert.equal(rows[2]![1], 'ps');
+    assert.equal(rows[1]![1], 'ps');
   });
 
   test('the hostname inside is the definition\'s, else the WPAR name; outside it is unchanged', async () => {
@@ -187,7 +186,7 @@ describe('sealed and cgroup only', { skip: skipUnlessIsolated }, () => {
     const wpar = await scratch.launch(def);
     const text = await waitForOutput(scratch.log(def.name), 'host:');
     const inside = text.trim().split('\n').filter((l) => /^\d+:/.test(l));
-    const command = wpar.pids().find((pid) => !/bwrap|tini/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8')))!;
+    const command = wpar.pids().find((pid) => !/bwrap/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8')))!;
     const outside = readFileSync(`/proc/${command}/cgroup`, 'utf8').trim().split('\n');
     for (const controller of ['memory', 'pids', 'cpu', 'freezer']) {
       const has = (l: string): boolean => l.split(':')[1]!.split(',').includes(controller);
@@ -206,8 +205,8 @@ describe('sealed and cgroup only', { skip: skipUnlessIsolated }, () => {
     assert.equal(readFileSync(join(memoryDir, 'memory.limit_in_bytes'), 'utf8').trim(), String(64 * 2 ** 20));
     assert.equal(readFileSync(join(support.mounts.pids!, wpar.cgroupPath!, 'pids.max'), 'utf8').trim(), '50');
     assert.equal(readFileSync(join(support.mounts.cpu!, wpar.cgroupPath!, 'cpu.cfs_quota_us'), 'utf8').trim(), '50000');
-    // Both bwraps, tini, sh, sleep: the helpers are inside too, from before the command ran.
-    assert.equal(wpar.pids().length, 5);
+    // Both bwraps, sh, sleep: the helpers are inside too, from before the command ran.
+    assert.equal(wpar.pids().length, 4);
     assert.ok(wpar.pids().includes(wpar.pid));
     await wpar.stop({ force: true });
     for (const mount of new Set(Object.values(support.mounts))) assert.equal(existsSync(join(mount, wpar.cgroupPath!)), false);

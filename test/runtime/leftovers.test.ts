@@ -30,7 +30,7 @@ async function crash(fallback: boolean): Promise<Recorded> {
 describe('killLeftovers', { timeout: 30_000 }, () => {
   test('kills the processes a crashed daemon left in its cgroups and removes the cgroups', { skip: skipUnlessIsolated }, async () => {
     const recorded = await crash(false);
-    assert.equal(recorded.pids.length, 6, 'two bwraps, tini, sh and two sleeps');
+    assert.equal(recorded.pids.length, 5, 'two bwraps, sh and two sleeps');
     assert.deepEqual(recorded.pids.filter((pid) => !running(pid)), [], 'the crash left them running');
     const report = await killLeftovers({ isolation, cgroupParent: scratch.cgroupParent });
     assert.deepEqual([...report.killed].sort(), [...recorded.pids].sort());
