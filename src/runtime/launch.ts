@@ -158,8 +158,10 @@ export async function launch(options: LaunchOptions): Promise<WparProcess> {
     const watched = watchChild(child, log);
     const confine = (pids: readonly number[]): void => {
       if (!isolation.cgroup) return;
-      cgroup ??= Cgroup.create(isolation.cgroup, `${options.cgroupParent}/${name}`);
-      if (unenforced.length === plan.unenforced.length) unenforced.push(...cgroup.applyLimits(definition.limits));
+      if (!cgroup) {
+        cgroup = Cgroup.create(isolation.cgroup, `${options.cgroupParent}/${name}`);
+        unenforced.push(...cgroup.applyLimits(definition.limits));
+      }
       for (const pid of pids) cgroup.addProcess(pid);
     };
     let helpers: number[] = [child.pid!];
