@@ -76,7 +76,7 @@ export async function checkpoint(deps: CheckpointDeps, name: string, request: Ch
     frozenAt = performance.now();
     // R4.4: the image, atomically (temporary name, fsync, rename).
     await writeImage(dir, {
-      definition: access.definition, root: access.root, agents: new Map(Object.entries(states)),
+      definition: access.definition, root: access.root, agents: new Map(Object.entries(states)), ids: deps.manager.ids,
     }, { ...(run.onProgress && { onProgress: run.onProgress }), ...(run.signal && { signal: run.signal }) });
     bytes = (await stat(imagePath(dir))).size;
     completed = true;
@@ -126,7 +126,7 @@ export async function restart(deps: CheckpointDeps, request: RestartRequest): Pr
   let created = false;
   try {
     // R5.3: root restored (verified again while it streams), definition stored, activation as a restart.
-    await restoreImage(dir, layout.root(target));
+    await restoreImage(dir, layout.root(target), { ids: deps.manager.ids });
     await manager.create(definition);
     created = true;
     const states = Object.fromEntries(image.agents);

@@ -12,6 +12,7 @@ import type { KernelCorral } from '../kernel/corral.ts';
 import { WparError } from '../kernel/errno.ts';
 import type { Subsystem } from '../kernel/subsystem.ts';
 import type { WparDefinition } from '../runtime/definition.ts';
+import type { IdRange } from '../runtime/idmap.ts';
 import type { Isolation } from '../runtime/isolation.ts';
 import { launch, type StopOptions, type WparExit, type WparProcess } from '../runtime/launch.ts';
 import type { HomeLayout } from './home.ts';
@@ -106,6 +107,14 @@ export class WparManager {
     this.#journal = options.journal;
     this.#agents = options.agents;
     this.#kernel.use(this.#subsystem());
+  }
+
+  /**
+   * The host ids its sealed WPARs' ids map to, or `null` when they are not sealed in a user namespace:
+   * images record ownership as the WPAR sees it and restores map it back through these (S6).
+   */
+  get ids(): IdRange | null {
+    return this.#isolation.seal?.ids ?? null;
   }
 
   /** Loads stored definitions (at daemon start). */

@@ -9,6 +9,7 @@ import type { Worker } from 'node:worker_threads';
 import { WparError, type ErrnoCode } from '../kernel/errno.ts';
 import type { RootEntry, RootSink } from './reader.ts';
 import { startWorker } from './threads.ts';
+import type { IdRange } from '../runtime/idmap.ts';
 
 /** One operation: an entry begins, a data slice `[buffer id, offset, length]`, or the entry ends. */
 export type ExtractOp = readonly [RootEntry] | readonly [number, number, number] | readonly [];
@@ -47,6 +48,7 @@ export class ThreadedExtractor implements RootSink {
   readonly #worker: Worker;
   readonly #job = nextJob++;
   readonly #dir: string;
+  readonly #ids: IdRange | null;
   readonly #label: string;
   #ops: ExtractOp[] = [];
   /** Chunks sent to the thread for this job, by number: each is sent once, then named. */
@@ -59,9 +61,11 @@ export class ThreadedExtractor implements RootSink {
   #finished = false;
   #closed = false;
 
-  constructor(dir: string, label: string) {
+  /** `ids`: the host ids the restored WPAR's ids map to (see {@link Extractor}). */
+  constructor(dir: string, label: string, ids: IdRange | null = null) {
     this.#dir = dir;
     this.#label = label;
+    this.#ids = ids;
     this.#worker = thread();
     jobs.set(this.#job, (r) => {
       if (r instanceof Error) {
@@ -108,7 +112,7 @@ export class ThreadedExtractor implements RootSink {
     this.#check();
     const seq = ++this.#seq;
     this.#onAck.set(seq, done);
-    const first = seq === 1 ? { dir: this.#dir, label: this.#label } : {};
+    const first = seq === 1 ? { dir: this.#dir, label: this.#label, ids: this.#ids } : {};
     this.#worker.postMessage({ job: this.#job, seq, ops: this.#ops, buffers: this.#newBuffers, ...first });
     this.#ops = [];
     this.#newBuffers = [];

@@ -10,6 +10,7 @@ import { parentPort } from 'node:worker_threads';
 import { WparError } from '../kernel/errno.ts';
 import { Extractor } from './extract.ts';
 import type { ExtractOp } from './extract-thread.ts';
+import type { IdRange } from '../runtime/idmap.ts';
 
 interface Message {
   readonly job: number;
@@ -18,6 +19,7 @@ interface Message {
   readonly buffers?: ReadonlyArray<readonly [number, SharedArrayBuffer]>;
   readonly dir?: string;
   readonly label?: string;
+  readonly ids?: IdRange | null;
   readonly finish?: true;
   readonly abort?: true;
 }
@@ -62,7 +64,7 @@ port.on('message', (m: Message) => {
   }
   if (!job.failed) {
     try {
-      job.extractor ??= new Extractor(m.dir!, m.label!);
+      job.extractor ??= new Extractor(m.dir!, m.label!, m.ids ?? null);
       for (const op of m.ops ?? []) {
         if (op.length === 1) job.extractor.entry(op[0]);
         else if (op.length === 3) job.extractor.data(job.buffers.get(op[0])!.subarray(op[1], op[1] + op[2]));

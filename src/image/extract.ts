@@ -5,9 +5,10 @@
  * @module
  */
 import {
-  chmodSync, closeSync, constants, fchmodSync, fstatSync, futimesSync, lutimesSync, mkdirSync, openSync, symlinkSync,
-  unlinkSync, utimesSync, writeSync,
+  chmodSync, closeSync, constants, fchmodSync, fchownSync, fstatSync, futimesSync, lchownSync, lutimesSync, mkdirSync, openSync,
+  symlinkSync, unlinkSync, utimesSync, writeSync,
 } from 'node:fs';
+import { hostId, type IdRange } from '../runtime/idmap.ts';
 import { imageError } from './errors.ts';
 import type { RootEntry, RootSink } from './reader.ts';
 
@@ -31,10 +32,17 @@ export class Extractor implements RootSink {
   /** Whether the open file still needs its mode set. */
   #chmod = false;
 
-  /** `dir` must be empty: a probe file is made in it to learn the umask. */
-  constructor(dir: string, label: string) {
+  /** The host ids the restored WPAR's ids map to: owners are recorded as it sees them (S6). */
+  readonly #ids: IdRange | null;
+
+  /**
+   * `dir` must be empty: a probe file is made in it to learn the umask. Each entry gets the owner the
+   * image records, mapped into `ids` (as the host sees it), or as recorded when `ids` is `null`.
+   */
+  constructor(dir: string, label: string, ids: IdRange | null = null) {
     this.#dir = dir;
     this.#label = label;
+    this.#ids = ids;
     this.#umask = this.#learnUmask();
   }
 
@@ -55,9 +63,11 @@ export class Extractor implements RootSink {
     try {
       if (e.type === 'dir') {
         if (e.rel !== '') mkdirSync(path, 0o700);
+        lchownSync(path, hostId(this.#ids, e.uid), hostId(this.#ids, e.gid));
         this.#dirs.push(e);
       } else if (e.type === 'symlink') {
         symlinkSync(e.linkpath, path);
+        lchownSync(path, hostId(this.#ids, e.uid), hostId(this.#ids, e.gid));
         lutimesSync(path, e.mtime, e.mtime);
       } else {
         // open() gives the mode minus the umask (a read-only mode still yields a writable fd):
@@ -88,6 +98,8 @@ export class Extractor implements RootSink {
     this.#fd = null;
     this.#file = null;
     try {
+      // The owner first: a chown clears the mode's set-ID bits, which are not restored anyway.
+      fchownSync(fd, hostId(this.#ids, e.uid), hostId(this.#ids, e.gid));
       if (this.#chmod) fchmodSync(fd, e.mode & RESTORED_BITS);
       futimesSync(fd, e.mtime, e.mtime);
     } catch (err) {

@@ -14,6 +14,7 @@ import { BLOCK, ENTRY, FORMAT_NAME, FORMAT_VERSION, formatEntryBytes, LIMITS, pa
 import { definitionProblem, sourceSystem, type ImageManifest } from './manifest.ts';
 import { encodeHeaders, planHeaders, writeHeaders, type HeaderPlan, type TarEntry } from './tar.ts';
 import type { SourceEntry } from './walk.ts';
+import { insideId, type IdRange } from '../runtime/idmap.ts';
 import { walkOnThread, warmWalker } from './walk-thread.ts';
 import { trailerHeader, trailerData } from './trailer.ts';
 
@@ -25,6 +26,11 @@ export interface ImageContents {
   readonly root: string;
   /** Each agent's saved state by agent name; values must survive `v8.serialize`. */
   readonly agents: ReadonlyMap<string, unknown>;
+  /**
+   * The host ids the WPAR's ids map to (a sealed WPAR), so ownership is recorded as the WPAR sees it
+   * (S6); `null` or absent records host ids as they are.
+   */
+  readonly ids?: IdRange | null;
 }
 
 /** Progress of writing or reading an image, in bytes of the image stream. */
@@ -49,9 +55,9 @@ export interface PackOptions {
 
 const O_READ = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0);
 
-function rootEntry(e: SourceEntry): TarEntry {
+function rootEntry(e: SourceEntry, ids: IdRange | null): TarEntry {
   const path = e.rel === '' ? ENTRY.root : e.type === 'dir' ? `${ENTRY.root}${e.rel}/` : `${ENTRY.root}${e.rel}`;
-  return { path, type: e.type, mode: e.mode, size: e.size, mtime: e.mtime, linkpath: e.linkpath };
+  return { path, type: e.type, mode: e.mode, size: e.size, mtime: e.mtime, linkpath: e.linkpath, uid: insideId(ids, e.uid), gid: insideId(ids, e.gid) };
 }
 
 function fixedEntry(path: string, size: number, mtime: number): TarEntry {
@@ -172,7 +178,7 @@ export async function* packChunks(
   let rootBytes = 0;
   const walk = walkOnThread(contents.root, label, (batch) => {
     for (const e of batch) {
-      const plan = planHeaders(rootEntry(e));
+      const plan = planHeaders(rootEntry(e, contents.ids ?? null));
       plans.push(plan);
       rootBytes += plan.bytes + e.size + padding(e.size);
       counts.entries++;
@@ -252,7 +258,7 @@ export async function* packChunks(
         const plan = plans[i++]!;
         out.ensure(plan.bytes);
         out.buf.fill(0, out.pos, out.pos + plan.bytes);
-        writeHeaders(out.buf, out.pos, rootEntry(e), plan);
+        writeHeaders(out.buf, out.pos, rootEntry(e, contents.ids ?? null), plan);
         out.pos += plan.bytes;
         if (e.type === 'file') putFile(out, e, label);
         if (out.ready.length > 0) yield* drain();

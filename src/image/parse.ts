@@ -161,6 +161,8 @@ export class TarParser {
       size: pax.size ?? h.size,
       mtime: pax.mtime ?? h.mtime,
       linkpath: pax.linkpath ?? h.linkpath,
+      uid: h.uid,
+      gid: h.gid,
     };
     if (entry.type !== 'file' && entry.size !== 0) {
       this.#fail(`the ${entry.type} entry ${JSON.stringify(entry.path)} has data`, at, true);

@@ -16,6 +16,7 @@ import type { ImageManifest } from './manifest.ts';
 import type { ImageProgress } from './pack.ts';
 import { sharedPool as pool, trimLater } from './pool.ts';
 import { ImageReader, type ImageData } from './reader.ts';
+import type { IdRange } from '../runtime/idmap.ts';
 
 /** Options for reading an image. */
 export interface ReadOptions {
@@ -23,6 +24,11 @@ export interface ReadOptions {
   readonly onProgress?: (progress: ImageProgress) => void;
   /** Aborting it stops the read (EINTR); a restore removes what it staged. */
   readonly signal?: AbortSignal;
+  /**
+   * A restore: the host ids the WPAR's ids map to (a sealed WPAR), so each entry gets the owner the
+   * image records mapped into them (S6); `null` or absent gives the recorded ids as they are.
+   */
+  readonly ids?: IdRange | null;
 }
 
 /** Options for reading an image from a stream. */
@@ -150,7 +156,7 @@ export async function restoreImageFrom(
   try {
     created = await mkdir(parent, { recursive: true });
     staging = await mkdtemp(join(parent, `.${basename(target)}.restore-`));
-    extractor = new ThreadedExtractor(staging, label);
+    extractor = new ThreadedExtractor(staging, label, options.ids ?? null);
     const data = await consume(source, extractor, options);
     await extractor.finish();
     await refuseExisting(label, target);

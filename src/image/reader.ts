@@ -26,6 +26,9 @@ export interface RootEntry {
   readonly size: number;
   /** A symlink's target, verbatim (it may be absolute or point anywhere: it is never followed). */
   readonly linkpath: string;
+  /** Owner and group as the WPAR saw them (S6). */
+  readonly uid: number;
+  readonly gid: number;
 }
 
 /** Receives the root's entries in stream order: parents always before their children. */
@@ -259,7 +262,7 @@ export class ImageReader implements TarSink {
     } else {
       this.#counts.symlinks++;
     }
-    this.#root?.entry({ rel, type: e.type, mode: e.mode, mtime: e.mtime, size: e.size, linkpath: e.linkpath });
+    this.#root?.entry({ rel, type: e.type, mode: e.mode, mtime: e.mtime, size: e.size, linkpath: e.linkpath, uid: e.uid ?? 0, gid: e.gid ?? 0 });
     if (e.type === 'file') this.#inRootFile = true;
     else this.#root?.entryEnd();
   }

@@ -32,7 +32,13 @@ export interface TarEntry {
   readonly mtime: number;
   /** The symlink's target; empty for other types. */
   readonly linkpath: string;
+  /** Owner and group as the WPAR sees them (S6); 0 when absent (images before ownership was carried). */
+  readonly uid?: number;
+  readonly gid?: number;
 }
+
+/** Largest value of a 7-digit octal field (uid, gid): a larger id is recorded as 0. */
+const OCTAL7_MAX = 0o7777777;
 
 /** Largest value of an 11-digit octal field (size, mtime): beyond it a pax record carries the value. */
 const OCTAL11_MAX = 0o77777777777;
@@ -111,12 +117,12 @@ function writeAscii(buf: Buffer, off: number, s: string, max: number): void {
 /** Write one 512-byte ustar header at `off` (the block must be zeroed by the caller). */
 function writeUstar(
   buf: Buffer, off: number, type: TarType, name: string, prefix: string,
-  mode: number, size: number, mtime: number, linkpath: string,
+  mode: number, size: number, mtime: number, linkpath: string, uid = 0, gid = 0,
 ): void {
   writeAscii(buf, off, name, 100);
   writeOctal(buf, off + 100, 8, mode);
-  writeOctal(buf, off + 108, 8, 0); // uid: ownership is not carried
-  writeOctal(buf, off + 116, 8, 0); // gid
+  writeOctal(buf, off + 108, 8, uid > OCTAL7_MAX ? 0 : uid);
+  writeOctal(buf, off + 116, 8, gid > OCTAL7_MAX ? 0 : gid);
   writeOctal(buf, off + 124, 12, size > OCTAL11_MAX ? 0 : size);
   writeOctal(buf, off + 136, 12, mtime < 0 || mtime > OCTAL11_MAX ? 0 : mtime);
   buf[off + 156] = TYPE_FLAG[type];
@@ -138,7 +144,7 @@ export function writeHeaders(buf: Buffer, off: number, e: TarEntry, plan: Header
     plan.pax.copy(buf, off + BLOCK);
     off += BLOCK + plan.pax.length + padding(plan.pax.length);
   }
-  writeUstar(buf, off, e.type, plan.name, plan.prefix, e.mode, e.size, e.mtime, e.linkpath);
+  writeUstar(buf, off, e.type, plan.name, plan.prefix, e.mode, e.size, e.mtime, e.linkpath, e.uid, e.gid);
 }
 
 /** The headers of `e` as a new buffer. */
@@ -160,6 +166,8 @@ export interface RawHeader {
   readonly size: number;
   readonly mtime: number;
   readonly linkpath: string;
+  readonly uid: number;
+  readonly gid: number;
 }
 
 /** Overrides from a pax extended header. */
@@ -217,10 +225,12 @@ export function decodeHeader(block: Buffer): RawHeader | string {
   const mode = readOctal(block, 100, 8);
   const size = readOctal(block, 124, 12);
   const mtime = readOctal(block, 136, 12);
+  const uid = readOctal(block, 108, 8);
+  const gid = readOctal(block, 116, 8);
   if (name === null || prefix === null || linkpath === null) return 'a header name is not valid UTF-8';
-  if (mode === null || size === null || mtime === null) return 'a header number is malformed';
+  if (mode === null || size === null || mtime === null || uid === null || gid === null) return 'a header number is malformed';
   if (mode > 0o7777) return `mode ${mode.toString(8)} out of range`;
-  return { type, path: prefix === '' ? name : `${prefix}/${name}`, mode, size, mtime, linkpath };
+  return { type, path: prefix === '' ? name : `${prefix}/${name}`, mode, size, mtime, linkpath, uid, gid };
 }
 
 /** Parse pax records strictly; returns the reason as a string when malformed or unexpected. */

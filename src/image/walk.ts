@@ -23,6 +23,9 @@ export interface SourceEntry {
   readonly size: number;
   /** A symlink's target, kept verbatim; empty for other types. */
   readonly linkpath: string;
+  /** Owner and group on this system (host ids; the writer records them as the WPAR sees them). */
+  readonly uid: number;
+  readonly gid: number;
 }
 
 function describe(st: Stats): string {
@@ -39,6 +42,8 @@ function entryOf(rel: string, abs: string, st: Stats, linkpath: string, type: So
     mode: st.mode & 0o7777,
     mtime: Math.floor(st.mtimeMs / 1000),
     size: type === 'file' ? st.size : 0,
+    uid: st.uid,
+    gid: st.gid,
   };
 }
 

@@ -130,3 +130,39 @@ test('a second write replaces the image in the directory', async () => {
   assert.equal(agents.get('n'), 2);
   assert.equal(readFileSync(join(tmp.path, 'back', 'v'), 'utf8'), '2');
 });
+
+test('ownership is recorded as the WPAR sees it and mapped again on the arrival (S6)', { skip: process.getuid?.() === 0 ? false : 'needs root to chown' }, async () => {
+  const from = { base: 200_000, size: 65_536 };
+  const to = { base: 400_000, size: 65_536 };
+  using scratch = tempDir();
+  const dir = scratch.path;
+  const root = join(dir, 'root');
+  mkdirSync(join(root, 'home/app'), { recursive: true });
+  writeFileSync(join(root, 'owned-by-root'), 'r');
+  writeFileSync(join(root, 'home/app/owned-by-1000'), 'a');
+  symlinkSync('owned-by-root', join(root, 'link-by-33'));
+  writeFileSync(join(root, 'host-root-file'), 'h'); // outside the range: uid 0 inside
+  const { chownSync, lchownSync } = await import('node:fs');
+  chownSync(root, from.base, from.base);
+  chownSync(join(root, 'owned-by-root'), from.base, from.base);
+  chownSync(join(root, 'home'), from.base, from.base);
+  chownSync(join(root, 'home/app'), from.base + 1000, from.base + 1000);
+  chownSync(join(root, 'home/app/owned-by-1000'), from.base + 1000, from.base + 100);
+  lchownSync(join(root, 'link-by-33'), from.base + 33, from.base + 33);
+  chownSync(join(root, 'host-root-file'), 0, 0);
+  const img = join(dir, 'img');
+  await writeImage(img, { definition: definition('own'), root, agents: new Map(), ids: from });
+  const target = join(dir, 'restored');
+  await restoreImage(img, target, { ids: to });
+  const owner = (p: string): [number, number] => { const st = lstatSync(join(target, p)); return [st.uid, st.gid]; };
+  assert.deepEqual(owner(''), [to.base, to.base]);
+  assert.deepEqual(owner('owned-by-root'), [to.base, to.base]);
+  assert.deepEqual(owner('home/app'), [to.base + 1000, to.base + 1000]);
+  assert.deepEqual(owner('home/app/owned-by-1000'), [to.base + 1000, to.base + 100]);
+  assert.deepEqual(owner('link-by-33'), [to.base + 33, to.base + 33]);
+  assert.deepEqual(owner('host-root-file'), [to.base, to.base]);
+  // Restored where nothing is sealed, the recorded (inside) ids are used as they are.
+  const plain = join(dir, 'plain');
+  await restoreImage(img, plain);
+  assert.equal(lstatSync(join(plain, 'home/app/owned-by-1000')).uid, 1000);
+});
