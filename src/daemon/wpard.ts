@@ -1,40 +1,11 @@
 #!/usr/bin/env node
 /**
- * `wpard [--home DIR] [--extension MODULE]... [--fallback-isolation]`: the daemon, in the foreground.
- * SIGTERM/SIGINT stop every WPAR cleanly (TERM, then KILL; WPARSTOP callouts run) and exit 0.
+ * `wpard`: the daemon's executable. Only the Node version check is imported statically (on an older
+ * Node it prints one line instead of `ERR_UNKNOWN_BUILTIN_MODULE: node:sqlite`); the daemon itself is
+ * in `wpard-main.ts`.
  * @module
  */
-import { parseArgs } from 'node:util';
-import { runDaemon } from './run.ts';
+import { requireSupportedNode } from '../node-version.ts';
 
-const USAGE = `usage: wpard [--home DIR] [--extension MODULE]... [--fallback-isolation]
-
-  --home DIR            the system's home (default: $WPAR_HOME, else ~/.local/state/corral)
-  --extension MODULE    load a kernel extension (repeatable)
-  --fallback-isolation  give WPARs a process group and rlimits only, even where namespaces work`;
-
-let args;
-try {
-  args = parseArgs({
-    options: {
-      home: { type: 'string' },
-      extension: { type: 'string', multiple: true },
-      'fallback-isolation': { type: 'boolean' },
-      help: { type: 'boolean', short: '?' },
-    },
-    strict: true,
-    allowPositionals: false,
-  }).values;
-} catch (err) {
-  process.stderr.write(`wpard: ${(err as Error).message}\n${USAGE}\n`);
-  process.exit(2);
-}
-if (args.help) {
-  process.stdout.write(USAGE + '\n');
-  process.exit(0);
-}
-await runDaemon({
-  ...(args.home !== undefined && { home: args.home }),
-  extensions: args.extension ?? [],
-  fallbackIsolation: args['fallback-isolation'] === true,
-});
+requireSupportedNode('wpard');
+await import('./wpard-main.ts');

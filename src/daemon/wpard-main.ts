@@ -1,0 +1,56 @@
+/**
+ * `wpard [--home Directory] [--extension Module]... [--fallback-isolation]`: the daemon, in the
+ * foreground. SIGTERM/SIGINT stop every WPAR cleanly (TERM, then KILL; WPARSTOP callouts run) and
+ * exit 0. Its usage text and usage errors read like the commands' (`mkwpar --help`).
+ * @module
+ */
+import { parseArgs } from 'node:util';
+import { runDaemon } from './run.ts';
+
+/** `wpard --help`, in the commands' man-page style. */
+export const WPARD_USAGE = `Usage: wpard [--home Directory] [--extension Module]... [--fallback-isolation]
+
+Runs the Corral daemon in the foreground: it keeps the workload partitions of one home, runs
+their processes and serves the commands on Directory/run/wpard.sock. SIGTERM or Ctrl-C stops
+every workload partition (SIGTERM, then SIGKILL) and exits.
+
+Flags:
+  --home Directory
+                  The system's home (else $WPAR_HOME, else $XDG_STATE_HOME/corral, by default
+                  ~/.local/state/corral). One daemon per home.
+  --extension Module
+                  Loads a kernel extension (a module whose default export receives its own
+                  kernel owner); may be repeated.
+  --fallback-isolation
+                  Gives workload partitions a process group and rlimits only, even where
+                  namespaces and cgroups work.
+  -?, --help      Prints this text.
+`;
+
+let args;
+try {
+  args = parseArgs({
+    options: {
+      home: { type: 'string' },
+      extension: { type: 'string', multiple: true },
+      'fallback-isolation': { type: 'boolean' },
+      help: { type: 'boolean', short: '?' },
+    },
+    strict: true,
+    allowPositionals: false,
+  }).values;
+} catch (err) {
+  // parseArgs says e.g. "Unknown option '--bogus'. To specify a positional argument, ...": keep the first sentence.
+  const why = (err as Error).message.split(/\.\s/)[0]!.replace(/\.$/, '');
+  process.stderr.write(`wpard: ${why.charAt(0).toLowerCase()}${why.slice(1)}; see 'wpard --help'\n`);
+  process.exit(2);
+}
+if (args.help) {
+  process.stdout.write(WPARD_USAGE);
+  process.exit(0);
+}
+await runDaemon({
+  ...(args.home !== undefined && { home: args.home }),
+  extensions: args.extension ?? [],
+  fallbackIsolation: args['fallback-isolation'] === true,
+});
