@@ -156,6 +156,7 @@ export function statusFor(code: string): number {
     case 'EPERM': return 403;
     case 'ETIMEDOUT': return 504;
     case 'EAGAIN': return 503;
+    case 'EMSGSIZE': return 413;
     default: return 500;
   }
 }

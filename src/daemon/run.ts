@@ -5,12 +5,15 @@
 import { startAgentServer } from '../agent/server.ts';
 import { startDaemon, type Daemon } from './daemon.ts';
 import { resolveHome } from './home.ts';
+import type { JournalOptions } from './journal.ts';
 
 /** Options of {@link runDaemon}. */
 export interface RunOptions {
   readonly home?: string;
   readonly extensions?: readonly string[];
   readonly fallbackIsolation?: boolean;
+  /** Size bounds of `HOME/events.log`. */
+  readonly journal?: JournalOptions;
   /** Printed once the daemon is ready (e.g. how to use the commands against it). */
   readonly banner?: (daemon: Daemon) => string;
 }
@@ -24,11 +27,13 @@ export async function runDaemon(options: RunOptions): Promise<void> {
       home: resolveHome(options.home),
       extensions: options.extensions ?? [],
       fallbackIsolation: options.fallbackIsolation === true,
+      ...(options.journal !== undefined && { journal: options.journal }),
       agents: startAgentServer,
       log,
     });
   } catch (err) {
-    log(`cannot start: ${(err as Error).message}`);
+    const code = (err as { code?: unknown }).code;
+    log(`cannot start: ${(err as Error).message}${typeof code === 'string' && /^E[A-Z]+$/.test(code) ? ` (${code})` : ''}`);
     process.exit(1);
   }
   log(`serving ${daemon.layout.home} on ${daemon.layout.socket} (isolation: ${daemon.isolation.summary}; pid ${process.pid})`);

@@ -5,10 +5,12 @@
  * @module
  */
 import { parseArgs } from 'node:util';
+import { parseSize, parseWhole } from '../definition/rules.ts';
 import { runDaemon } from './run.ts';
 
 /** `wpard --help`, in the commands' man-page style. */
 export const WPARD_USAGE = `Usage: wpard [--home Directory] [--extension Module]... [--fallback-isolation]
+             [--journal-size Size] [--journal-files Count]
 
 Runs the Corral daemon in the foreground: it keeps the workload partitions of one home, runs
 their processes and serves the commands on Directory/run/wpard.sock. SIGTERM or Ctrl-C stops
@@ -24,6 +26,11 @@ Flags:
   --fallback-isolation
                   Gives workload partitions a process group and rlimits only, even where
                   namespaces and cgroups work.
+  --journal-size Size
+                  Bytes of Directory/events.log before it is rotated to events.log.1 (with K,
+                  M, G; default 16M).
+  --journal-files Count
+                  How many events.log files to keep, the current one included (default 4).
   -?, --help      Prints this text.
 `;
 
@@ -34,6 +41,8 @@ try {
       home: { type: 'string' },
       extension: { type: 'string', multiple: true },
       'fallback-isolation': { type: 'boolean' },
+      'journal-size': { type: 'string' },
+      'journal-files': { type: 'string' },
       help: { type: 'boolean', short: '?' },
     },
     strict: true,
@@ -49,7 +58,16 @@ if (args.help) {
   process.stdout.write(WPARD_USAGE);
   process.exit(0);
 }
+const usageError = (message: string): never => {
+  process.stderr.write(`wpard: ${message}; see 'wpard --help'\n`);
+  process.exit(2);
+};
+const journalBytes = args['journal-size'] === undefined ? undefined : parseSize(args['journal-size']);
+if (journalBytes !== undefined && !(journalBytes >= 4096)) usageError(`bad --journal-size value ${JSON.stringify(args['journal-size'])}: expected a size of at least 4K (e.g. 16M)`);
+const journalFiles = args['journal-files'] === undefined ? undefined : parseWhole(args['journal-files']);
+if (journalFiles !== undefined && !(journalFiles >= 1)) usageError(`bad --journal-files value ${JSON.stringify(args['journal-files'])}: expected a whole number of at least 1`);
 await runDaemon({
+  journal: { ...(journalBytes !== undefined && { maxBytes: journalBytes }), ...(journalFiles !== undefined && { files: journalFiles }) },
   ...(args.home !== undefined && { home: args.home }),
   extensions: args.extension ?? [],
   fallbackIsolation: args['fallback-isolation'] === true,

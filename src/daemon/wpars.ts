@@ -5,6 +5,8 @@
  * @module
  */
 import { mkdir, rm } from 'node:fs/promises';
+import { privateDir } from '../runtime/private-files.ts';
+import { stopSecondsProblem } from '../definition/rules.ts';
 import type { Kernel } from '../api/kernel.ts';
 import type { Owner } from '../api/owner.ts';
 import type { KernelCorral } from '../kernel/corral.ts';
@@ -143,7 +145,10 @@ export class WparManager {
   async create(definition: WparDefinition, transient = false): Promise<WparInfo> {
     if (this.#entries.has(definition.name)) throw new WparError('EEXIST', `${definition.name}: a WPAR of that name already exists`);
     const createdAt = Date.now();
-    // The root first: a definition is only stored once its root exists (nothing half-made).
+    // The root first: a definition is only stored once its root exists (nothing half-made). Its
+    // directory (console log beside the root) is private whatever the umask.
+    await privateDir(this.#layout.wparsDir);
+    await privateDir(this.#layout.wparDir(definition.name));
     await mkdir(this.#layout.root(definition.name), { recursive: true, mode: 0o755 });
     if (!this.#store.insert(definition, transient, createdAt)) throw new WparError('EEXIST', `${definition.name}: a WPAR of that name already exists`);
     this.#ended.delete(definition.name);
@@ -194,7 +199,8 @@ export class WparManager {
     if (e.busy) return Promise.reject(new WparError('EBUSY', `${name}: cannot stop while ${e.busy}`));
     if (e.cid === null) return Promise.reject(new WparError('EINVAL', `${name}: not active (state ${this.#letter(e)})`));
     const seconds = options.timeoutSec ?? DEFAULT_STOP_SECONDS;
-    if (!Number.isFinite(seconds) || seconds < 0) return Promise.reject(new WparError('EINVAL', `${name}: stop timeout must be a number of seconds >= 0`));
+    const wrong = stopSecondsProblem(seconds);
+    if (wrong !== undefined) return Promise.reject(new WparError('EINVAL', `${name}: ${wrong}`));
     e.stopWith = {
       options: { force: options.force === true, graceMs: Math.round(seconds * 1000) },
       reason: options.reason ?? (options.force ? 'stopped by stopwpar -F' : 'stopped by stopwpar'),
