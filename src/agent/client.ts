@@ -20,7 +20,7 @@ const MAX_INBOUND_LINE = 256 * 1024 * 1024;
 /** A connection that drops after living at least this long is reopened at once if participants were registered. */
 const RECONNECT_AFTER_MS = 1000;
 const ERRNO_CODES: ReadonlySet<string> = new Set<ErrnoCode>([
-  'EPERM', 'ENOENT', 'EINTR', 'EAGAIN', 'EBUSY', 'EEXIST', 'EINVAL', 'ETIMEDOUT', 'ECANCELED',
+  'EPERM', 'ENOENT', 'EINTR', 'EIO', 'EAGAIN', 'EBUSY', 'EEXIST', 'EINVAL', 'ENOSPC', 'EMSGSIZE', 'ETIMEDOUT', 'ECANCELED',
 ]);
 
 /** Options of {@link createAgent}. */

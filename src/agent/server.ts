@@ -22,7 +22,8 @@ import type { DenialHandle } from '../api/handles.ts';
 import type { Owner } from '../api/owner.ts';
 import { WparError, type ErrnoCode } from '../kernel/errno.ts';
 import {
-  AGENT_PROTOCOL, encodeLine, isAgentName, isWireId, LineReader, MAX_LINE_BYTES, toStateEnvelope,
+  AGENT_PROTOCOL, ByteBudget, encodeLine, isAgentName, isWireId, LineReader, MAX_LINE_BYTES, toStateEnvelope,
+  type OversizeReason,
   type StateEnvelope, type WireError, type WireId, type WireMessage,
 } from './protocol.ts';
 
@@ -51,7 +52,22 @@ export interface AgentServerOptions {
   readonly restoreTimeoutMs?: number;
   /** The longest line accepted from a program, in bytes (default {@link MAX_LINE_BYTES}). */
   readonly maxLineBytes?: number;
+  /** The most programs connected at once (default {@link MAX_AGENT_CONNECTIONS}); one more is told EAGAIN and closed. */
+  readonly maxConnections?: number;
+  /**
+   * What every connection's partial line may hold at once, shared across servers (default: one budget
+   * of {@link AGENT_BUFFER_BYTES} for the whole process, i.e. all WPARs of a daemon). A line that does
+   * not fit is discarded and answered EMSGSIZE, as one longer than `maxLineBytes` is.
+   */
+  readonly budget?: ByteBudget;
 }
+
+/** Default {@link AgentServerOptions.maxConnections}: programs connected to one WPAR's agent socket at once. */
+export const MAX_AGENT_CONNECTIONS = 64;
+/** Bytes all agent connections of a process may buffer in partial lines at once: 64 MiB. */
+export const AGENT_BUFFER_BYTES = 64 * 1024 * 1024;
+/** The process-wide budget every agent server uses unless given its own. */
+const processBudget = new ByteBudget(AGENT_BUFFER_BYTES);
 
 /** One connected program, as {@link AgentServer.connections} reports it. */
 export interface AgentConnectionInfo {
@@ -96,6 +112,8 @@ export interface AgentServer {
   participants(): string[];
   /** The connected programs. */
   connections(): AgentConnectionInfo[];
+  /** Bytes its connections hold in partial lines now (0 once they are closed). */
+  bufferedBytes(): number;
   /**
    * Stops listening, ends every connection (closing its owner, which releases its denials), rejects a
    * restore in progress and removes the socket. Idempotent.
@@ -137,7 +155,7 @@ interface RestoreJob {
 const DEFAULT_SAVE_TIMEOUT_MS = 10_000;
 const DEFAULT_RESTORE_TIMEOUT_MS = 30_000;
 const ERRNO_CODES: ReadonlySet<string> = new Set<ErrnoCode>([
-  'EPERM', 'ENOENT', 'EINTR', 'EAGAIN', 'EBUSY', 'EEXIST', 'EINVAL', 'ETIMEDOUT', 'ECANCELED',
+  'EPERM', 'ENOENT', 'EINTR', 'EIO', 'EAGAIN', 'EBUSY', 'EEXIST', 'EINVAL', 'ENOSPC', 'EMSGSIZE', 'ETIMEDOUT', 'ECANCELED',
 ]);
 
 /**
@@ -156,6 +174,8 @@ class AgentServerImpl implements AgentServer {
   readonly #saveTimeoutMs: number;
   readonly #restoreTimeoutMs: number;
   readonly #maxLine: number;
+  readonly #maxConnections: number;
+  readonly #budget: ByteBudget;
   readonly #server: Server;
   readonly #conns = new Set<Conn>();
   /** Participant name → the connection that registered it. */
@@ -171,6 +191,8 @@ class AgentServerImpl implements AgentServer {
     this.#saveTimeoutMs = positive(options.saveTimeoutMs, DEFAULT_SAVE_TIMEOUT_MS, 'saveTimeoutMs');
     this.#restoreTimeoutMs = positive(options.restoreTimeoutMs, DEFAULT_RESTORE_TIMEOUT_MS, 'restoreTimeoutMs');
     this.#maxLine = positive(options.maxLineBytes, MAX_LINE_BYTES, 'maxLineBytes');
+    this.#maxConnections = positive(options.maxConnections, MAX_AGENT_CONNECTIONS, 'maxConnections');
+    this.#budget = options.budget ?? processBudget;
     this.#server = createServer((socket) => this.#accept(socket));
   }
 
@@ -204,6 +226,12 @@ class AgentServerImpl implements AgentServer {
 
   participants(): string[] {
     return [...this.#participants.keys()];
+  }
+
+  bufferedBytes(): number {
+    let n = 0;
+    for (const c of this.#conns) n += c.reader.buffered;
+    return n;
   }
 
   connections(): AgentConnectionInfo[] {
@@ -337,9 +365,17 @@ class AgentServerImpl implements AgentServer {
       socket.destroy();
       return;
     }
+    if (this.#conns.size >= this.#maxConnections) {
+      const message = `too many agent connections to WPAR "${this.#o.wparName}" (at most ${this.#maxConnections})`;
+      this.#log(message);
+      socket.on('error', () => {});
+      socket.end(encodeLine({ id: null, ok: false, error: { code: 'EAGAIN', message } }));
+      socket.destroySoon();
+      return;
+    }
     const conn: Conn = {
       socket,
-      reader: new LineReader(this.#maxLine, (line) => this.#onLine(conn, line), () => this.#onOversize(conn)),
+      reader: new LineReader(this.#maxLine, (line) => this.#onLine(conn, line), (why) => this.#onOversize(conn, why), this.#budget),
       pid: undefined, name: undefined, owner: undefined, ownerName: undefined,
       denials: new Map(), nextDenial: 1, participants: new Set(), pending: new Map(), closed: false,
     };
@@ -387,15 +423,19 @@ class AgentServerImpl implements AgentServer {
     this.#send(conn, { id, ok: false, error: { code, message } });
   }
 
-  #onOversize(conn: Conn): void {
-    const message = `line longer than ${this.#maxLine} bytes: discarded up to its end`;
+  #onOversize(conn: Conn, why: OversizeReason): void {
+    const message = why === 'line'
+      ? `line longer than ${this.#maxLine} bytes: discarded up to its end`
+      : `line discarded up to its end: the daemon's agent connections already hold ${this.#budget.limit} bytes of partial lines`;
     this.#log(`${label(conn)}: ${message}`);
-    this.#fail(conn, null, 'EINVAL', message);
+    this.#fail(conn, null, 'EMSGSIZE', message);
     // Only an answer to save can legitimately be that big: fail what waits for it now rather than at its timeout.
     for (const [id, p] of conn.pending) {
       conn.pending.delete(id);
       clearTimeout(p.timer);
-      p.reject(new WparError('ECANCELED', `${label(conn)} answered ${p.type} with a line longer than ${this.#maxLine} bytes (state too large?)`));
+      p.reject(new WparError('ECANCELED', why === 'line'
+        ? `${label(conn)} answered ${p.type} with a line longer than ${this.#maxLine} bytes (state too large?)`
+        : `${label(conn)} answered ${p.type} with a line that did not fit the agent buffer budget (${this.#budget.limit} bytes)`));
     }
   }
 
