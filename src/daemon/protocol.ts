@@ -72,8 +72,10 @@ export interface WparInfo {
 /** `POST /v1/wpars`. */
 export interface CreateRequest {
   readonly definition: WparDefinition;
-  /** Start it right away (`mkwpar -s`, `wparexec`). */
+  /** Start it right away (`mkwpar -s`, `wparexec`). A start that fails removes it again unless `keep`. */
   readonly start?: boolean;
+  /** With `start`: keep the definition (state B, with the reason) if the start fails (`mkwpar -s --keep`). */
+  readonly keep?: boolean;
   /** Remove it when it ends (`wparexec`). */
   readonly transient?: boolean;
 }

@@ -58,8 +58,16 @@ export async function startServer(options: ServerOptions): Promise<FastifyInstan
     const body = req.body ?? ({} as CreateRequest);
     const definition = checkDefinition(body.definition);
     await manager.create(definition, body.transient === true);
-    // A WPAR that fails to start stays defined (state B, with the reason); a transient one is removed.
-    if (body.start) await manager.start(definition.name);
+    // A WPAR this request defined and that then fails to start is removed again (nothing is left
+    // behind by a mistyped command), unless the client asked to keep it (state B, with the reason).
+    if (body.start) {
+      try {
+        await manager.start(definition.name);
+      } catch (err) {
+        if (body.keep !== true && manager.has(definition.name)) await manager.remove(definition.name, { force: true }).catch(() => {});
+        throw err;
+      }
+    }
     return reply.status(201).send(manager.has(definition.name) ? manager.info(definition.name) : null);
   });
 

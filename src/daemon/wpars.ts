@@ -10,7 +10,7 @@ import { stopSecondsProblem } from '../definition/rules.ts';
 import type { Kernel } from '../api/kernel.ts';
 import type { Owner } from '../api/owner.ts';
 import type { KernelCorral } from '../kernel/corral.ts';
-import { WparError } from '../kernel/errno.ts';
+import { rootCause, WparError } from '../kernel/errno.ts';
 import type { Subsystem } from '../kernel/subsystem.ts';
 import type { WparDefinition } from '../runtime/definition.ts';
 import type { Isolation } from '../runtime/isolation.ts';
@@ -178,11 +178,14 @@ export class WparManager {
       if (e.busy === 'starting') e.busy = null; // the command may already have exited and be stopping
       if (e.broken) { e.broken = false; this.#store.setBroken(name, false); }
       return this.#info(e);
-    } catch (err) {
+    } catch (caught) {
+      // The root cause once, with its own errno (ENOENT for a missing command, not the activation's
+      // ECANCELED), the WPAR named once; the whole chain stays as `cause`.
+      const err = startFailure(name, caught);
       this.#pendingStates.delete(name);
       e.busy = null;
       e.broken = true;
-      const reason = `failed to start: ${(err as Error).message}`;
+      const reason = `failed to start: ${err.message.slice(name.length + 2)} (${err.code})`;
       e.lastExit = { code: null, signal: null, at: Date.now(), reason };
       this.#store.setExit(name, e.lastExit, true);
       this.#event('runtime.start-failed', name, { reason });
@@ -454,4 +457,18 @@ export class WparManager {
   #event(type: string, name: string, fields: Record<string, unknown>): void {
     this.#journal.record({ type, time: Date.now(), name, ...fields });
   }
+}
+
+/**
+ * `NAME: ROOT CAUSE` with the root cause's errno, for a start that failed with `err` (kept as the
+ * cause). Prefixes that name the WPAR again (`WPAR web: `, `web: `) are dropped from the root's message.
+ */
+function startFailure(name: string, err: unknown): WparError {
+  const root = rootCause(err);
+  if (root === undefined) return new WparError('EINVAL', `${name}: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+  let message = root.message;
+  for (const prefix of [`WPAR ${name}: `, `${name}: `, `WPAR "${name}": `]) {
+    if (message.startsWith(prefix)) message = message.slice(prefix.length);
+  }
+  return new WparError(root.code, `${name}: ${message}`, { cause: err });
 }

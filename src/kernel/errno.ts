@@ -73,3 +73,19 @@ export class WparError extends Error {
     return new WparError(errnoName(errno) ?? 'EINVAL', message, options);
   }
 }
+
+/**
+ * The innermost {@link WparError} in `err`'s `cause` chain (`err` itself when none of its causes is
+ * one), or `undefined` when there is none: the root cause to show a user, while the whole chain
+ * stays on the error for whoever wants it. A `WparError` ECANCELED from an activation whose
+ * subsystem failed with ENOENT has that ENOENT as its root cause.
+ */
+export function rootCause(err: unknown): WparError | undefined {
+  let found: WparError | undefined;
+  const seen = new Set<unknown>();
+  for (let e: unknown = err; e instanceof Error && !seen.has(e); e = e.cause) {
+    seen.add(e);
+    if (e instanceof WparError) found = e;
+  }
+  return found;
+}
