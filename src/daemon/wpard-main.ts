@@ -1,12 +1,13 @@
 /**
  * `wpard [--home Directory] [--extension Module]... [--fallback-isolation]`: the daemon, in the
  * foreground. SIGTERM/SIGINT stop every WPAR cleanly (TERM, then KILL; WPARSTOP callouts run) and
- * exit 0. Its usage text and usage errors read like the commands' (`mkwpar --help`).
+ * exit 0. Its usage text and usage errors read like the commands' (`mkwpar --help`). Run by
+ * `wpard.ts`; `npm start` (`start.ts`) parses the same arguments.
  * @module
  */
 import { parseArgs } from 'node:util';
 import { parseSize, parseWhole } from '../definition/rules.ts';
-import { runDaemon } from './run.ts';
+import type { RunOptions } from './run.ts';
 
 /** `wpard --help`, in the commands' man-page style. */
 export const WPARD_USAGE = `Usage: wpard [--home Directory] [--extension Module]... [--fallback-isolation]
@@ -34,41 +35,48 @@ Flags:
   -?, --help      Prints this text.
 `;
 
-let args;
-try {
-  args = parseArgs({
-    options: {
-      home: { type: 'string' },
-      extension: { type: 'string', multiple: true },
-      'fallback-isolation': { type: 'boolean' },
-      'journal-size': { type: 'string' },
-      'journal-files': { type: 'string' },
-      help: { type: 'boolean', short: '?' },
-    },
-    strict: true,
-    allowPositionals: false,
-  }).values;
-} catch (err) {
-  // parseArgs says e.g. "Unknown option '--bogus'. To specify a positional argument, ...": keep the first sentence.
-  const why = (err as Error).message.split(/\.\s/)[0]!.replace(/\.$/, '');
-  process.stderr.write(`wpard: ${why.charAt(0).toLowerCase()}${why.slice(1)}; see 'wpard --help'\n`);
-  process.exit(2);
+/**
+ * Parses wpard's arguments (`npm start -- ARGS` takes the same); exits 2 with one line for a usage
+ * error, 0 after printing the usage for `--help`.
+ */
+export function parseWpardArgs(argv: readonly string[]): RunOptions {
+  let args;
+  try {
+    args = parseArgs({
+      args: [...argv],
+      options: {
+        home: { type: 'string' },
+        extension: { type: 'string', multiple: true },
+        'fallback-isolation': { type: 'boolean' },
+        'journal-size': { type: 'string' },
+        'journal-files': { type: 'string' },
+        help: { type: 'boolean', short: '?' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }).values;
+  } catch (err) {
+    // parseArgs says e.g. "Unknown option '--bogus'. To specify a positional argument, ...": keep the first sentence.
+    const why = (err as Error).message.split(/\.\s/)[0]!.replace(/\.$/, '');
+    return usageError(`${why.charAt(0).toLowerCase()}${why.slice(1)}`);
+  }
+  if (args.help) {
+    process.stdout.write(WPARD_USAGE);
+    process.exit(0);
+  }
+  const journalBytes = args['journal-size'] === undefined ? undefined : parseSize(args['journal-size']);
+  if (journalBytes !== undefined && !(journalBytes >= 4096)) usageError(`bad --journal-size value ${JSON.stringify(args['journal-size'])}: expected a size of at least 4K (e.g. 16M)`);
+  const journalFiles = args['journal-files'] === undefined ? undefined : parseWhole(args['journal-files']);
+  if (journalFiles !== undefined && !(journalFiles >= 1)) usageError(`bad --journal-files value ${JSON.stringify(args['journal-files'])}: expected a whole number of at least 1`);
+  return {
+    ...(args.home !== undefined && { home: args.home }),
+    extensions: args.extension ?? [],
+    fallbackIsolation: args['fallback-isolation'] === true,
+    journal: { ...(journalBytes !== undefined && { maxBytes: journalBytes }), ...(journalFiles !== undefined && { files: journalFiles }) },
+  };
 }
-if (args.help) {
-  process.stdout.write(WPARD_USAGE);
-  process.exit(0);
-}
-const usageError = (message: string): never => {
+
+function usageError(message: string): never {
   process.stderr.write(`wpard: ${message}; see 'wpard --help'\n`);
   process.exit(2);
-};
-const journalBytes = args['journal-size'] === undefined ? undefined : parseSize(args['journal-size']);
-if (journalBytes !== undefined && !(journalBytes >= 4096)) usageError(`bad --journal-size value ${JSON.stringify(args['journal-size'])}: expected a size of at least 4K (e.g. 16M)`);
-const journalFiles = args['journal-files'] === undefined ? undefined : parseWhole(args['journal-files']);
-if (journalFiles !== undefined && !(journalFiles >= 1)) usageError(`bad --journal-files value ${JSON.stringify(args['journal-files'])}: expected a whole number of at least 1`);
-await runDaemon({
-  journal: { ...(journalBytes !== undefined && { maxBytes: journalBytes }), ...(journalFiles !== undefined && { files: journalFiles }) },
-  ...(args.home !== undefined && { home: args.home }),
-  extensions: args.extension ?? [],
-  fallbackIsolation: args['fallback-isolation'] === true,
-});
+}
