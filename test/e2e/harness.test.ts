@@ -26,3 +26,15 @@ test('the harness gives up on output or an event that never comes, within its bo
   await assert.rejects(within(event, 'no-such-event', 300), /timed out/);
   await sys.ok('stopwpar', ['-F', 'quiet']);
 });
+
+// Item 18 of issue 11: Ctrl-C of a daemon whose WPAR ignores SIGTERM says what it is waiting for.
+test('SIGINT: the daemon says which WPARs it waits for and when SIGKILL comes', { timeout: 60_000 }, async () => {
+  await using sys = await System.start();
+  await sys.ok('mkwpar', ['-n', 'stubborn', '-s', '--', 'sh', '-c', 'trap "" TERM; while :; do sleep 1; done']);
+  sys.signal('SIGINT');
+  await sys.waitForLog(/wpard: SIGINT: stopping every WPAR \(stubborn\): SIGTERM now, SIGKILL after 10 s\n/);
+  await sys.waitForLog(/wpard: waiting for 1 WPAR\(s\) to exit after SIGTERM: stubborn \(SIGKILL in \d+ s\)\n/);
+  sys.signal('SIGINT');
+  await sys.waitForLog(/wpard: SIGINT again: waiting for 1 WPAR\(s\) to exit after SIGTERM: stubborn \(SIGKILL in \d+ s\); send SIGKILL to abandon them\n/);
+  assert.equal(await within(sys.exited, 'wpard to exit', 30_000), 0);
+});

@@ -48,6 +48,7 @@ export class System implements AsyncDisposable {
   readonly #daemon: ChildProcess;
   readonly #exited: Promise<number | null>;
   #log = '';
+  readonly #logWaiters = new Set<() => void>();
 
   private constructor(home: string, daemon: ChildProcess) {
     this.home = home;
@@ -66,6 +67,7 @@ export class System implements AsyncDisposable {
       await within(new Promise<void>((ready, fail) => {
         lines.on('line', (l) => {
           sys.#log += l + '\n';
+          for (const w of sys.#logWaiters) w();
           if (l.includes(' serving ')) ready();
         });
         daemon.once('exit', (code) => fail(new Error(`wpard exited (${code}) before serving:\n${sys.#log}`)));
@@ -80,6 +82,21 @@ export class System implements AsyncDisposable {
   /** What the daemon wrote to stderr so far. */
   get log(): string {
     return this.#log;
+  }
+
+  /** Resolves the daemon's log so far once it matches `pattern` (bounded: rejects after `ms`). */
+  waitForLog(pattern: RegExp, ms = 20_000): Promise<string> {
+    let check = (): void => {};
+    return within(new Promise<string>((resolve) => {
+      check = () => { if (pattern.test(this.#log)) resolve(this.#log); };
+      this.#logWaiters.add(check);
+      check();
+    }), `wpard to log ${pattern}`, ms).finally(() => this.#logWaiters.delete(check));
+  }
+
+  /** Sends `signal` to the daemon. */
+  signal(signal: NodeJS.Signals): void {
+    this.#daemon.kill(signal);
   }
 
   /** The daemon's pid. */
