@@ -4,11 +4,15 @@
  * before the daemon is asked anything.
  * @module
  */
-import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
+import type { ParseArgsOptionsConfig } from 'node:util';
 import {
   envNameProblem, envProblem, hostnameProblem, MAX_WAIT_SECONDS, nameProblem, RESERVED_ENV, stopSecondsProblem, waitSecondsProblem,
 } from '../definition/rules.ts';
 import { UsageError } from './errors.ts';
+
+// Not `import { parseArgs } from 'node:util'`: an ESM import builds util's whole namespace, whose
+// getters load worker_threads, the diff and colour helpers and more — several ms of every command.
+const { parseArgs } = process.getBuiltinModule('node:util');
 
 /** What a command's parser returns for `--help` / `-?`. */
 export const HELP: unique symbol = Symbol('help');
@@ -139,6 +143,12 @@ export function oneName(positionals: readonly string[], usage = 'NAME'): string 
   if (positionals.length === 0) throw new UsageError(`missing the WPAR name (${usage})`);
   if (positionals.length > 1) throw new UsageError(`too many arguments: ${positionals.slice(1).map((p) => JSON.stringify(p)).join(' ')}`);
   return checkWparName(positionals[0]!);
+}
+
+/** The one or more WPAR names a command takes as its operands (`startwpar a b c`), each checked. */
+export function someNames(positionals: readonly string[], usage = 'NAME'): string[] {
+  if (positionals.length === 0) throw new UsageError(`missing the WPAR name (${usage})`);
+  return positionals.map((p) => checkWparName(p));
 }
 
 /** A required string option, or a usage error naming it. */

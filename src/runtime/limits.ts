@@ -3,7 +3,6 @@
  * @module
  */
 
-import { availableParallelism } from 'node:os';
 import { WparError } from '../kernel/errno.ts';
 import { formatSize, maxCpuPercent, MIN_MEMORY_BYTES, parseSize, parseWhole } from '../definition/rules.ts';
 import type { Limits } from './definition.ts';
@@ -22,7 +21,8 @@ export interface ParseLimitsOptions {
  * @throws WparError EINVAL naming the bad item: malformed, unknown key, duplicate key or bad value.
  */
 export function parseLimits(spec: string, options: ParseLimitsOptions = {}): Limits {
-  const maxCpu = maxCpuPercent(options.cpus ?? availableParallelism());
+  // node:os only when needed (it is a command's start-up cost otherwise): lswpar formats limits, never parses them.
+  const maxCpu = maxCpuPercent(options.cpus ?? process.getBuiltinModule('node:os').availableParallelism());
   const limits: { memoryBytes?: number; cpuPercent?: number; procs?: number } = {};
   if (spec === '') return limits;
   const seen = new Set<string>();

@@ -146,11 +146,13 @@ describe('wparexec', () => {
 
 describe('startwpar, stopwpar, rmwpar', () => {
   test('good input', () => {
-    assert.deepEqual(parseStartwpar(['web'], io), { home: '/srv/corral', json: false, name: 'web' });
-    assert.deepEqual(parseStartwpar(['--json', '--home', '/h', 'web'], io), { home: '/h', json: true, name: 'web' });
-    assert.deepEqual(parseStopwpar(['web'], io), { home: '/srv/corral', json: false, name: 'web', request: {} });
-    assert.deepEqual(parseStopwpar(['-F', '-t', '2.5', 'web'], io), { home: '/srv/corral', json: false, name: 'web', request: { force: true, timeoutSec: 2.5 } });
-    assert.deepEqual(parseStopwpar(['-t0', 'web'], io), { home: '/srv/corral', json: false, name: 'web', request: { timeoutSec: 0 } });
+    assert.deepEqual(parseStartwpar(['web'], io), { home: '/srv/corral', json: false, names: ['web'] });
+    assert.deepEqual(parseStartwpar(['--json', '--home', '/h', 'web'], io), { home: '/h', json: true, names: ['web'] });
+    // Item 19 of issue 11: several names in one command.
+    assert.deepEqual(parseStartwpar(['a', 'b', 'c'], io), { home: '/srv/corral', json: false, names: ['a', 'b', 'c'] });
+    assert.deepEqual(parseStopwpar(['web'], io), { home: '/srv/corral', json: false, names: ['web'], request: {} });
+    assert.deepEqual(parseStopwpar(['-F', '-t', '2.5', 'web'], io), { home: '/srv/corral', json: false, names: ['web'], request: { force: true, timeoutSec: 2.5 } });
+    assert.deepEqual(parseStopwpar(['-t0', 'web', 'db'], io), { home: '/srv/corral', json: false, names: ['web', 'db'], request: { timeoutSec: 0 } });
     assert.deepEqual(parseRmwpar(['web'], io), { home: '/srv/corral', name: 'web', force: false });
     assert.deepEqual(parseRmwpar(['-F', 'web'], io), { home: '/srv/corral', name: 'web', force: true });
     assert.equal(parseRmwpar(['-?'], io), HELP);
@@ -158,8 +160,7 @@ describe('startwpar, stopwpar, rmwpar', () => {
 
   test('bad input', () => {
     assert.equal(failure('startwpar', () => parseStartwpar([], io)).line, "startwpar: missing the WPAR name (WparName); see 'startwpar --help'");
-    assert.equal(failure('startwpar', () => parseStartwpar(['a', 'b'], io)).line, `startwpar: too many arguments: "b"; see 'startwpar --help'`);
-    assert.match(failure('startwpar', () => parseStartwpar(['../x'], io)).line, /^startwpar: bad WPAR name "\.\.\/x": .* \(EINVAL\)$/);
+    assert.match(failure('startwpar', () => parseStartwpar(['a', '../x'], io)).line, /^startwpar: bad WPAR name "\.\.\/x": .* \(EINVAL\)$/);
     assert.equal(failure('stopwpar', () => parseStopwpar(['-t', '-1', 'web'], io)).status, 2);
     assert.equal(failure('stopwpar', () => parseStopwpar(['-t', 'soon', 'web'], io)).line, 'stopwpar: web: bad -t value "soon": expected a number of seconds (EINVAL)');
     assert.equal(failure('rmwpar', () => parseRmwpar(['--json', 'web'], io)).line, "rmwpar: unknown option '--json'; see 'rmwpar --help'");
