@@ -13,7 +13,7 @@
  */
 export * from './kernel/constants.ts';
 export {
-  EPERM, ENOENT, EINTR, EAGAIN, EBUSY, EEXIST, EINVAL, ETIMEDOUT, ECANCELED,
+  EPERM, ENOENT, EINTR, EIO, EAGAIN, EBUSY, EEXIST, EINVAL, ENOSPC, EMSGSIZE, ETIMEDOUT, ECANCELED,
   WparError, errnoName, errnoNumber, type ErrnoCode,
 } from './kernel/errno.ts';
 export type { Clock, TimerHandle } from './kernel/clock.ts';

@@ -8,9 +8,10 @@ import { createConnection, type Socket } from 'node:net';
 import { basename } from 'node:path';
 import { WparError, type ErrnoCode } from '../kernel/errno.ts';
 import {
-  AGENT_PROTOCOL, encodeLine, isAgentName, isWireId, LineReader, MAX_LINE_BYTES, toStateEnvelope,
+  AGENT_PROTOCOL, encodeLine, isAgentName, isWireId, MAX_LINE_BYTES, toStateEnvelope,
   type StateEnvelope, type WireId, type WireMessage,
 } from './protocol.ts';
+import { JsonLinesChannel } from './rpc.ts';
 import { decodeState, encodeState } from './state.ts';
 
 /** The longest denial reason (the kernel's rule). */
@@ -20,7 +21,7 @@ const MAX_INBOUND_LINE = 256 * 1024 * 1024;
 /** A connection that drops after living at least this long is reopened at once if participants were registered. */
 const RECONNECT_AFTER_MS = 1000;
 const ERRNO_CODES: ReadonlySet<string> = new Set<ErrnoCode>([
-  'EPERM', 'ENOENT', 'EINTR', 'EAGAIN', 'EBUSY', 'EEXIST', 'EINVAL', 'ETIMEDOUT', 'ECANCELED',
+  'EPERM', 'ENOENT', 'EINTR', 'EIO', 'EAGAIN', 'EBUSY', 'EEXIST', 'EINVAL', 'ENOSPC', 'EMSGSIZE', 'ETIMEDOUT', 'ECANCELED',
 ]);
 
 /** Options of {@link createAgent}. */
@@ -168,8 +169,8 @@ interface Entry {
 
 interface Link {
   readonly socket: Socket;
-  readonly reader: LineReader;
-  readonly pending: Map<number, { resolve: (m: WireMessage) => void; reject: (e: WparError) => void }>;
+  /** Its JSON-lines framing and this end's outstanding requests (`rpc.ts`, shared with the daemon). */
+  readonly channel: JsonLinesChannel;
   readonly openedAt: number;
   owner: string | undefined;
   /** The longest line the daemon accepts (from `hello`). */
@@ -214,7 +215,6 @@ export class Agent {
   #link: Link | undefined;
   #linking: Promise<Link> | undefined;
   #busy = 0;
-  #nextId = 1;
 
   /** @internal Use {@link createAgent}. */
   constructor(options: AgentOptions = {}) {
@@ -325,12 +325,14 @@ export class Agent {
     this.#sockets.add(socket);
     this.#refresh();
     const link: Link = {
-      socket, pending: new Map(), openedAt: Date.now(), owner: undefined, maxLine: MAX_LINE_BYTES, closed: false,
-      reader: new LineReader(MAX_INBOUND_LINE, (line) => this.#onLine(link, line), () => {
-        process.emitWarning(`corral agent: the daemon sent a line longer than ${MAX_INBOUND_LINE} bytes; it was ignored`);
+      socket, openedAt: Date.now(), owner: undefined, maxLine: MAX_LINE_BYTES, closed: false,
+      channel: new JsonLinesChannel(socket, {
+        maxLine: MAX_INBOUND_LINE,
+        onMessage: (m, line) => this.#onMessage(link, m, line),
+        onMalformed: (_kind, message) => process.emitWarning(`corral agent: ignored a malformed line from the daemon: ${message}`),
+        onOversize: () => process.emitWarning(`corral agent: the daemon sent a line longer than ${MAX_INBOUND_LINE} bytes; it was ignored`),
       }),
     };
-    socket.on('data', (chunk: Buffer) => link.reader.push(chunk));
     socket.on('close', () => this.#lost(link));
     try {
       await new Promise<void>((resolve, reject) => {
@@ -371,14 +373,10 @@ export class Agent {
   #lost(link: Link): void {
     if (link.closed) return;
     link.closed = true;
-    link.reader.stop();
+    const lost = (): WparError => new WparError('ECANCELED', `the connection to the WPAR agent at ${this.socketPath} closed`);
+    link.channel.close(lost);
     this.#sockets.delete(link.socket);
     if (this.#link === link) this.#link = undefined;
-    const lost = (): WparError => new WparError('ECANCELED', `the connection to the WPAR agent at ${this.socketPath} closed`);
-    for (const [id, p] of link.pending) {
-      link.pending.delete(id);
-      p.reject(lost());
-    }
     let orphans = false;
     for (const entry of this.#entries.values()) {
       if (entry.link !== link) continue;
@@ -398,35 +396,18 @@ export class Agent {
       return Promise.reject(new WparError('ECANCELED', `the connection to the WPAR agent at ${this.socketPath} closed`));
     }
     this.#hold();
-    return new Promise<WireMessage>((resolve, reject) => {
-      const id = this.#nextId++;
-      link.pending.set(id, { resolve, reject });
-      link.socket.write(encodeLine({ id, type, ...fields }));
+    return link.channel.request(type, fields).then((answer) => {
+      if (answer['ok'] === true) return answer;
+      throw toWparError(answer['error']);
     }).finally(() => this.#release());
   }
 
-  #onLine(link: Link, line: string): void {
-    let m: WireMessage;
-    try {
-      const parsed: unknown = JSON.parse(line);
-      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not a JSON object');
-      m = parsed as WireMessage;
-    } catch (err) {
-      process.emitWarning(`corral agent: ignored a malformed line from the daemon: ${(err as Error).message}`);
-      return;
-    }
+  /** A message that answers none of ours: a request from the daemon, or a stray answer (warned about). */
+  #onMessage(link: Link, m: WireMessage, line: string): void {
     if (!Object.hasOwn(m, 'type')) {
-      const id = m['id'];
-      const p = typeof id === 'number' ? link.pending.get(id) : undefined;
-      if (p === undefined) {
-        // id null: the daemon could not read one of our lines; nothing waits for that answer.
-        const e = m['error'] as { message?: unknown } | undefined;
-        process.emitWarning(`corral agent: the daemon answered no outstanding request: ${String(e?.message ?? line)}`);
-        return;
-      }
-      link.pending.delete(id as number);
-      if (m['ok'] === true) p.resolve(m);
-      else p.reject(toWparError(m['error']));
+      // id null: the daemon could not read one of our lines; nothing waits for that answer.
+      const e = m['error'] as { message?: unknown } | undefined;
+      process.emitWarning(`corral agent: the daemon answered no outstanding request: ${String(e?.message ?? line)}`);
       return;
     }
     const id = m['id'];
@@ -449,11 +430,11 @@ export class Agent {
           `${link.maxLine} bytes per line${biggest !== undefined ? `; the largest state is participant "${biggest}"'s` : ''}` +
           ' (keep large data in files in the WPAR\'s root: they are part of the image)', biggest);
       }
-      if (!link.closed) link.socket.write(line);
+      if (!link.closed) link.channel.sendLine(line);
     } catch (err) {
       const e = err instanceof ParticipantError ? err : new ParticipantError('EINVAL', (err as Error).message);
       const error = { code: e.code, message: e.message, ...(e.participant !== undefined ? { participant: e.participant } : {}) };
-      if (!link.closed) link.socket.write(encodeLine({ id, ok: false, error }));
+      if (!link.closed) link.channel.send({ id, ok: false, error });
     } finally {
       this.#release();
     }

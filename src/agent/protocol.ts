@@ -73,14 +73,52 @@ export function encodeLine(message: WireMessage): string {
 }
 
 /**
+ * A bound on the bytes buffered in partial lines across many {@link LineReader}s (all the agent
+ * connections of a daemon): each takes what it buffers and gives it back when the line completes,
+ * is discarded, or its connection closes.
+ */
+export class ByteBudget {
+  /** The most bytes that may be held at once. */
+  readonly limit: number;
+  #used = 0;
+
+  constructor(limit: number) {
+    this.limit = limit;
+  }
+
+  /** Bytes held now. */
+  get used(): number {
+    return this.#used;
+  }
+
+  /** Takes `n` bytes if they fit; false (and nothing taken) if they do not. */
+  take(n: number): boolean {
+    if (this.#used + n > this.limit) return false;
+    this.#used += n;
+    return true;
+  }
+
+  /** Gives back `n` bytes taken before. */
+  give(n: number): void {
+    this.#used = Math.max(0, this.#used - n);
+  }
+}
+
+/** Why a {@link LineReader} discarded a line: longer than its own limit, or no room left in the shared budget. */
+export type OversizeReason = 'line' | 'budget';
+
+/**
  * Splits a byte stream into `\n`-terminated lines (a trailing `\r` is dropped, empty lines are
- * skipped, invalid UTF-8 becomes U+FFFD). A line longer than `max` bytes is reported once through
- * `onOversize` and then discarded up to its `\n`; the stream stays usable.
+ * skipped, invalid UTF-8 becomes U+FFFD). A line longer than `max` bytes, or one that does not fit
+ * the shared `budget`, is reported once through `onOversize` and then discarded up to its `\n`; the
+ * stream stays usable. Buffered bytes are copied out of the socket's chunks (a small partial line
+ * never pins a large chunk) and given back to the budget as soon as they are not needed.
  */
 export class LineReader {
   readonly #max: number;
   readonly #onLine: (line: string) => void;
-  readonly #onOversize: () => void;
+  readonly #onOversize: (why: OversizeReason) => void;
+  readonly #budget: ByteBudget | undefined;
   #chunks: Buffer[] = [];
   #size = 0;
   #discarding = false;
@@ -89,12 +127,25 @@ export class LineReader {
   /**
    * @param max the longest line accepted, in bytes without the `\n`
    * @param onLine receives each complete line
-   * @param onOversize called when a line passes `max` (before its end has arrived)
+   * @param onOversize called when a line passes `max` or the budget (before its end has arrived)
+   * @param budget shared with other readers: what all of them may buffer at once
    */
-  constructor(max: number, onLine: (line: string) => void, onOversize: () => void) {
+  constructor(max: number, onLine: (line: string) => void, onOversize: (why: OversizeReason) => void, budget?: ByteBudget) {
     this.#max = max;
     this.#onLine = onLine;
     this.#onOversize = onOversize;
+    this.#budget = budget;
+  }
+
+  /** Bytes of the partial line held now. */
+  get buffered(): number {
+    return this.#size;
+  }
+
+  #release(): void {
+    this.#budget?.give(this.#size);
+    this.#chunks = [];
+    this.#size = 0;
   }
 
   /** Feeds bytes; calls back for every line they complete. */
@@ -104,14 +155,19 @@ export class LineReader {
       const nl = chunk.indexOf(0x0a, start);
       const piece = chunk.subarray(start, nl < 0 ? chunk.length : nl);
       if (!this.#discarding && piece.length > 0) {
-        if (this.#size + piece.length > this.#max) {
+        const tooLong = this.#size + piece.length > this.#max;
+        // A complete line (nl found) in one chunk is parsed from the chunk itself; only a partial
+        // line is held, and only what fits the budget.
+        const held = nl < 0 || this.#chunks.length > 0;
+        if (tooLong || (held && this.#budget !== undefined && !this.#budget.take(piece.length))) {
           this.#discarding = true;
-          this.#chunks = [];
-          this.#size = 0;
-          this.#onOversize();
+          this.#release();
+          this.#onOversize(tooLong ? 'line' : 'budget');
+        } else if (held) {
+          this.#chunks.push(nl < 0 ? Buffer.from(piece) : piece);
+          this.#size += piece.length;
         } else {
           this.#chunks.push(piece);
-          this.#size += piece.length;
         }
       }
       if (nl < 0) return;
@@ -120,9 +176,9 @@ export class LineReader {
         this.#discarding = false;
         continue;
       }
-      let line = Buffer.concat(this.#chunks, this.#size).toString('utf8');
-      this.#chunks = [];
-      this.#size = 0;
+      const chunks = this.#chunks;
+      let line = (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)).toString('utf8');
+      this.#release();
       if (line.endsWith('\r')) line = line.slice(0, -1);
       if (line.length > 0) this.#onLine(line);
     }
@@ -131,7 +187,6 @@ export class LineReader {
   /** Stops delivering lines (the connection is gone). */
   stop(): void {
     this.#stopped = true;
-    this.#chunks = [];
-    this.#size = 0;
+    this.#release();
   }
 }

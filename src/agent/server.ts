@@ -22,9 +22,11 @@ import type { DenialHandle } from '../api/handles.ts';
 import type { Owner } from '../api/owner.ts';
 import { WparError, type ErrnoCode } from '../kernel/errno.ts';
 import {
-  AGENT_PROTOCOL, encodeLine, isAgentName, isWireId, LineReader, MAX_LINE_BYTES, toStateEnvelope,
+  AGENT_PROTOCOL, ByteBudget, encodeLine, isAgentName, isWireId, MAX_LINE_BYTES, toStateEnvelope,
+  type OversizeReason,
   type StateEnvelope, type WireError, type WireId, type WireMessage,
 } from './protocol.ts';
+import { JsonLinesChannel } from './rpc.ts';
 
 /** The kernel owner a connection acts as: what the server needs of {@link Owner}. */
 export type AgentOwner = Pick<Owner, 'deny' | 'close'>;
@@ -51,7 +53,22 @@ export interface AgentServerOptions {
   readonly restoreTimeoutMs?: number;
   /** The longest line accepted from a program, in bytes (default {@link MAX_LINE_BYTES}). */
   readonly maxLineBytes?: number;
+  /** The most programs connected at once (default {@link MAX_AGENT_CONNECTIONS}); one more is told EAGAIN and closed. */
+  readonly maxConnections?: number;
+  /**
+   * What every connection's partial line may hold at once, shared across servers (default: one budget
+   * of {@link AGENT_BUFFER_BYTES} for the whole process, i.e. all WPARs of a daemon). A line that does
+   * not fit is discarded and answered EMSGSIZE, as one longer than `maxLineBytes` is.
+   */
+  readonly budget?: ByteBudget;
 }
+
+/** Default {@link AgentServerOptions.maxConnections}: programs connected to one WPAR's agent socket at once. */
+export const MAX_AGENT_CONNECTIONS = 64;
+/** Bytes all agent connections of a process may buffer in partial lines at once: 64 MiB. */
+export const AGENT_BUFFER_BYTES = 64 * 1024 * 1024;
+/** The process-wide budget every agent server uses unless given its own. */
+const processBudget = new ByteBudget(AGENT_BUFFER_BYTES);
 
 /** One connected program, as {@link AgentServer.connections} reports it. */
 export interface AgentConnectionInfo {
@@ -96,6 +113,8 @@ export interface AgentServer {
   participants(): string[];
   /** The connected programs. */
   connections(): AgentConnectionInfo[];
+  /** Bytes its connections hold in partial lines now (0 once they are closed). */
+  bufferedBytes(): number;
   /**
    * Stops listening, ends every connection (closing its owner, which releases its denials), rejects a
    * restore in progress and removes the socket. Idempotent.
@@ -103,16 +122,10 @@ export interface AgentServer {
   close(): Promise<void>;
 }
 
-interface Pending {
-  readonly type: string;
-  readonly resolve: (answer: WireMessage) => void;
-  readonly reject: (err: WparError) => void;
-  readonly timer: NodeJS.Timeout;
-}
-
 interface Conn {
   readonly socket: Socket;
-  readonly reader: LineReader;
+  /** Its JSON-lines framing and the daemon's outstanding requests on it (`rpc.ts`, shared with the SDK). */
+  readonly channel: JsonLinesChannel;
   pid: number | undefined;
   name: string | undefined;
   owner: AgentOwner | undefined;
@@ -120,7 +133,6 @@ interface Conn {
   readonly denials: Map<number, DenialHandle>;
   nextDenial: number;
   readonly participants: Set<string>;
-  readonly pending: Map<number, Pending>;
   closed: boolean;
 }
 
@@ -137,7 +149,7 @@ interface RestoreJob {
 const DEFAULT_SAVE_TIMEOUT_MS = 10_000;
 const DEFAULT_RESTORE_TIMEOUT_MS = 30_000;
 const ERRNO_CODES: ReadonlySet<string> = new Set<ErrnoCode>([
-  'EPERM', 'ENOENT', 'EINTR', 'EAGAIN', 'EBUSY', 'EEXIST', 'EINVAL', 'ETIMEDOUT', 'ECANCELED',
+  'EPERM', 'ENOENT', 'EINTR', 'EIO', 'EAGAIN', 'EBUSY', 'EEXIST', 'EINVAL', 'ENOSPC', 'EMSGSIZE', 'ETIMEDOUT', 'ECANCELED',
 ]);
 
 /**
@@ -156,11 +168,12 @@ class AgentServerImpl implements AgentServer {
   readonly #saveTimeoutMs: number;
   readonly #restoreTimeoutMs: number;
   readonly #maxLine: number;
+  readonly #maxConnections: number;
+  readonly #budget: ByteBudget;
   readonly #server: Server;
   readonly #conns = new Set<Conn>();
   /** Participant name → the connection that registered it. */
   readonly #participants = new Map<string, Conn>();
-  #nextId = 1;
   #restore: RestoreJob | undefined;
   #closed = false;
   #closing: Promise<void> | undefined;
@@ -171,6 +184,8 @@ class AgentServerImpl implements AgentServer {
     this.#saveTimeoutMs = positive(options.saveTimeoutMs, DEFAULT_SAVE_TIMEOUT_MS, 'saveTimeoutMs');
     this.#restoreTimeoutMs = positive(options.restoreTimeoutMs, DEFAULT_RESTORE_TIMEOUT_MS, 'restoreTimeoutMs');
     this.#maxLine = positive(options.maxLineBytes, MAX_LINE_BYTES, 'maxLineBytes');
+    this.#maxConnections = positive(options.maxConnections, MAX_AGENT_CONNECTIONS, 'maxConnections');
+    this.#budget = options.budget ?? processBudget;
     this.#server = createServer((socket) => this.#accept(socket));
   }
 
@@ -204,6 +219,12 @@ class AgentServerImpl implements AgentServer {
 
   participants(): string[] {
     return [...this.#participants.keys()];
+  }
+
+  bufferedBytes(): number {
+    let n = 0;
+    for (const c of this.#conns) n += c.channel.buffered;
+    return n;
   }
 
   connections(): AgentConnectionInfo[] {
@@ -337,14 +358,29 @@ class AgentServerImpl implements AgentServer {
       socket.destroy();
       return;
     }
+    if (this.#conns.size >= this.#maxConnections) {
+      const message = `too many agent connections to WPAR "${this.#o.wparName}" (at most ${this.#maxConnections})`;
+      this.#log(message);
+      socket.on('error', () => {});
+      socket.end(encodeLine({ id: null, ok: false, error: { code: 'EAGAIN', message } }));
+      socket.destroySoon();
+      return;
+    }
     const conn: Conn = {
       socket,
-      reader: new LineReader(this.#maxLine, (line) => this.#onLine(conn, line), () => this.#onOversize(conn)),
+      channel: new JsonLinesChannel(socket, {
+        maxLine: this.#maxLine,
+        budget: this.#budget,
+        onMessage: (m) => this.#onMessage(conn, m),
+        onMalformed: (kind, message) => this.#fail(conn, null, 'EINVAL', kind === 'json' ? `malformed line (not JSON): ${message}` : 'malformed line: a message is a JSON object'),
+        onOversize: (why) => this.#onOversize(conn, why),
+        // A program's answer has `ok` and no `type`; anything else is a request (and checked as one).
+        isAnswer: (m) => !Object.hasOwn(m, 'type') && Object.hasOwn(m, 'ok'),
+      }),
       pid: undefined, name: undefined, owner: undefined, ownerName: undefined,
-      denials: new Map(), nextDenial: 1, participants: new Set(), pending: new Map(), closed: false,
+      denials: new Map(), nextDenial: 1, participants: new Set(), closed: false,
     };
     this.#conns.add(conn);
-    socket.on('data', (chunk: Buffer) => conn.reader.push(chunk));
     socket.on('error', (err) => this.#log(`${label(conn)}: connection error: ${err.message}`));
     socket.on('close', () => this.#drop(conn, 'its connection closed'));
   }
@@ -353,14 +389,9 @@ class AgentServerImpl implements AgentServer {
   #drop(conn: Conn, why: string): void {
     if (conn.closed) return;
     conn.closed = true;
-    conn.reader.stop();
+    conn.channel.close((type) => new WparError('ECANCELED', `${label(conn)} disconnected before answering ${type}`));
     this.#conns.delete(conn);
     for (const name of conn.participants) this.#participants.delete(name);
-    for (const [id, p] of conn.pending) {
-      conn.pending.delete(id);
-      clearTimeout(p.timer);
-      p.reject(new WparError('ECANCELED', `${label(conn)} disconnected before answering ${p.type}`));
-    }
     if (conn.owner !== undefined) {
       try {
         conn.owner.close();
@@ -376,7 +407,7 @@ class AgentServerImpl implements AgentServer {
   }
 
   #send(conn: Conn, message: WireMessage): void {
-    if (!conn.closed && conn.socket.writable) conn.socket.write(encodeLine(message));
+    if (!conn.closed) conn.channel.send(message);
   }
 
   #answer(conn: Conn, id: WireId | null, fields: WireMessage = {}): void {
@@ -387,33 +418,22 @@ class AgentServerImpl implements AgentServer {
     this.#send(conn, { id, ok: false, error: { code, message } });
   }
 
-  #onOversize(conn: Conn): void {
-    const message = `line longer than ${this.#maxLine} bytes: discarded up to its end`;
+  #onOversize(conn: Conn, why: OversizeReason): void {
+    const message = why === 'line'
+      ? `line longer than ${this.#maxLine} bytes: discarded up to its end`
+      : `line discarded up to its end: the daemon's agent connections already hold ${this.#budget.limit} bytes of partial lines`;
     this.#log(`${label(conn)}: ${message}`);
-    this.#fail(conn, null, 'EINVAL', message);
+    this.#fail(conn, null, 'EMSGSIZE', message);
     // Only an answer to save can legitimately be that big: fail what waits for it now rather than at its timeout.
-    for (const [id, p] of conn.pending) {
-      conn.pending.delete(id);
-      clearTimeout(p.timer);
-      p.reject(new WparError('ECANCELED', `${label(conn)} answered ${p.type} with a line longer than ${this.#maxLine} bytes (state too large?)`));
-    }
+    conn.channel.failOutstanding((type) => new WparError('ECANCELED', why === 'line'
+      ? `${label(conn)} answered ${type} with a line longer than ${this.#maxLine} bytes (state too large?)`
+      : `${label(conn)} answered ${type} with a line that did not fit the agent buffer budget (${this.#budget.limit} bytes)`));
   }
 
-  #onLine(conn: Conn, line: string): void {
-    let msg: unknown;
-    try {
-      msg = JSON.parse(line);
-    } catch (err) {
-      this.#fail(conn, null, 'EINVAL', `malformed line (not JSON): ${(err as Error).message}`);
-      return;
-    }
-    if (typeof msg !== 'object' || msg === null || Array.isArray(msg)) {
-      this.#fail(conn, null, 'EINVAL', 'malformed line: a message is a JSON object');
-      return;
-    }
-    const m = msg as WireMessage;
+  #onMessage(conn: Conn, m: WireMessage): void {
     if (!Object.hasOwn(m, 'type') && Object.hasOwn(m, 'ok')) {
-      this.#onAnswer(conn, m);
+      // The channel matched every answer to an outstanding request: this one answers nothing.
+      this.#log(`${label(conn)}: ignored an answer to no outstanding request (id ${JSON.stringify(m['id'] ?? null)})`);
       return;
     }
     const id = m['id'];
@@ -445,18 +465,6 @@ class AgentServerImpl implements AgentServer {
       const code = typeof e.code === 'string' && ERRNO_CODES.has(e.code) ? e.code as ErrnoCode : 'EINVAL';
       this.#fail(conn, id, code, e.message);
     }
-  }
-
-  #onAnswer(conn: Conn, m: WireMessage): void {
-    const id = m['id'];
-    const p = typeof id === 'number' ? conn.pending.get(id) : undefined;
-    if (p === undefined) {
-      this.#log(`${label(conn)}: ignored an answer to no outstanding request (id ${JSON.stringify(id ?? null)})`);
-      return;
-    }
-    conn.pending.delete(id as number);
-    clearTimeout(p.timer);
-    p.resolve(m);
   }
 
   // --- requests from the program ----------------------------------------------------------------
@@ -561,20 +569,11 @@ class AgentServerImpl implements AgentServer {
 
   /** Sends a request; resolves the answer (ok or not); rejects on timeout or disconnection. */
   #request(conn: Conn, type: string, fields: WireMessage, timeoutMs: number, names: readonly string[]): Promise<WireMessage> {
-    return new Promise((resolve, reject) => {
-      if (conn.closed) {
-        reject(new WparError('ECANCELED', `${label(conn)} disconnected before ${type}`));
-        return;
-      }
-      const id = this.#nextId++;
-      const timer = setTimeout(() => {
-        conn.pending.delete(id);
-        const who = names.map((n) => `"${n}"`).join(', ');
-        reject(new WparError('ETIMEDOUT',
-          `participant ${who} (${label(conn)}) did not answer ${type} within ${Math.max(timeoutMs, 0) / 1000} s`));
-      }, Math.max(timeoutMs, 0));
-      conn.pending.set(id, { type, resolve, reject, timer });
-      this.#send(conn, { id, type, ...fields });
+    if (conn.closed) return Promise.reject(new WparError('ECANCELED', `${label(conn)} disconnected before ${type}`));
+    return conn.channel.request(type, fields, {
+      timeoutMs: Math.max(timeoutMs, 0),
+      timeoutError: () => new WparError('ETIMEDOUT',
+        `participant ${names.map((n) => `"${n}"`).join(', ')} (${label(conn)}) did not answer ${type} within ${Math.max(timeoutMs, 0) / 1000} s`),
     });
   }
 

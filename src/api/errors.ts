@@ -17,10 +17,25 @@ export class CheckpointDeniedError extends WparError {
   }
 }
 
-/** `denied by agent:web/4711 "writing batch 12" since 10:02:11; denied by ...` */
+/** How many denials an error message lists before it counts the rest. */
+export const DENIALS_SHOWN = 3;
+/** The longest reason an error message quotes in full (longer ones are cut, with "..."). */
+export const REASON_SHOWN = 120;
+
+/**
+ * `denied by agent:web/4711 "writing batch 12" since 10:02:11; denied by ...`: the oldest
+ * {@link DENIALS_SHOWN}, then `and N more`, so a checkpoint refused by 10,000 denials is still one
+ * short line (`lswpar -L` and the error's `denials` list them all).
+ */
 export function describeDenials(denials: readonly Denial[]): string {
   if (denials.length === 0) return 'no denial outstanding';
-  return denials.map((d) => `denied by ${d.owner} ${JSON.stringify(d.reason)} since ${clockTime(d.since)}`).join('; ');
+  const shown = denials.slice(0, DENIALS_SHOWN).map((d) => `denied by ${d.owner} ${JSON.stringify(cut(d.reason))} since ${clockTime(d.since)}`);
+  const more = denials.length - shown.length;
+  return shown.join('; ') + (more > 0 ? `; and ${more} more denial${more === 1 ? '' : 's'} (lswpar -L lists them)` : '');
+}
+
+function cut(reason: string): string {
+  return reason.length <= REASON_SHOWN ? reason : `${reason.slice(0, REASON_SHOWN - 3)}...`;
 }
 
 /** HH:MM:SS of an epoch-milliseconds time, in local time. */

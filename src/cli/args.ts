@@ -4,9 +4,15 @@
  * before the daemon is asked anything.
  * @module
  */
-import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
-import { WPAR_NAME_PATTERN } from '../runtime/definition.ts';
+import type { ParseArgsOptionsConfig } from 'node:util';
+import {
+  envNameProblem, envProblem, hostnameProblem, MAX_WAIT_SECONDS, nameProblem, RESERVED_ENV, stopSecondsProblem, waitSecondsProblem,
+} from '../definition/rules.ts';
 import { UsageError } from './errors.ts';
+
+// Not `import { parseArgs } from 'node:util'`: an ESM import builds util's whole namespace, whose
+// getters load worker_threads, the diff and colour helpers and more — several ms of every command.
+const { parseArgs } = process.getBuiltinModule('node:util');
 
 /** What a command's parser returns for `--help` / `-?`. */
 export const HELP: unique symbol = Symbol('help');
@@ -74,21 +80,14 @@ export function splitAtCommand(argv: readonly string[], options: ParseArgsOption
   return { options: [...argv], command: undefined };
 }
 
-/** Checks a WPAR name against the kernel's rule; `what` names the argument in the error. */
+/** Checks a WPAR name against the kernel's rule (`src/definition/rules.ts`); `what` names the argument in the error. */
 export function checkWparName(name: string, what = 'WPAR name'): string {
-  if (!WPAR_NAME_PATTERN.test(name)) {
-    const length = name.length > 64 ? ` (${name.length} characters)` : '';
-    throw new UsageError(
-      `bad ${what} ${JSON.stringify(name)}${length}: 1 to 64 letters, digits, '_', '.' or '-', starting with a letter or digit`,
-      { code: 'EINVAL' },
-    );
-  }
+  const problem = nameProblem(name);
+  if (problem !== undefined) throw new UsageError(problem.replace('bad WPAR name', `bad ${what}`), { code: 'EINVAL' });
   return name;
 }
 
-/** Variables the runtime sets itself; a definition may not override them. */
-export const RESERVED_ENV: ReadonlySet<string> = new Set(['WPAR_NAME', 'WPAR_CID', 'WPAR_ROOT', 'WPAR_AGENT']);
-const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+export { RESERVED_ENV };
 
 /** `-e NAME=VALUE` items as an environment; a later item for the same name wins. */
 export function parseEnv(items: readonly string[], subject: string): Record<string, string> {
@@ -97,30 +96,36 @@ export function parseEnv(items: readonly string[], subject: string): Record<stri
     const eq = item.indexOf('=');
     if (eq < 0) throw new UsageError(`bad environment variable ${JSON.stringify(item)}: expected -e NAME=VALUE`, { code: 'EINVAL', subject });
     const key = item.slice(0, eq);
-    if (!ENV_NAME.test(key)) {
-      throw new UsageError(`bad environment variable name ${JSON.stringify(key)}: letters, digits and '_', not starting with a digit`, { code: 'EINVAL', subject });
-    }
-    if (RESERVED_ENV.has(key)) throw new UsageError(`${key} is set by the runtime and cannot be defined`, { code: 'EINVAL', subject });
-    env[key] = item.slice(eq + 1);
+    const value = item.slice(eq + 1);
+    const problem = envNameProblem(key) ?? envProblem({ [key]: value });
+    if (problem !== undefined) throw new UsageError(problem, { code: 'EINVAL', subject });
+    env[key] = value;
   }
   return env;
 }
 
-const HOSTNAME = /^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$/;
-
-/** Checks a `-h` hostname (the daemon's rule): 1 to 63 letters, digits, '.' or '-', starting with a letter or digit. */
+/** Checks a `-h` hostname (`src/definition/rules.ts`: 1 to 64 letters, digits, '.' or '-', starting with a letter or digit). */
 export function checkHostname(host: string, subject: string): string {
-  if (!HOSTNAME.test(host)) {
-    throw new UsageError(`bad hostname ${JSON.stringify(host)}: 1 to 63 letters, digits, '.' or '-', starting with a letter or digit`, { code: 'EINVAL', subject });
-  }
+  const problem = hostnameProblem(host);
+  if (problem !== undefined) throw new UsageError(problem, { code: 'EINVAL', subject });
   return host;
 }
 
-/** A non-negative number of seconds given to `flag` (`-t 10`, `-w 2.5`). */
+/** A non-negative number of seconds given to `flag` (`stopwpar -t 2.5`). */
 export function parseSeconds(value: string, flag: string, subject?: string): number {
   const n = /^[0-9]+(\.[0-9]+)?$/.test(value) ? Number(value) : NaN;
-  if (!Number.isFinite(n)) {
-    throw new UsageError(`bad ${flag} value ${JSON.stringify(value)}: expected a number of seconds`, { code: 'EINVAL', ...(subject !== undefined && { subject }) });
+  const problem = Number.isFinite(n) ? stopSecondsProblem(n)?.replace('-t', flag) : `expected a number of seconds`;
+  if (problem !== undefined) {
+    throw new UsageError(`bad ${flag} value ${JSON.stringify(value)}: ${problem}`, { code: 'EINVAL', ...(subject !== undefined && { subject }) });
+  }
+  return n;
+}
+
+/** Whole seconds a checkpoint waits for denials (`chkptwpar -w 30`): the daemon's rule, checked here first. */
+export function parseWaitSeconds(value: string, subject?: string): number {
+  const n = /^[0-9]+$/.test(value) ? Number(value) : NaN;
+  if (waitSecondsProblem(n) !== undefined) {
+    throw new UsageError(`bad -w value ${JSON.stringify(value)}: expected whole seconds from 0 to ${MAX_WAIT_SECONDS}`, { code: 'EINVAL', ...(subject !== undefined && { subject }) });
   }
   return n;
 }
@@ -138,6 +143,12 @@ export function oneName(positionals: readonly string[], usage = 'NAME'): string 
   if (positionals.length === 0) throw new UsageError(`missing the WPAR name (${usage})`);
   if (positionals.length > 1) throw new UsageError(`too many arguments: ${positionals.slice(1).map((p) => JSON.stringify(p)).join(' ')}`);
   return checkWparName(positionals[0]!);
+}
+
+/** The one or more WPAR names a command takes as its operands (`startwpar a b c`), each checked. */
+export function someNames(positionals: readonly string[], usage = 'NAME'): string[] {
+  if (positionals.length === 0) throw new UsageError(`missing the WPAR name (${usage})`);
+  return positionals.map((p) => checkWparName(p));
 }
 
 /** A required string option, or a usage error naming it. */

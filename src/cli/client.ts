@@ -1,17 +1,17 @@
 /**
  * The commands' side of the control API (`src/daemon/protocol.ts`): HTTP/1.1 + JSON over the
- * daemon's Unix socket, with the daemon's errors turned into {@link CliError}s.
+ * daemon's Unix socket (through the minimal client in `http.ts`), with the daemon's errors turned
+ * into {@link CliError}s.
  * @module
  */
-import type { IncomingMessage } from 'node:http';
 import type { Writable } from 'node:stream';
 import type { ApiError } from '../daemon/protocol.ts';
 import { CliError } from './errors.ts';
 import { socketPath } from './home.ts';
+import { sendRequest, type HttpAnswer } from './http.ts';
 
-// Not `import ... from 'node:http'`: an ESM import builds http's whole namespace, whose lazy
-// WebSocket/MessageEvent getters load undici — about 40 ms of every command's start-up on Node 24.
-const { request: httpRequest } = process.getBuiltinModule('node:http');
+/** An answer being read: its status, headers and body stream. */
+export type Answer = HttpAnswer;
 
 /** Options of one request. */
 export interface RequestOptions {
@@ -41,34 +41,32 @@ export class DaemonClient {
    * Sends a request; resolves with the answer once its status is known to be 2xx (its body still to
    * be read). A non-2xx answer rejects with the daemon's error as a {@link CliError}.
    */
-  open(method: string, path: string, options: RequestOptions = {}): Promise<IncomingMessage> {
+  open(method: string, path: string, options: RequestOptions = {}): Promise<Answer> {
     const body = options.body === undefined ? undefined : Buffer.from(JSON.stringify(options.body));
-    return new Promise<IncomingMessage>((resolve, reject) => {
-      const req = httpRequest({
-        socketPath: this.socketPath,
-        method,
-        path,
-        agent: false,
-        headers: {
-          accept: options.accept ?? 'application/json',
-          ...(body !== undefined && { 'content-type': 'application/json', 'content-length': body.length }),
-        },
-        ...(options.signal !== undefined && { signal: options.signal }),
-      });
-      req.on('error', (err) => reject(this.#transportError(err, options.signal)));
-      req.on('response', (res) => {
-        const status = res.statusCode ?? 0;
-        if (status >= 200 && status < 300) {
-          resolve(res);
-          return;
+    return sendRequest({
+      socketPath: this.socketPath,
+      method,
+      path,
+      headers: {
+        accept: options.accept ?? 'application/json',
+        ...(body !== undefined && { 'content-type': 'application/json', 'content-length': body.length }),
+      },
+      ...(body !== undefined && { body }),
+      ...(options.signal !== undefined && { signal: options.signal }),
+    }).then(
+      async (res) => {
+        const status = res.statusCode;
+        if (status >= 200 && status < 300) return res;
+        let text: string;
+        try {
+          text = await readAll(res);
+        } catch (err) {
+          throw this.#transportError(err, options.signal);
         }
-        readAll(res).then(
-          (text) => reject(apiError(status, text, options.subject)),
-          (err: unknown) => reject(this.#transportError(err, options.signal)),
-        );
-      });
-      req.end(body);
-    });
+        throw apiError(status, text, options.subject);
+      },
+      (err: unknown) => { throw this.#transportError(err, options.signal); },
+    );
   }
 
   /** A request whose JSON answer is returned (`undefined` for 204 No Content). */
@@ -95,7 +93,7 @@ export class DaemonClient {
    * stream, with back-pressure) until the daemon ends it or `signal` aborts; an abort is a clean end.
    */
   async stream(path: string, sink: Writable | ((chunk: Buffer) => void), options: RequestOptions = {}): Promise<void> {
-    let res: IncomingMessage;
+    let res: Answer;
     try {
       res = await this.open('GET', path, options);
     } catch (err) {
@@ -106,7 +104,7 @@ export class DaemonClient {
   }
 
   /** Copies an answer already opened with {@link DaemonClient.open} to `sink` until it ends or `signal` aborts. */
-  async pipe(res: IncomingMessage, sink: Writable | ((chunk: Buffer) => void), signal?: AbortSignal): Promise<void> {
+  async pipe(res: Answer, sink: Writable | ((chunk: Buffer) => void), signal?: AbortSignal): Promise<void> {
     await pump(res, sink, signal).catch((err: unknown) => {
       if (!signal?.aborted) throw this.#transportError(err, signal);
     });
@@ -148,14 +146,14 @@ export function apiError(status: number, text: string, subject?: string): CliErr
   return new CliError(`wpard answered HTTP ${status} without an error message`, { code: 'EIO', ...(subject !== undefined && { subject }) });
 }
 
-async function readAll(res: IncomingMessage): Promise<string> {
+async function readAll(res: Answer): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of res) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks).toString('utf8');
 }
 
 /** Copies `res` into `sink` until it ends, errors, or `signal` aborts (which resolves). */
-function pump(res: IncomingMessage, sink: Writable | ((chunk: Buffer) => void), signal: AbortSignal | undefined): Promise<void> {
+function pump(res: Answer, sink: Writable | ((chunk: Buffer) => void), signal: AbortSignal | undefined): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     let done = false;
     const finish = (err?: unknown): void => {

@@ -39,6 +39,29 @@ export function print(io: Io, text: string): void {
   io.stdout.write(text.endsWith('\n') ? text : text + '\n');
 }
 
+/**
+ * Runs `act` for every name at once (one command, one connection each, no further start-up), then
+ * reports in the order given: `done(result)` for each success (or, with `json`, the result — an
+ * array for more than one name) and one error line for each failure. Resolves to 0 if all
+ * succeeded, else the exit status of the first failure.
+ */
+export async function forEachName<T>(ctx: Context, names: readonly string[], json: boolean, act: (name: string) => Promise<T>, done: (result: T) => void): Promise<number> {
+  const outcomes = await Promise.allSettled(names.map(act));
+  const results: T[] = [];
+  let status = 0;
+  for (const o of outcomes) {
+    if (o.status === 'fulfilled') {
+      results.push(o.value);
+      if (!json) done(o.value);
+    } else {
+      ctx.io.stderr.write(errorLine(ctx.prefix, o.reason) + '\n');
+      if (status === 0) status = exitStatusOf(o.reason);
+    }
+  }
+  if (json && (results.length > 0 || names.length > 1)) printJson(ctx.io, names.length === 1 ? results[0] : results);
+  return status;
+}
+
 /** Writes `value` to stdout as JSON. */
 export function printJson(io: Io, value: unknown): void {
   io.stdout.write(JSON.stringify(value, null, 2) + '\n');

@@ -5,8 +5,8 @@
  */
 import { basename } from 'node:path';
 import { WparError } from '../kernel/errno.ts';
+import { argvProblem, WPAR_NAME_PATTERN } from '../definition/rules.ts';
 import type { WparDefinition } from '../runtime/definition.ts';
-import { WPAR_NAME_PATTERN } from '../runtime/definition.ts';
 import { parseLimits } from '../runtime/limits.ts';
 import { HOST_NETWORK, parseNetwork } from '../runtime/network.ts';
 import { checkHostname, checkWparName, COMMON_OPTIONS, parseEnv } from './args.ts';
@@ -64,7 +64,8 @@ export function buildDefinition(values: DefineValues, command: readonly string[]
   if (command === undefined || command.length === 0) {
     throw new UsageError(`no command given; put it after "--", e.g. ${options.usageName} -n ${name || 'NAME'} -- sleep 60`, name === '' ? {} : { subject: name });
   }
-  if (command[0] === '') throw new UsageError('the command name is empty', { code: 'EINVAL', subject: name });
+  const argvWrong = argvProblem(command);
+  if (argvWrong !== undefined) throw new UsageError(argvWrong, { code: 'EINVAL', subject: name });
   const hostname = values.hostname === undefined ? null : checkHostname(values.hostname, name);
   const env = parseEnv(values.env ?? [], name);
   let limits;
@@ -101,7 +102,8 @@ export function defineFlagsHelp(defaultName = false): string {
 }
 
 const OTHER_FLAGS_HELP = `  -c              Checkpointable: chkptwpar may checkpoint it.
-  -h Hostname     Hostname inside the workload partition (default: its name).
+  -h Hostname     Hostname inside the workload partition (default: its name): 1 to 64
+                  letters, digits, '.' or '-', starting with a letter or digit.
   -e Name=Value   Sets an environment variable of its processes; may be repeated.
   -R Attribute=Value[,Attribute=Value...]
                   Resource limits: memory=Size (bytes, or with K, M, G, T), cpu=Percent of one

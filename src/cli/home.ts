@@ -3,7 +3,6 @@
  * daemon agree on one home per system.
  * @module
  */
-import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 /**
@@ -14,7 +13,7 @@ import { join, resolve } from 'node:path';
 export function resolveHome(flagValue?: string, env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): string {
   if (flagValue) return resolve(cwd, flagValue);
   if (env['WPAR_HOME']) return resolve(cwd, env['WPAR_HOME']);
-  const state = env['XDG_STATE_HOME'] || join(homedir(), '.local', 'state');
+  const state = env['XDG_STATE_HOME'] || join(process.getBuiltinModule('node:os').homedir(), '.local', 'state');
   return resolve(cwd, join(state, 'corral'));
 }
 

@@ -4,6 +4,7 @@
  * @module
  */
 import { mkdirSync, readFileSync, unlinkSync } from 'node:fs';
+import { makePrivateIfExists, PRIVATE_DIR, privateDirSync } from '../runtime/private-files.ts';
 import { connect } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { HttpAddress } from '../console/address.ts';
@@ -15,7 +16,7 @@ import { Cgroup } from '../runtime/cgroup.ts';
 import { killLeftovers } from '../runtime/leftovers.ts';
 import { loadExtension, unloadExtension, type LoadedExtension } from './extensions.ts';
 import { HomeLayout, MAX_SOCKET_PATH } from './home.ts';
-import { Journal } from './journal.ts';
+import { Journal, type JournalOptions } from './journal.ts';
 import { checkpoint, restart } from './checkpoint.ts';
 import type { SystemInfo } from './protocol.ts';
 import { startServer } from './server.ts';
@@ -36,6 +37,8 @@ export interface DaemonOptions {
   readonly log?: (line: string) => void;
   /** Serve the web console and `/metrics` here (`wpard --http`); off when absent. */
   readonly http?: HttpAddress;
+  /** Size bounds of `HOME/events.log` (default 16 MiB per file, 4 files). */
+  readonly journal?: JournalOptions;
 }
 
 /** A running daemon. */
@@ -61,12 +64,17 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   if (Buffer.byteLength(layout.agentSocket(2 ** 31 - 1)) > MAX_SOCKET_PATH) {
     throw new WparError('EINVAL', `home ${layout.home} is too deep: its socket paths would exceed ${MAX_SOCKET_PATH} bytes`);
   }
-  mkdirSync(layout.home, { recursive: true, mode: 0o700 });
-  mkdirSync(layout.runDir, { recursive: true, mode: 0o700 });
+  // A new home is 0700; an existing one keeps its owner's mode, but everything the daemon keeps in it
+  // is private (0600 files, 0700 directories) whatever that mode and the umask.
+  mkdirSync(layout.home, { recursive: true, mode: PRIVATE_DIR });
+  privateDirSync(layout.runDir);
+  privateDirSync(layout.wparsDir);
   await claimSocket(layout.socket);
 
-  const store = new Store(layout.database);
-  const journal = new Journal(layout.eventsLog, store, (err) => log(`event log: ${(err as Error).message}`));
+  // A write that records a completed action is never lost silently: the store keeps and retries it,
+  // and the daemon says what was not recorded (and, at its stop, what still is not).
+  const store = new Store(layout.database, { onWriteFailure: (message) => log(message), onRecovered: (message) => log(message) });
+  const journal = new Journal(layout.eventsLog, store, (err) => log(`event log: ${(err as Error).message}`), options.journal);
   const kernel = createKernel({ onListenerError: (err) => log(`event listener: ${(err as Error).message}`) });
   kernel.subscribe((e) => journal.record(e as unknown as { type: string; time: number }));
   const isolation = detectIsolation({ fallback: options.fallbackIsolation === true, ids: layout.ids });
@@ -74,6 +82,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const machine = options.fallbackIsolation === true ? detectIsolation() : isolation;
   const manager = new WparManager({ kernel, store, layout, isolation, journal, agents: options.agents });
   const stored = store.all();
+  for (const name of stored.keys()) makePrivateIfExists(layout.wparDir(name), PRIVATE_DIR); // an older version's 0755
   manager.load(stored);
   journal.record({ type: 'daemon.starting', time: Date.now(), home: layout.home, pid: process.pid, isolation: isolation.summary });
 
@@ -120,7 +129,10 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       await serving.server?.close();
       journal.record({ type: 'daemon.stopped', time: Date.now() });
       await journal.close();
-      store.close();
+      const unrecorded = store.close();
+      if (unrecorded.length > 0) {
+        log(`store ${layout.database}: could not record ${unrecorded.join('; ')} — the next start sees those WPARs as they were before`);
+      }
     })()),
   };
   const deps = { kernel, manager, layout, journal };

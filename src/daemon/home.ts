@@ -43,7 +43,9 @@ export class HomeLayout {
   agentDir(cid: number): string { return join(this.runDir, `agent-${cid}`); }
   /** The agent socket of the WPAR holding `cid` (short, so deep homes still fit the socket path limit). */
   agentSocket(cid: number): string { return join(this.agentDir(cid), 'agent.sock'); }
-  /** Directory of one WPAR. */
+  /** Directory of the WPARs' directories, mode 0700. */
+  get wparsDir(): string { return join(this.home, 'wpars'); }
+  /** Directory of one WPAR, mode 0700 (its root inside keeps its own mode). */
   wparDir(name: string): string { return join(this.home, 'wpars', name); }
   /** A WPAR's root: its private writable directory and its processes' working directory (R2). */
   root(name: string): string { return join(this.wparDir(name), 'root'); }

@@ -1,24 +1,40 @@
 /**
- * The event journal: every kernel and runtime event goes to `HOME/events.log` (JSON lines, all of
- * them), to the store's bounded history, and to live followers (`wpar events -f`).
+ * The event journal: every kernel and runtime event goes to `HOME/events.log` (JSON lines), to the
+ * store's bounded history, and to live followers (`wpar events -f`). The log is rotated like a
+ * console log (`events.log` → `events.log.1` → ...), so it never holds more than `files × maxBytes`
+ * however often a WPAR denies and allows; every file is 0600.
  * @module
  */
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { ConsoleLog } from '../runtime/console-log.ts';
 import type { DaemonEvent } from './protocol.ts';
 import type { Store } from './store.ts';
 
 /** A live follower of the journal. */
 export type EventFollower = (event: DaemonEvent) => void;
 
+/** Size bounds of `events.log` (`wpard --journal-size`, `--journal-files`). */
+export interface JournalOptions {
+  /** Bytes per file before it is rotated; default {@link DEFAULT_JOURNAL_BYTES}. */
+  readonly maxBytes?: number;
+  /** Files kept, the current one included; default {@link DEFAULT_JOURNAL_FILES}. */
+  readonly files?: number;
+}
+
+/** Default bytes per `events.log` file: 16 MiB. */
+export const DEFAULT_JOURNAL_BYTES = 16 * 1024 * 1024;
+/** Default number of `events.log` files kept (the current one and three rotated ones): 64 MiB in all. */
+export const DEFAULT_JOURNAL_FILES = 4;
+
 /** Records events in order; never throws into its caller. */
 export class Journal {
-  readonly #file: WriteStream;
+  readonly #file: ConsoleLog;
   readonly #store: Store;
   readonly #followers = new Set<EventFollower>();
   readonly #onError: (err: unknown) => void;
 
-  constructor(path: string, store: Store, onError: (err: unknown) => void) {
-    this.#file = createWriteStream(path, { flags: 'a', mode: 0o600 });
+  /** Opens (appending to) the log at `path`; failures to write it go to `onError`, never to callers. */
+  constructor(path: string, store: Store, onError: (err: unknown) => void, options: JournalOptions = {}) {
+    this.#file = ConsoleLog.create(path, { maxBytes: options.maxBytes ?? DEFAULT_JOURNAL_BYTES, files: options.files ?? DEFAULT_JOURNAL_FILES });
     this.#file.on('error', onError);
     this.#store = store;
     this.#onError = onError;
@@ -50,6 +66,10 @@ export class Journal {
 
   /** Flushes and closes the log file. */
   close(): Promise<void> {
-    return new Promise((resolve) => this.#file.end(resolve));
+    return new Promise((resolve) => {
+      if (this.#file.destroyed) return resolve();
+      this.#file.end(() => resolve());
+      this.#file.once('error', () => resolve());
+    });
   }
 }

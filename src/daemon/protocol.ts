@@ -76,8 +76,10 @@ export interface WparInfo {
 /** `POST /v1/wpars`. */
 export interface CreateRequest {
   readonly definition: WparDefinition;
-  /** Start it right away (`mkwpar -s`, `wparexec`). */
+  /** Start it right away (`mkwpar -s`, `wparexec`). A start that fails removes it again unless `keep`. */
   readonly start?: boolean;
+  /** With `start`: keep the definition (state B, with the reason) if the start fails (`mkwpar -s --keep`). */
+  readonly keep?: boolean;
   /** Remove it when it ends (`wparexec`). */
   readonly transient?: boolean;
 }
@@ -162,6 +164,7 @@ export function statusFor(code: string): number {
     case 'EPERM': return 403;
     case 'ETIMEDOUT': return 504;
     case 'EAGAIN': return 503;
+    case 'EMSGSIZE': return 413;
     default: return 500;
   }
 }

@@ -6,6 +6,8 @@ import { startAgentServer } from '../agent/server.ts';
 import type { HttpAddress } from '../console/address.ts';
 import { startDaemon, type Daemon } from './daemon.ts';
 import { resolveHome } from './home.ts';
+import type { JournalOptions } from './journal.ts';
+import { DEFAULT_STOP_SECONDS } from './wpars.ts';
 
 /** Options of {@link runDaemon}. */
 export interface RunOptions {
@@ -14,6 +16,8 @@ export interface RunOptions {
   readonly fallbackIsolation?: boolean;
   /** `--http ADDR:PORT`: serve the web console and `/metrics`. */
   readonly http?: HttpAddress;
+  /** Size bounds of `HOME/events.log`. */
+  readonly journal?: JournalOptions;
   /** Printed once the daemon is ready (e.g. how to use the commands against it). */
   readonly banner?: (daemon: Daemon) => string;
 }
@@ -27,12 +31,14 @@ export async function runDaemon(options: RunOptions): Promise<void> {
       home: resolveHome(options.home),
       extensions: options.extensions ?? [],
       fallbackIsolation: options.fallbackIsolation === true,
+      ...(options.journal !== undefined && { journal: options.journal }),
       agents: startAgentServer,
       log,
       ...(options.http && { http: options.http }),
     });
   } catch (err) {
-    log(`cannot start: ${(err as Error).message}`);
+    const code = (err as { code?: unknown }).code;
+    log(`cannot start: ${(err as Error).message}${typeof code === 'string' && /^E[A-Z]+$/.test(code) ? ` (${code})` : ''}`);
     process.exit(1);
   }
   // S7: what WPARs do not get here is said, one line each with what to install or enable.
@@ -40,10 +46,25 @@ export async function runDaemon(options: RunOptions): Promise<void> {
   log(`serving ${daemon.layout.home} on ${daemon.layout.socket} (isolation: ${daemon.isolation.summary}; pid ${process.pid})`);
   if (options.banner) process.stdout.write(options.banner(daemon) + '\n');
   let signals = 0;
+  let since = 0;
+  // What a stop is waiting for, in words: the WPARs still active and when their SIGKILL comes.
+  const waitingFor = (): string => {
+    const left = daemon.manager.active();
+    const kill = Math.max(0, Math.ceil(DEFAULT_STOP_SECONDS - (Date.now() - since) / 1000));
+    return `waiting for ${left.length} WPAR(s) to exit after SIGTERM: ${left.join(', ')} (SIGKILL in ${kill} s)`;
+  };
   const shutdown = (signal: string): void => {
-    if (++signals > 1) { log(`${signal} again: still stopping WPARs; send SIGKILL to abandon them`); return; }
-    log(`${signal}: stopping every WPAR`);
-    daemon.stop().then(() => { log('stopped'); process.exit(0); }, (err: Error) => { log(`stop failed: ${err.message}`); process.exit(1); });
+    if (++signals > 1) {
+      log(`${signal} again: ${daemon.manager.active().length > 0 ? waitingFor() : 'finishing the stop'}; send SIGKILL to abandon them`);
+      return;
+    }
+    since = Date.now();
+    const active = daemon.manager.active();
+    log(`${signal}: stopping every WPAR${active.length > 0 ? ` (${active.join(', ')}): SIGTERM now, SIGKILL after ${DEFAULT_STOP_SECONDS} s` : ''}`);
+    // A WPAR that ignores SIGTERM holds the stop for up to DEFAULT_STOP_SECONDS: say so, once.
+    const slow = setTimeout(() => { if (daemon.manager.active().length > 0) log(waitingFor()); }, 1000);
+    slow.unref();
+    daemon.stop().then(() => { clearTimeout(slow); log('stopped'); process.exit(0); }, (err: Error) => { log(`stop failed: ${err.message}`); process.exit(1); });
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));

@@ -17,6 +17,9 @@ import {
 } from './protocol.ts';
 import type { WparManager } from './wpars.ts';
 
+/** The largest request body the control API reads: 1 MiB. */
+export const MAX_BODY_BYTES = 1024 * 1024;
+
 /** What the server serves. */
 export interface ServerOptions {
   readonly layout: HomeLayout;
@@ -30,13 +33,18 @@ export interface ServerOptions {
 /** Starts the control server on the home's socket. */
 export async function startServer(options: ServerOptions): Promise<FastifyInstance> {
   const { layout, manager, journal } = options;
-  const app = Fastify({ logger: false, forceCloseConnections: true });
+  // Bounded memory: a request body is at most MAX_BODY_BYTES (every request Corral sends is far
+  // smaller), and the HTTP server's own limits bound headers (16 KiB) and their time.
+  const app = Fastify({ logger: false, forceCloseConnections: true, bodyLimit: MAX_BODY_BYTES });
 
   app.setErrorHandler((err, _req, reply) => {
     const e = err as Error & { validation?: unknown; statusCode?: number };
-    const code = err instanceof WparError ? err.code : e.validation || e.statusCode === 400 ? 'EINVAL' : 'EIO';
-    const body: ApiError = { error: { code, message: e.message } };
-    void reply.status(statusFor(code)).send(body);
+    // fastify's own refusals (413 body too large, 415 not JSON, 400 bad JSON) are the client's
+    // errors: answered with their status in the API's error shape, never as a 500 EIO.
+    const client = typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500 ? e.statusCode : undefined;
+    const code = err instanceof WparError ? err.code : client === 413 ? 'EMSGSIZE' : e.validation || client !== undefined ? 'EINVAL' : 'EIO';
+    const body: ApiError = { error: { code, message: client === 415 ? `${e.message}: send application/json` : e.message } };
+    void reply.status(err instanceof WparError || client === undefined ? statusFor(code) : client).send(body);
   });
 
   app.get('/v1/system', async () => options.system());
@@ -50,8 +58,16 @@ export async function startServer(options: ServerOptions): Promise<FastifyInstan
     const body = req.body ?? ({} as CreateRequest);
     const definition = checkDefinition(body.definition);
     await manager.create(definition, body.transient === true);
-    // A WPAR that fails to start stays defined (state B, with the reason); a transient one is removed.
-    if (body.start) await manager.start(definition.name);
+    // A WPAR this request defined and that then fails to start is removed again (nothing is left
+    // behind by a mistyped command), unless the client asked to keep it (state B, with the reason).
+    if (body.start) {
+      try {
+        await manager.start(definition.name);
+      } catch (err) {
+        if (body.keep !== true && manager.has(definition.name)) await manager.remove(definition.name, { force: true }).catch(() => {});
+        throw err;
+      }
+    }
     return reply.status(201).send(manager.has(definition.name) ? manager.info(definition.name) : null);
   });
 

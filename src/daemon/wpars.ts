@@ -6,10 +6,12 @@
  */
 import { mkdirSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
+import { privateDir } from '../runtime/private-files.ts';
+import { stopSecondsProblem } from '../definition/rules.ts';
 import type { Kernel } from '../api/kernel.ts';
 import type { Owner } from '../api/owner.ts';
 import type { KernelCorral } from '../kernel/corral.ts';
-import { WparError } from '../kernel/errno.ts';
+import { rootCause, WparError } from '../kernel/errno.ts';
 import type { Subsystem } from '../kernel/subsystem.ts';
 import type { WparDefinition } from '../runtime/definition.ts';
 import type { IdRange } from '../runtime/idmap.ts';
@@ -153,7 +155,10 @@ export class WparManager {
   async create(definition: WparDefinition, transient = false): Promise<WparInfo> {
     if (this.#entries.has(definition.name)) throw new WparError('EEXIST', `${definition.name}: a WPAR of that name already exists`);
     const createdAt = Date.now();
-    // The root first: a definition is only stored once its root exists (nothing half-made).
+    // The root first: a definition is only stored once its root exists (nothing half-made). Its
+    // directory (console log beside the root) is private whatever the umask.
+    await privateDir(this.#layout.wparsDir);
+    await privateDir(this.#layout.wparDir(definition.name));
     await mkdir(this.#layout.root(definition.name), { recursive: true, mode: 0o755 });
     if (!this.#store.insert(definition, transient, createdAt)) throw new WparError('EEXIST', `${definition.name}: a WPAR of that name already exists`);
     this.#ended.delete(definition.name);
@@ -183,11 +188,14 @@ export class WparManager {
       if (e.busy === 'starting') e.busy = null; // the command may already have exited and be stopping
       if (e.broken) { e.broken = false; this.#store.setBroken(name, false); }
       return this.#info(e);
-    } catch (err) {
+    } catch (caught) {
+      // The root cause once, with its own errno (ENOENT for a missing command, not the activation's
+      // ECANCELED), the WPAR named once; the whole chain stays as `cause`.
+      const err = startFailure(name, caught);
       this.#pendingStates.delete(name);
       e.busy = null;
       e.broken = true;
-      const reason = `failed to start: ${(err as Error).message}`;
+      const reason = `failed to start: ${err.message.slice(name.length + 2)} (${err.code})`;
       e.lastExit = { code: null, signal: null, at: Date.now(), reason };
       this.#store.setExit(name, e.lastExit, true);
       this.#event('runtime.start-failed', name, { reason });
@@ -204,7 +212,8 @@ export class WparManager {
     if (e.busy) return Promise.reject(new WparError('EBUSY', `${name}: cannot stop while ${e.busy}`));
     if (e.cid === null) return Promise.reject(new WparError('EINVAL', `${name}: not active (state ${this.#letter(e)})`));
     const seconds = options.timeoutSec ?? DEFAULT_STOP_SECONDS;
-    if (!Number.isFinite(seconds) || seconds < 0) return Promise.reject(new WparError('EINVAL', `${name}: stop timeout must be a number of seconds >= 0`));
+    const wrong = stopSecondsProblem(seconds);
+    if (wrong !== undefined) return Promise.reject(new WparError('EINVAL', `${name}: ${wrong}`));
     e.stopWith = {
       options: { force: options.force === true, graceMs: Math.round(seconds * 1000) },
       reason: options.reason ?? (options.force ? 'stopped by stopwpar -F' : 'stopped by stopwpar'),
@@ -466,4 +475,18 @@ export class WparManager {
   #event(type: string, name: string, fields: Record<string, unknown>): void {
     this.#journal.record({ type, time: Date.now(), name, ...fields });
   }
+}
+
+/**
+ * `NAME: ROOT CAUSE` with the root cause's errno, for a start that failed with `err` (kept as the
+ * cause). Prefixes that name the WPAR again (`WPAR web: `, `web: `) are dropped from the root's message.
+ */
+function startFailure(name: string, err: unknown): WparError {
+  const root = rootCause(err);
+  if (root === undefined) return new WparError('EINVAL', `${name}: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+  let message = root.message;
+  for (const prefix of [`WPAR ${name}: `, `${name}: `, `WPAR "${name}": `]) {
+    if (message.startsWith(prefix)) message = message.slice(prefix.length);
+  }
+  return new WparError(root.code, `${name}: ${message}`, { cause: err });
 }

@@ -4,7 +4,8 @@
  * @module
  */
 import { arch, hostname, platform, release } from 'node:os';
-import { WPAR_NAME_PATTERN, type WparDefinition } from '../runtime/definition.ts';
+import { definitionProblem as definitionRulesProblem } from '../definition/rules.ts';
+import type { WparDefinition } from '../runtime/definition.ts';
 import { FORMAT_NAME, FORMAT_VERSION, PART_NAMES } from './format.ts';
 import { damaged } from './errors.ts';
 
@@ -110,25 +111,17 @@ export function parseManifest(bytes: Buffer, label: string): ImageManifest {
   return m as unknown as ImageManifest;
 }
 
-/** Check a definition (from a caller or an image); returns the reason it is invalid, or null. */
+/**
+ * Check a definition (from a caller or an image); returns the reason it is invalid, or null. The
+ * rules are `src/definition/rules.ts` (those the commands and the daemon use; the CPU limit is not
+ * bounded by this system's CPUs, which the daemon checks at restart); an image must also carry every
+ * field.
+ */
 export function definitionProblem(d: unknown): string | null {
   if (!isObject(d)) return 'not an object';
-  if (typeof d.name !== 'string' || !WPAR_NAME_PATTERN.test(d.name)) return 'name does not follow the WPAR name rule';
-  if (!Array.isArray(d.argv) || d.argv.length === 0 || !d.argv.every((a) => typeof a === 'string')) {
-    return 'argv is not a non-empty array of strings';
-  }
-  if (!isObject(d.env) || !Object.values(d.env).every((v) => typeof v === 'string')) return 'env is not a map of strings';
-  if (d.hostname !== null && typeof d.hostname !== 'string') return 'hostname is not a string or null';
-  if (typeof d.checkpointable !== 'boolean' || typeof d.autostart !== 'boolean') {
-    return 'checkpointable and autostart must be booleans';
-  }
-  const limits = d.limits;
-  if (!isObject(limits)) return 'limits is not an object';
-  for (const k of ['memoryBytes', 'cpuPercent', 'procs']) {
-    const v = limits[k];
-    if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v <= 0)) return `limits.${k} is not a positive number`;
-  }
-  return null;
+  const missing = ['name', 'argv', 'env', 'hostname', 'checkpointable', 'limits', 'autostart'].find((k) => !(k in d));
+  if (missing !== undefined) return `${missing} is missing`;
+  return definitionRulesProblem(d) ?? null;
 }
 
 /** Parse and check the definition part's bytes. */

@@ -10,6 +10,8 @@ export const EPERM = 1;
 export const ENOENT = 2;
 /** The wait was interrupted (an AbortSignal fired). */
 export const EINTR = 4;
+/** An input/output error: the daemon's store or a file it keeps could not be read or written. */
+export const EIO = 5;
 /** No free cid (or other resource) right now. */
 export const EAGAIN = 11;
 /** The WPAR's checkpoint state does not allow the command now. */
@@ -18,6 +20,10 @@ export const EBUSY = 16;
 export const EEXIST = 17;
 /** A command or argument is not valid. */
 export const EINVAL = 22;
+/** No space left on the device that holds the daemon's home. */
+export const ENOSPC = 28;
+/** A message (a request body, an agent line) is larger than the receiver accepts. */
+export const EMSGSIZE = 90;
 /** A wait expired (TRY timeout, callout timeout). AIX's value. */
 export const ETIMEDOUT = 78;
 /** An operation was cancelled (a WPARSTART callout or subsystem refused the activation). AIX's value. */
@@ -25,10 +31,11 @@ export const ECANCELED = 117;
 
 /** The errno names this project uses. */
 export type ErrnoCode =
-  | 'EPERM' | 'ENOENT' | 'EINTR' | 'EAGAIN' | 'EBUSY' | 'EEXIST' | 'EINVAL' | 'ETIMEDOUT' | 'ECANCELED';
+  | 'EPERM' | 'ENOENT' | 'EINTR' | 'EIO' | 'EAGAIN' | 'EBUSY' | 'EEXIST' | 'EINVAL' | 'ENOSPC' | 'EMSGSIZE'
+  | 'ETIMEDOUT' | 'ECANCELED';
 
 const NUMBERS: Readonly<Record<ErrnoCode, number>> = {
-  EPERM, ENOENT, EINTR, EAGAIN, EBUSY, EEXIST, EINVAL, ETIMEDOUT, ECANCELED,
+  EPERM, ENOENT, EINTR, EIO, EAGAIN, EBUSY, EEXIST, EINVAL, ENOSPC, EMSGSIZE, ETIMEDOUT, ECANCELED,
 };
 const NAMES: ReadonlyMap<number, ErrnoCode> = new Map(
   Object.entries(NUMBERS).map(([name, n]) => [n, name as ErrnoCode]),
@@ -65,4 +72,20 @@ export class WparError extends Error {
   static fromErrno(errno: number, message: string, options?: ErrorOptions): WparError {
     return new WparError(errnoName(errno) ?? 'EINVAL', message, options);
   }
+}
+
+/**
+ * The innermost {@link WparError} in `err`'s `cause` chain (`err` itself when none of its causes is
+ * one), or `undefined` when there is none: the root cause to show a user, while the whole chain
+ * stays on the error for whoever wants it. A `WparError` ECANCELED from an activation whose
+ * subsystem failed with ENOENT has that ENOENT as its root cause.
+ */
+export function rootCause(err: unknown): WparError | undefined {
+  let found: WparError | undefined;
+  const seen = new Set<unknown>();
+  for (let e: unknown = err; e instanceof Error && !seen.has(e); e = e.cause) {
+    seen.add(e);
+    if (e instanceof WparError) found = e;
+  }
+  return found;
 }

@@ -12,6 +12,7 @@ import { Writable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { WparError } from '../kernel/errno.ts';
 import { errorCode, systemError } from './errors.ts';
+import { openPrivateAppend, PRIVATE_DIR } from './private-files.ts';
 
 /** Size bounds of a console log. */
 export interface ConsoleLogOptions {
@@ -69,8 +70,10 @@ export class ConsoleLog extends Writable {
 
   override _construct(callback: (error?: Error | null) => void): void {
     (async () => {
-      await mkdir(dirname(this.path), { recursive: true });
-      this.#handle = await open(this.path, 'a');
+      // 0600, and its directory 0700 if it makes it: a WPAR's output is not for other users (the
+      // daemon makes HOME/wpars/NAME private itself; an existing directory's mode is its owner's).
+      await mkdir(dirname(this.path), { recursive: true, mode: PRIVATE_DIR });
+      this.#handle = await openPrivateAppend(this.path);
       this.#size = (await this.#handle.stat()).size;
     })().then(
       () => { this.#opened(); callback(); },
@@ -125,7 +128,7 @@ export class ConsoleLog extends Writable {
       await rename(rotatedPath(this.path, i - 1), rotatedPath(this.path, i)).catch(ignoreMissing);
     }
     if (this.#files === 1) await unlink(this.path).catch(ignoreMissing);
-    this.#handle = await open(this.path, 'a');
+    this.#handle = await openPrivateAppend(this.path);
     this.#size = 0;
   }
 }

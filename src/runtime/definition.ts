@@ -1,7 +1,9 @@
 /**
- * A WPAR's definition: what `mkwpar` records and what survives daemon restarts (R2).
+ * A WPAR's definition: what `mkwpar` records and what survives daemon restarts (R2). The rules each
+ * field follows are in `src/definition/rules.ts`, the one module every layer checks with.
  * @module
  */
+import { NAME_PATTERN } from '../kernel/corral.ts';
 
 /** Resource limits; an absent field is unlimited. */
 export interface Limits {
@@ -36,4 +38,4 @@ export interface WparDefinition {
 }
 
 /** The kernel's WPAR name rule (K14), shared by every layer that accepts a name. */
-export const WPAR_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+export const WPAR_NAME_PATTERN: RegExp = NAME_PATTERN;

@@ -8,7 +8,8 @@ import { WparError, type ErrnoCode } from '../kernel/errno.ts';
 // The project's errno set is small: map the system's codes onto the nearest one.
 const CODES: Readonly<Record<string, ErrnoCode>> = {
   EPERM: 'EPERM', EACCES: 'EPERM', EROFS: 'EPERM',
-  ENOENT: 'ENOENT', EBUSY: 'EBUSY', EEXIST: 'EEXIST', EAGAIN: 'EAGAIN', ENOSPC: 'EAGAIN', ENOMEM: 'EAGAIN',
+  ENOENT: 'ENOENT', EBUSY: 'EBUSY', EEXIST: 'EEXIST', EAGAIN: 'EAGAIN', ENOSPC: 'ENOSPC', EDQUOT: 'ENOSPC',
+  ENOMEM: 'EAGAIN', EIO: 'EIO',
 };
 
 /** A WparError for `what` failing with the Node system error `err` (its code and message kept as the cause). */

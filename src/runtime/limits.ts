@@ -3,8 +3,8 @@
  * @module
  */
 
-import { availableParallelism } from 'node:os';
 import { WparError } from '../kernel/errno.ts';
+import { formatSize, maxCpuPercent, MIN_MEMORY_BYTES, parseSize, parseWhole } from '../definition/rules.ts';
 import type { Limits } from './definition.ts';
 
 /** Options of {@link parseLimits}. */
@@ -13,18 +13,16 @@ export interface ParseLimitsOptions {
   readonly cpus?: number;
 }
 
-const UNITS: Readonly<Record<string, number>> = { '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 };
-const MEMORY = /^([0-9]+)([KMGT]?)$/i;
-const INTEGER = /^[0-9]+$/;
-
 /**
  * Parses a limit list such as `memory=256M,cpu=50,procs=64`; an empty string means no limits.
- * `memory` is bytes with an optional binary unit (K, M, G, T); `cpu` an integer percentage of one
- * CPU from 1 to 100 × CPUs; `procs` a positive integer.
+ * `memory` is bytes with an optional binary unit (K, M, G, T), at least 1M; `cpu` an integer
+ * percentage of one CPU from 1 to 100 × CPUs; `procs` a positive integer (the rules of
+ * `src/definition/rules.ts`).
  * @throws WparError EINVAL naming the bad item: malformed, unknown key, duplicate key or bad value.
  */
 export function parseLimits(spec: string, options: ParseLimitsOptions = {}): Limits {
-  const maxCpu = 100 * (options.cpus ?? availableParallelism());
+  // node:os only when needed (it is a command's start-up cost otherwise): lswpar formats limits, never parses them.
+  const maxCpu = maxCpuPercent(options.cpus ?? process.getBuiltinModule('node:os').availableParallelism());
   const limits: { memoryBytes?: number; cpuPercent?: number; procs?: number } = {};
   if (spec === '') return limits;
   const seen = new Set<string>();
@@ -38,23 +36,22 @@ export function parseLimits(spec: string, options: ParseLimitsOptions = {}): Lim
     seen.add(key);
     switch (key) {
       case 'memory': {
-        const m = MEMORY.exec(value);
-        const bytes = m ? Number(m[1]) * (UNITS[m[2]!.toUpperCase()] ?? 1) : NaN;
-        if (!(bytes >= 1 && Number.isSafeInteger(bytes))) {
-          throw bad('memory must be a positive number of bytes with an optional unit K, M, G or T (e.g. 256M)');
+        const bytes = parseSize(value);
+        if (!(bytes >= MIN_MEMORY_BYTES)) {
+          throw bad('memory must be a number of bytes with an optional unit K, M, G or T, at least 1M (e.g. 256M)');
         }
         limits.memoryBytes = bytes;
         break;
       }
       case 'cpu': {
-        const n = INTEGER.test(value) ? Number(value) : NaN;
+        const n = parseWhole(value);
         if (!(n >= 1 && n <= maxCpu)) throw bad(`cpu must be an integer percentage from 1 to ${maxCpu}`);
         limits.cpuPercent = n;
         break;
       }
       case 'procs': {
-        const n = INTEGER.test(value) ? Number(value) : NaN;
-        if (!(n >= 1 && Number.isSafeInteger(n))) throw bad('procs must be a positive integer');
+        const n = parseWhole(value);
+        if (!(n >= 1)) throw bad('procs must be a positive integer');
         limits.procs = n;
         break;
       }
@@ -68,17 +65,8 @@ export function parseLimits(spec: string, options: ParseLimitsOptions = {}): Lim
 /** Formats limits back into `-R` syntax (`memory=256M,cpu=50,procs=64`); no limits gives `''`. */
 export function formatLimits(limits: Limits): string {
   const items: string[] = [];
-  if (limits.memoryBytes !== undefined) items.push(`memory=${formatBytes(limits.memoryBytes)}`);
+  if (limits.memoryBytes !== undefined) items.push(`memory=${formatSize(limits.memoryBytes)}`);
   if (limits.cpuPercent !== undefined) items.push(`cpu=${limits.cpuPercent}`);
   if (limits.procs !== undefined) items.push(`procs=${limits.procs}`);
   return items.join(',');
-}
-
-/** Bytes in the largest binary unit that divides them exactly, so that parsing gives them back. */
-function formatBytes(bytes: number): string {
-  for (const unit of ['T', 'G', 'M', 'K'] as const) {
-    const size = UNITS[unit]!;
-    if (bytes % size === 0) return `${bytes / size}${unit}`;
-  }
-  return String(bytes);
 }

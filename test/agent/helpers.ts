@@ -11,6 +11,7 @@ import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { createKernel, type Kernel, type KernelEvent } from '../../src/index.ts';
 import { startAgentServer, type AgentServer, type AgentServerOptions } from '../../src/agent/server.ts';
+import { within } from '../support/bounded.ts';
 
 /** One system: a kernel, an active (or restarting) WPAR and its agent server. */
 export interface System extends AsyncDisposable {
@@ -45,7 +46,7 @@ export async function system(options: {
   });
   return {
     kernel, cid, dir, socketPath, server, logs,
-    waitLog: (match) => new Promise((resolve) => {
+    waitLog: (match) => within(new Promise((resolve) => {
       const seen = logs.find(match);
       if (seen !== undefined) return resolve(seen);
       const on = (line: string): void => {
@@ -54,7 +55,7 @@ export async function system(options: {
         resolve(line);
       };
       logged.on('line', on);
-    }),
+    }), 'a matching agent server log line'),
     async [Symbol.asyncDispose]() {
       await server.close();
       rmSync(dir, { recursive: true, force: true });
@@ -64,14 +65,14 @@ export async function system(options: {
 
 /** Resolves the next kernel event that matches. */
 export function nextEvent(kernel: Kernel, match: (e: KernelEvent) => boolean): Promise<KernelEvent> {
-  return new Promise((resolve) => {
+  return within(new Promise((resolve) => {
     const sub = kernel.subscribe((e) => {
       if (match(e)) {
         sub.unsubscribe();
         resolve(e);
       }
     });
-  });
+  }), 'a matching kernel event');
 }
 
 /** A raw protocol client: writes lines, reads JSON messages in order. */
@@ -94,10 +95,10 @@ export class RawClient implements Disposable {
   /** Connects to `path`. */
   static async open(path: string): Promise<RawClient> {
     const socket = connect(path);
-    await new Promise<void>((resolve, reject) => {
+    await within(new Promise<void>((resolve, reject) => {
       socket.once('connect', resolve);
       socket.once('error', reject);
-    });
+    }), `a connection to ${path}`);
     return new RawClient(socket);
   }
 
@@ -115,7 +116,7 @@ export class RawClient implements Disposable {
   next(): Promise<Record<string, unknown>> {
     const m = this.#queue.shift();
     if (m) return Promise.resolve(m);
-    return new Promise((resolve) => this.#waiters.push(resolve));
+    return within(new Promise((resolve) => this.#waiters.push(resolve)), 'the next agent message');
   }
 
   /** Sends a request and returns the next message (the answer, when the daemon sends nothing else). */
@@ -150,6 +151,6 @@ export class Lines {
   waitFor(match: (line: string) => boolean): Promise<string> {
     const seen = this.all.find(match);
     if (seen !== undefined) return Promise.resolve(seen);
-    return new Promise((resolve) => this.#waiters.push({ match, resolve }));
+    return within(new Promise((resolve) => this.#waiters.push({ match, resolve })), 'a matching line');
   }
 }

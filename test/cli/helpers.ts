@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { Interruption, Io } from '../../src/cli/io.ts';
 import type { WparInfo } from '../../src/daemon/protocol.ts';
+import { within } from '../support/bounded.ts';
 
 /** An Io whose output is kept in memory and whose interruptions the test sends. */
 export interface TestIo {
@@ -67,8 +68,8 @@ export function testIo(env: NodeJS.ProcessEnv = {}, cwd = '/work/dir'): TestIo {
     stderr: err.text,
     interrupt: (why = 'SIGINT') => { for (const h of [...handlers]) h(why); },
     subscribers: () => handlers.size,
-    subscribed: () => new Promise<void>((resolve) => { if (handlers.size > 0) resolve(); else waiters.push(resolve); }),
-    waitForStdout: (text) => new Promise<void>((resolve) => { outWaiters.push({ text, resolve }); check(); }),
+    subscribed: () => within(new Promise<void>((resolve) => { if (handlers.size > 0) resolve(); else waiters.push(resolve); }), 'an interrupt subscriber'),
+    waitForStdout: (text) => within(new Promise<void>((resolve) => { outWaiters.push({ text, resolve }); check(); }), `${JSON.stringify(text)} on stdout`),
   };
 }
 
@@ -137,11 +138,11 @@ export async function fakeDaemon(handler: Handler): Promise<FakeDaemon> {
   return {
     home,
     received,
-    arrived: (method, prefix, nth = 1) => new Promise((resolve) => {
+    arrived: (method, prefix, nth = 1) => within(new Promise((resolve) => {
       const done = matching(method, prefix)[nth - 1];
       if (done) resolve(done);
       else watchers.push({ method, prefix, nth, resolve });
-    }),
+    }), `request ${nth} of ${method} ${prefix}`),
     close: async () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

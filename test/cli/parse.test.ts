@@ -58,7 +58,7 @@ describe('mkwpar', () => {
   test('the command starts at "--" or at the first operand; later flags belong to it', () => {
     assert.deepEqual(mk('-n', 'web', 'node', 'app.js', '-c', '--port', '80').request.definition.argv, ['node', 'app.js', '-c', '--port', '80']);
     assert.equal(mk('-n', 'web', 'node', 'app.js', '-c').request.definition.checkpointable, false);
-    assert.deepEqual(mk('-n', 'web', '--', '-weird', '--', 'x').request.definition.argv, ['-weird', '--', 'x']);
+    assert.deepEqual(mk('-n', 'web', '--', 'weird', '--', '-x').request.definition.argv, ['weird', '--', '-x']);
     assert.deepEqual(mk('-cnweb', 'ls').request.definition, mk('-c', '-n', 'web', 'ls').request.definition);
     assert.deepEqual(mk('--name=web', '-eK=V', 'ls').request.definition.env, { K: 'V' });
   });
@@ -100,7 +100,10 @@ describe('mkwpar', () => {
     [['-n', 'web', '-R', 'disk=1G', '--', 'ls'], 'mkwpar: web: bad resource limit "disk=1G": unknown limit "disk"', 2],
     [['-n', 'web', '-R', 'procs=1', '-R', 'procs=2', '--', 'ls'], 'mkwpar: web: bad resource limit "procs=2": procs is given more than once (EINVAL)', 2],
     [['-n', 'web', '-h', 'a b', '--', 'ls'], 'mkwpar: web: bad hostname "a b": ', 2],
-    [['-n', 'web', '-h', 'h'.repeat(64), '--', 'ls'], 'mkwpar: web: bad hostname', 2],
+    [['-n', 'web', '-h', 'h'.repeat(65), '--', 'ls'], 'mkwpar: web: bad hostname', 2],
+    // Item 7 of issue 11: what the daemon or the runtime would refuse, mkwpar refuses first.
+    [['-n', 'web', '--', '-weird'], 'mkwpar: web: bad command "-weird": it must not start with "-" (EINVAL)', 2],
+    [['-n', 'web', '-R', 'memory=1000', '--', 'ls'], 'mkwpar: web: bad resource limit "memory=1000": memory must be a number of bytes with an optional unit K, M, G or T, at least 1M', 2],
     [['-n', 'web', '-x', '--', 'ls'], "mkwpar: unknown option '-x'; see 'mkwpar --help'", 2],
     [['-n', 'web', '--json=1', '--', 'ls'], "mkwpar: option '--json' does not take an argument", 2],
     [['-n', 'web', '-n'], "mkwpar: option '-n, --name <value>' argument missing; see 'mkwpar --help'", 2],
@@ -143,11 +146,13 @@ describe('wparexec', () => {
 
 describe('startwpar, stopwpar, rmwpar', () => {
   test('good input', () => {
-    assert.deepEqual(parseStartwpar(['web'], io), { home: '/srv/corral', json: false, name: 'web' });
-    assert.deepEqual(parseStartwpar(['--json', '--home', '/h', 'web'], io), { home: '/h', json: true, name: 'web' });
-    assert.deepEqual(parseStopwpar(['web'], io), { home: '/srv/corral', json: false, name: 'web', request: {} });
-    assert.deepEqual(parseStopwpar(['-F', '-t', '2.5', 'web'], io), { home: '/srv/corral', json: false, name: 'web', request: { force: true, timeoutSec: 2.5 } });
-    assert.deepEqual(parseStopwpar(['-t0', 'web'], io), { home: '/srv/corral', json: false, name: 'web', request: { timeoutSec: 0 } });
+    assert.deepEqual(parseStartwpar(['web'], io), { home: '/srv/corral', json: false, names: ['web'] });
+    assert.deepEqual(parseStartwpar(['--json', '--home', '/h', 'web'], io), { home: '/h', json: true, names: ['web'] });
+    // Item 19 of issue 11: several names in one command.
+    assert.deepEqual(parseStartwpar(['a', 'b', 'c'], io), { home: '/srv/corral', json: false, names: ['a', 'b', 'c'] });
+    assert.deepEqual(parseStopwpar(['web'], io), { home: '/srv/corral', json: false, names: ['web'], request: {} });
+    assert.deepEqual(parseStopwpar(['-F', '-t', '2.5', 'web'], io), { home: '/srv/corral', json: false, names: ['web'], request: { force: true, timeoutSec: 2.5 } });
+    assert.deepEqual(parseStopwpar(['-t0', 'web', 'db'], io), { home: '/srv/corral', json: false, names: ['web', 'db'], request: { timeoutSec: 0 } });
     assert.deepEqual(parseRmwpar(['web'], io), { home: '/srv/corral', name: 'web', force: false });
     assert.deepEqual(parseRmwpar(['-F', 'web'], io), { home: '/srv/corral', name: 'web', force: true });
     assert.equal(parseRmwpar(['-?'], io), HELP);
@@ -155,8 +160,7 @@ describe('startwpar, stopwpar, rmwpar', () => {
 
   test('bad input', () => {
     assert.equal(failure('startwpar', () => parseStartwpar([], io)).line, "startwpar: missing the WPAR name (WparName); see 'startwpar --help'");
-    assert.equal(failure('startwpar', () => parseStartwpar(['a', 'b'], io)).line, `startwpar: too many arguments: "b"; see 'startwpar --help'`);
-    assert.match(failure('startwpar', () => parseStartwpar(['../x'], io)).line, /^startwpar: bad WPAR name "\.\.\/x": .* \(EINVAL\)$/);
+    assert.match(failure('startwpar', () => parseStartwpar(['a', '../x'], io)).line, /^startwpar: bad WPAR name "\.\.\/x": .* \(EINVAL\)$/);
     assert.equal(failure('stopwpar', () => parseStopwpar(['-t', '-1', 'web'], io)).status, 2);
     assert.equal(failure('stopwpar', () => parseStopwpar(['-t', 'soon', 'web'], io)).line, 'stopwpar: web: bad -t value "soon": expected a number of seconds (EINVAL)');
     assert.equal(failure('rmwpar', () => parseRmwpar(['--json', 'web'], io)).line, "rmwpar: unknown option '--json'; see 'rmwpar --help'");
@@ -189,7 +193,8 @@ describe('chkptwpar, restartwpar', () => {
 
   test('bad input', () => {
     assert.equal(failure('chkptwpar', () => parseChkptwpar(['web'], io)).line, "chkptwpar: missing -d Directory; see 'chkptwpar --help'");
-    assert.equal(failure('chkptwpar', () => parseChkptwpar(['-d', 'x', '-w', 'x', 'web'], io)).line, 'chkptwpar: web: bad -w value "x": expected a number of seconds (EINVAL)');
+    assert.equal(failure('chkptwpar', () => parseChkptwpar(['-d', 'x', '-w', 'x', 'web'], io)).line, 'chkptwpar: web: bad -w value "x": expected whole seconds from 0 to 2147483 (EINVAL)');
+    assert.equal(failure('chkptwpar', () => parseChkptwpar(['-d', 'x', '-w', '2.5', 'web'], io)).line, 'chkptwpar: web: bad -w value "2.5": expected whole seconds from 0 to 2147483 (EINVAL)');
     assert.match(failure('restartwpar', () => parseRestartwpar(['-d', 'x', '-n', '../y', 'web'], io)).line, /^restartwpar: bad new WPAR name "\.\.\/y"/);
     assert.equal(failure('restartwpar', () => parseRestartwpar(['-d', 'x'], io)).status, 2);
   });

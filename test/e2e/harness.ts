@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import { request } from 'node:http';
 import { createInterface } from 'node:readline';
 import type { WparInfo } from '../../src/daemon/protocol.ts';
+import { within } from '../support/bounded.ts';
 
 /** The repository root (tests run against the built `dist/`). */
 export const ROOT = resolve(import.meta.dirname, '../..');
@@ -21,16 +22,23 @@ export interface Ran {
   readonly stderr: string;
 }
 
-/** Runs `node FILE ARGS` to completion. */
-export function runNode(file: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<Ran> {
+/**
+ * Runs `node FILE ARGS` to completion; a command still running after `timeoutMs` is killed and the
+ * wait rejects (a hung command fails its test instead of hanging it).
+ */
+export function runNode(file: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env, timeoutMs = 60_000): Promise<Ran> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [file, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${file} ${args.join(' ')} still running after ${timeoutMs} ms; stderr: ${stderr}`));
+    }, timeoutMs);
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
     child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
     child.on('error', reject);
-    child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
+    child.on('close', (code) => { clearTimeout(timer); resolvePromise({ code, stdout, stderr }); });
   });
 }
 
@@ -40,6 +48,7 @@ export class System implements AsyncDisposable {
   readonly #daemon: ChildProcess;
   readonly #exited: Promise<number | null>;
   #log = '';
+  readonly #logWaiters = new Set<() => void>();
 
   private constructor(home: string, daemon: ChildProcess) {
     this.home = home;
@@ -60,19 +69,40 @@ export class System implements AsyncDisposable {
     const daemon = spawn(wrapped[0]!, wrapped.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], ...ids });
     const sys = new System(home, daemon);
     const lines = createInterface({ input: daemon.stderr! });
-    await new Promise<void>((ready, fail) => {
-      lines.on('line', (l) => {
-        sys.#log += l + '\n';
-        if (l.includes(' serving ')) ready();
-      });
-      daemon.once('exit', (code) => fail(new Error(`wpard exited (${code}) before serving:\n${sys.#log}`)));
-    });
+    try {
+      await within(new Promise<void>((ready, fail) => {
+        lines.on('line', (l) => {
+          sys.#log += l + '\n';
+          for (const w of sys.#logWaiters) w();
+          if (l.includes(' serving ')) ready();
+        });
+        daemon.once('exit', (code) => fail(new Error(`wpard exited (${code}) before serving:\n${sys.#log}`)));
+      }), `wpard to serve ${home}`);
+    } catch (err) {
+      daemon.kill('SIGKILL'); // never leave a daemon behind a failed start
+      throw err;
+    }
     return sys;
   }
 
   /** What the daemon wrote to stderr so far. */
   get log(): string {
     return this.#log;
+  }
+
+  /** Resolves the daemon's log so far once it matches `pattern` (bounded: rejects after `ms`). */
+  waitForLog(pattern: RegExp, ms = 20_000): Promise<string> {
+    let check = (): void => {};
+    return within(new Promise<string>((resolve) => {
+      check = () => { if (pattern.test(this.#log)) resolve(this.#log); };
+      this.#logWaiters.add(check);
+      check();
+    }), `wpard to log ${pattern}`, ms).finally(() => this.#logWaiters.delete(check));
+  }
+
+  /** Sends `signal` to the daemon. */
+  signal(signal: NodeJS.Signals): void {
+    this.#daemon.kill(signal);
   }
 
   /** The daemon's pid. */
@@ -105,13 +135,13 @@ export class System implements AsyncDisposable {
   /** SIGTERM (clean stop); resolves the daemon's exit code. */
   async stop(): Promise<number | null> {
     this.#daemon.kill('SIGTERM');
-    return this.#exited;
+    return within(this.#exited, `wpard (pid ${this.pid}) to exit after SIGTERM`, 60_000);
   }
 
   /** SIGKILL (a crash); resolves once it is gone. */
   async crash(): Promise<void> {
     this.#daemon.kill('SIGKILL');
-    await this.#exited;
+    await within(this.#exited, `wpard (pid ${this.pid}) to exit after SIGKILL`);
   }
 
   /** Resolves when the daemon exits. */
@@ -152,13 +182,14 @@ export function subscribe(sys: System, predicate: (e: Record<string, unknown>) =
     const req = request({ socketPath: join(sys.home, 'run/wpard.sock'), path: '/v1/events?follow=1&tail=0' }, (res) => {
       res.on('error', () => {}); // we end the stream ourselves once the event is seen
       const lines = createInterface({ input: res });
+      lines.on('error', () => {}); // readline re-emits the stream's 'aborted' when the daemon goes first
       subscribed({
-        event: new Promise((match) => {
+        event: within(new Promise<Record<string, unknown>>((match) => {
           lines.on('line', (l) => {
             const e = JSON.parse(l) as Record<string, unknown>;
             if (predicate(e)) { match(e); lines.close(); res.destroy(); }
           });
-        }),
+        }), 'a matching event').finally(() => res.destroy()),
       });
     });
     req.on('error', (err) => { if ((err as NodeJS.ErrnoException).code !== 'ECONNRESET') reject(err); });
@@ -168,14 +199,16 @@ export function subscribe(sys: System, predicate: (e: Record<string, unknown>) =
 
 /**
  * Resolves with the console output of WPAR `name` once it matches `pattern` (following its log as
- * it is written); rejects if the run ends without a match.
+ * it is written); rejects if the run ends without a match or none comes within `timeoutMs`.
  */
-export function waitForOutput(sys: System, name: string, pattern: RegExp): Promise<string> {
-  return new Promise((resolvePromise, reject) => {
+export function waitForOutput(sys: System, name: string, pattern: RegExp, timeoutMs = 20_000): Promise<string> {
+  let destroy = (): void => {};
+  return within(new Promise<string>((resolvePromise, reject) => {
     const req = request({ socketPath: join(sys.home, 'run/wpard.sock'), path: `/v1/wpars/${name}/logs?follow=1` }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('error', () => {});
+      destroy = () => res.destroy();
       res.on('data', (d: string) => {
         text += d;
         if (pattern.test(text)) { resolvePromise(text); res.destroy(); }
@@ -184,5 +217,5 @@ export function waitForOutput(sys: System, name: string, pattern: RegExp): Promi
     });
     req.on('error', reject);
     req.end();
-  });
+  }), `output of ${name} matching ${pattern}`, timeoutMs).finally(() => destroy());
 }

@@ -24,11 +24,24 @@ test('wparexec of a quick command, many times: never hangs, never loses output',
 
 test('wparexec: a signal kill maps to 128+N; a command that cannot start leaves nothing', async () => {
   await using sys = await System.start();
-  const killed = await sys.run('wparexec', ['-n', 'k', '--', 'sh', '-c', 'kill -KILL $$']);
+  const killed = await sys.run('wparexec', ['-n', 'k', '--', 'sh', '-c', 'echo before; kill -KILL $$']);
   assert.equal(killed.code, 137);
+  // Item 17 of issue 11: why it died, on stderr (its status alone says only 128+9), after its output.
+  assert.equal(killed.stdout, 'before\n');
+  assert.equal(killed.stderr, 'wparexec: k: killed by SIGKILL\n');
+  const exited = await sys.run('wparexec', ['-n', 'e', '--', 'sh', '-c', 'exit 3']);
+  assert.equal(exited.code, 3);
+  assert.equal(exited.stderr, '', 'an exit status is the program\'s own business');
   const missing = await sys.run('wparexec', ['-n', 'm', '--', 'no-such-command-anywhere']);
   assert.notEqual(missing.code, 0);
   assert.match(missing.stderr, /command not found: no-such-command-anywhere/);
   assert.equal(missing.stderr.trim().split('\n').length, 1);
   assert.deepEqual(await sys.list(), []);
+});
+
+test('wparexec: a program killed by the memory limit says so on stderr', { skip: !(process.getuid?.() === 0 && process.platform === 'linux') && 'needs root on Linux' }, async () => {
+  await using sys = await System.start();
+  const r = await sys.run('wparexec', ['-n', 'hog', '-R', 'memory=64M', '--', process.execPath, '-e', 'const a = []; for (;;) a.push(Buffer.alloc(1 << 20, 1));']);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /^wparexec: hog: killed by the memory limit \(SIGKILL\)\n$/);
 });

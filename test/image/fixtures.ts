@@ -26,7 +26,7 @@ export function definition(name = 'web'): WparDefinition {
   return {
     name,
     argv: ['node', 'server.js', '--port', '8080'],
-    env: { NODE_ENV: 'production', 'ÜBER': 'grüße' },
+    env: { NODE_ENV: 'production', GREETING: 'grüße' },
     hostname: 'web.example',
     checkpointable: true,
     limits: { memoryBytes: 256 << 20, cpuPercent: 50 },

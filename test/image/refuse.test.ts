@@ -83,7 +83,7 @@ test('a missing root is ENOENT; a file as root is EINVAL', async () => {
 test('a bad definition or agent state is refused', async () => {
   using tmp = tempDir();
   const root = rootWith(tmp.path, () => undefined);
-  await refused(join(tmp.path, 'img'), root, 'EINVAL', /part definition: not a valid WPAR definition: name/,
+  await refused(join(tmp.path, 'img'), root, 'EINVAL', /part definition: not a valid WPAR definition: bad WPAR name "\.\.\/bad"/,
     { ...definition(), name: '../bad' });
   await refused(join(tmp.path, 'img'), root, 'EINVAL', /part agents: a state cannot be serialized/,
     definition(), new Map<string, unknown>([['app', { f: () => 1 }]]));

@@ -6,8 +6,8 @@ import { formatLimits, parseLimits } from '../../src/runtime/limits.ts';
 describe('parseLimits', () => {
   test('reads every key, units binary, plain bytes allowed', () => {
     assert.deepEqual(parseLimits('memory=256M,cpu=50,procs=64', { cpus: 2 }), { memoryBytes: 256 * 2 ** 20, cpuPercent: 50, procs: 64 });
-    assert.deepEqual(parseLimits('memory=4096'), { memoryBytes: 4096 });
-    assert.deepEqual(parseLimits('memory=2k'), { memoryBytes: 2048 });
+    assert.deepEqual(parseLimits('memory=1048576'), { memoryBytes: 1048576 });
+    assert.deepEqual(parseLimits('memory=2048k'), { memoryBytes: 2 * 2 ** 20 });
     assert.deepEqual(parseLimits('memory=1G'), { memoryBytes: 2 ** 30 });
     assert.deepEqual(parseLimits('memory=3T'), { memoryBytes: 3 * 2 ** 40 });
     assert.deepEqual(parseLimits('procs=1,cpu=1', { cpus: 1 }), { procs: 1, cpuPercent: 1 });
@@ -28,7 +28,10 @@ describe('parseLimits', () => {
     ['cpu=50%', /"cpu=50%": cpu must be/],
     ['cpu=1.5', /"cpu=1.5": cpu must be/],
     ['cpu=', /"cpu=": cpu must be/],
-    ['memory=0', /"memory=0": memory must be a positive number of bytes/],
+    ['memory=0', /"memory=0": memory must be a number of bytes .*at least 1M/],
+    // The daemon's floor (src/definition/rules.ts): the command no longer accepts what it refuses.
+    ['memory=1048575', /"memory=1048575": memory must be .*at least 1M/],
+    ['memory=4096', /"memory=4096": memory must be/],
     ['memory=abc', /"memory=abc": memory must be/],
     ['memory=1.5G', /"memory=1.5G": memory must be/],
     ['memory=10P', /"memory=10P": memory must be/],
@@ -68,7 +71,7 @@ describe('formatLimits', () => {
   });
 
   test('round-trips through parseLimits', () => {
-    for (const spec of ['memory=1G,cpu=150,procs=2', 'memory=12345', 'procs=9', '']) {
+    for (const spec of ['memory=1G,cpu=150,procs=2', 'memory=1234567', 'procs=9', '']) {
       assert.equal(formatLimits(parseLimits(spec, { cpus: 2 })), spec);
     }
   });

@@ -9,7 +9,7 @@ import type { WriteStream } from 'node:tty';
 import { apiError, type DaemonClient } from '../client.ts';
 import { CliError } from '../errors.ts';
 import type { CheckpointRequest, CheckpointResult } from '../../daemon/protocol.ts';
-import { COMMON_OPTIONS, HELP, JSON_OPTION, oneName, parseOptions, parseSeconds, required, type Help } from '../args.ts';
+import { COMMON_OPTIONS, HELP, JSON_OPTION, oneName, parseOptions, parseWaitSeconds, required, type Help } from '../args.ts';
 import { print, printJson, type Command } from '../command.ts';
 import { checkpointSummary } from '../format.ts';
 import { resolveHome } from '../home.ts';
@@ -86,7 +86,7 @@ export function parseChkptwpar(argv: readonly string[], io: Pick<Io, 'env' | 'cw
   if (values.help) return HELP;
   const dir = required(values.directory, '-d Directory');
   const name = oneName(positionals, 'WparName');
-  const waitSec = values.wait === undefined ? undefined : parseSeconds(values.wait, '-w', name);
+  const waitSec = values.wait === undefined ? undefined : parseWaitSeconds(values.wait, name);
   return {
     home: resolveHome(values.home, io.env, io.cwd),
     json: values.json === true,

@@ -25,6 +25,7 @@ const OPTIONS = {
   ...JSON_OPTION,
   autostart: { type: 'boolean', short: 'A' },
   start: { type: 'boolean', short: 's' },
+  keep: { type: 'boolean' },
 } as const;
 
 /** Parses `mkwpar`'s arguments. */
@@ -34,10 +35,11 @@ export function parseMkwpar(argv: readonly string[], io: Pick<Io, 'env' | 'cwd'>
   if (values.help) return HELP;
   if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
   const definition = buildDefinition(values, split.command, { usageName: 'mkwpar', autostart: values.autostart === true });
+  if (values.keep && !values.start) throw new UsageError('--keep goes with -s (it keeps a WPAR whose start fails)');
   return {
     home: resolveHome(values.home, io.env, io.cwd),
     json: values.json === true,
-    request: { definition, ...(values.start && { start: true }) },
+    request: { definition, ...(values.start && { start: true }), ...(values.keep && { keep: true }) },
   };
 }
 
@@ -47,7 +49,7 @@ export const mkwpar: Command<MkwparOptions> = {
   verbs: ['mk', 'mkwpar'],
   summary: 'define a workload partition',
   usage: (p) => `Usage: ${p} -n WparName [-c] [-h Hostname] [-e Name=Value]... [-R Attribute=Value[,...]]
-       ${' '.repeat(p.length)} [-A] [-s] [--home Directory] [--json] -- Command [Argument...]
+       ${' '.repeat(p.length)} [-A] [-s [--keep]] [--home Directory] [--json] -- Command [Argument...]
 
 Defines a workload partition that runs Command with its Arguments. The command is executed
 directly, never through a shell: its arguments are passed exactly as given. Everything after
@@ -55,7 +57,10 @@ directly, never through a shell: its arguments are passed exactly as given. Ever
 
 Flags:
 ${defineFlagsHelp()}  -A              Starts it whenever the daemon starts.
-  -s              Starts it now.
+  -s              Starts it now. If it cannot start (a command that is not installed), it is
+                  not defined either.
+  --keep          With -s: keeps it defined even if it cannot start (state B, with the
+                  reason in lswpar -L).
 ${HOME_HELP}  --json          Prints the new workload partition as JSON (as lswpar --json).
   -?, --help      Prints this text.
 `,

@@ -1,10 +1,11 @@
 /**
- * `startwpar NAME`: activates a defined WPAR and starts its processes (`POST /v1/wpars/:name/start`).
+ * `startwpar NAME...`: activates defined WPARs and starts their processes (`POST /v1/wpars/:name/start`
+ * each, all from one process: one command's start-up for any number of WPARs).
  * @module
  */
 import type { WparInfo } from '../../daemon/protocol.ts';
-import { COMMON_OPTIONS, HELP, JSON_OPTION, oneName, parseOptions, type Help } from '../args.ts';
-import { print, printJson, type Command } from '../command.ts';
+import { COMMON_OPTIONS, HELP, JSON_OPTION, parseOptions, someNames, type Help } from '../args.ts';
+import { forEachName, print, type Command } from '../command.ts';
 import { resolveHome } from '../home.ts';
 import type { Io } from '../io.ts';
 import { wparPath } from '../paths.ts';
@@ -14,7 +15,8 @@ import { HOME_HELP } from './help.ts';
 export interface StartwparOptions {
   readonly home: string;
   readonly json: boolean;
-  readonly name: string;
+  /** The WPARs to start, in the order given. */
+  readonly names: readonly string[];
 }
 
 const OPTIONS = { ...COMMON_OPTIONS, ...JSON_OPTION } as const;
@@ -23,27 +25,28 @@ const OPTIONS = { ...COMMON_OPTIONS, ...JSON_OPTION } as const;
 export function parseStartwpar(argv: readonly string[], io: Pick<Io, 'env' | 'cwd'>): StartwparOptions | Help {
   const { values, positionals } = parseOptions(argv, OPTIONS);
   if (values.help) return HELP;
-  return { home: resolveHome(values.home, io.env, io.cwd), json: values.json === true, name: oneName(positionals, 'WparName') };
+  return { home: resolveHome(values.home, io.env, io.cwd), json: values.json === true, names: someNames(positionals, 'WparName') };
 }
 
 /** `startwpar`. */
 export const startwpar: Command<StartwparOptions> = {
   name: 'startwpar',
   verbs: ['start', 'startwpar'],
-  summary: 'start a workload partition',
-  usage: (p) => `Usage: ${p} [--home Directory] [--json] WparName
+  summary: 'start workload partitions',
+  usage: (p) => `Usage: ${p} [--home Directory] [--json] WparName...
 
-Activates the workload partition WparName and starts its command. Returns once its processes run.
+Activates each workload partition WparName and starts its command, all at once. Returns once
+their processes run; one that cannot start is reported on its own line and the others start.
 
 Flags:
-${HOME_HELP}  --json          Prints the workload partition as JSON (as lswpar --json).
+${HOME_HELP}  --json          Prints the workload partition as JSON (as lswpar --json); an array for
+                  more than one.
   -?, --help      Prints this text.
 `,
   parse: parseStartwpar,
   async run(o, ctx) {
-    const info = await ctx.connect(o.home).request<WparInfo>('POST', wparPath(o.name, 'start'), { subject: o.name });
-    if (o.json) printJson(ctx.io, info);
-    else print(ctx.io, `Workload partition ${info.name} started (CID ${info.cid ?? '-'}${info.pid === null ? '' : `, PID ${info.pid}`}).`);
-    return 0;
+    const client = ctx.connect(o.home);
+    return forEachName(ctx, o.names, o.json, (name) => client.request<WparInfo>('POST', wparPath(name, 'start'), { subject: name }),
+      (info) => print(ctx.io, `Workload partition ${info.name} started (CID ${info.cid ?? '-'}${info.pid === null ? '' : `, PID ${info.pid}`}).`));
   },
 };

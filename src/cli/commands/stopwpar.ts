@@ -1,11 +1,11 @@
 /**
- * `stopwpar [-F] [-t SEC] NAME`: SIGTERM to every process of the WPAR, SIGKILL after `-t` seconds (at
- * once with `-F`), then deactivation (`POST /v1/wpars/:name/stop`).
+ * `stopwpar [-F] [-t SEC] NAME...`: SIGTERM to every process of each WPAR, SIGKILL after `-t` seconds
+ * (at once with `-F`), then deactivation (`POST /v1/wpars/:name/stop` each, all at once).
  * @module
  */
 import type { StopRequest, WparInfo } from '../../daemon/protocol.ts';
-import { COMMON_OPTIONS, HELP, JSON_OPTION, oneName, parseOptions, parseSeconds, type Help } from '../args.ts';
-import { print, printJson, type Command } from '../command.ts';
+import { COMMON_OPTIONS, HELP, JSON_OPTION, parseOptions, parseSeconds, someNames, type Help } from '../args.ts';
+import { forEachName, print, type Command } from '../command.ts';
 import { exitLine } from '../format.ts';
 import { resolveHome } from '../home.ts';
 import type { Io } from '../io.ts';
@@ -16,7 +16,8 @@ import { HOME_HELP } from './help.ts';
 export interface StopwparOptions {
   readonly home: string;
   readonly json: boolean;
-  readonly name: string;
+  /** The WPARs to stop, in the order given. */
+  readonly names: readonly string[];
   readonly request: StopRequest;
 }
 
@@ -31,12 +32,12 @@ const OPTIONS = {
 export function parseStopwpar(argv: readonly string[], io: Pick<Io, 'env' | 'cwd'>): StopwparOptions | Help {
   const { values, positionals } = parseOptions(argv, OPTIONS);
   if (values.help) return HELP;
-  const name = oneName(positionals, 'WparName');
-  const timeoutSec = values.timeout === undefined ? undefined : parseSeconds(values.timeout, '-t', name);
+  const names = someNames(positionals, 'WparName');
+  const timeoutSec = values.timeout === undefined ? undefined : parseSeconds(values.timeout, '-t', names.length === 1 ? names[0] : undefined);
   return {
     home: resolveHome(values.home, io.env, io.cwd),
     json: values.json === true,
-    name,
+    names,
     request: { ...(values.force && { force: true }), ...(timeoutSec !== undefined && { timeoutSec }) },
   };
 }
@@ -45,23 +46,24 @@ export function parseStopwpar(argv: readonly string[], io: Pick<Io, 'env' | 'cwd
 export const stopwpar: Command<StopwparOptions> = {
   name: 'stopwpar',
   verbs: ['stop', 'stopwpar'],
-  summary: 'stop a workload partition',
-  usage: (p) => `Usage: ${p} [-F] [-t Seconds] [--home Directory] [--json] WparName
+  summary: 'stop workload partitions',
+  usage: (p) => `Usage: ${p} [-F] [-t Seconds] [--home Directory] [--json] WparName...
 
-Stops the workload partition WparName: sends SIGTERM to each of its processes, SIGKILL to those
-left after the timeout, then deactivates it. Returns once it is defined again.
+Stops each workload partition WparName, all at once: sends SIGTERM to each of its processes,
+SIGKILL to those left after the timeout, then deactivates it. Returns once they are defined
+again; one that cannot be stopped is reported on its own line.
 
 Flags:
   -F              Forces the stop: SIGKILL at once.
   -t Seconds      Seconds between SIGTERM and SIGKILL (default 10).
-${HOME_HELP}  --json          Prints the workload partition as JSON (as lswpar --json).
+${HOME_HELP}  --json          Prints the workload partition as JSON (as lswpar --json); an array for
+                  more than one.
   -?, --help      Prints this text.
 `,
   parse: parseStopwpar,
   async run(o, ctx) {
-    const info = await ctx.connect(o.home).request<WparInfo>('POST', wparPath(o.name, 'stop'), { body: o.request, subject: o.name });
-    if (o.json) printJson(ctx.io, info);
-    else print(ctx.io, `Workload partition ${info.name} stopped${info.lastExit === null ? '' : `: ${exitLine(info.lastExit)}`}.`);
-    return 0;
+    const client = ctx.connect(o.home);
+    return forEachName(ctx, o.names, o.json, (name) => client.request<WparInfo>('POST', wparPath(name, 'stop'), { body: o.request, subject: name }),
+      (info) => print(ctx.io, `Workload partition ${info.name} stopped${info.lastExit === null ? '' : `: ${exitLine(info.lastExit)}`}.`));
   },
 };

@@ -12,7 +12,7 @@ import type { CreateRequest, ExitInfo, WparInfo } from '../../daemon/protocol.ts
 import { HELP, parseOptions, splitAtCommand, type Help } from '../args.ts';
 import type { Command } from '../command.ts';
 import { buildDefinition, defineFlagsHelp, DEFINE_OPTIONS } from '../define.ts';
-import { CliError, EXIT_FAILURE, UsageError } from '../errors.ts';
+import { CliError, EXIT_FAILURE, formatErrorLine, UsageError } from '../errors.ts';
 import { resolveHome } from '../home.ts';
 import type { Io } from '../io.ts';
 import { wparPath } from '../paths.ts';
@@ -116,6 +116,9 @@ ${defineFlagsHelp(true)}${HOME_HELP}  -?, --help      Prints this text.
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([logsEnded, new Promise<void>((resolve) => { timer = setTimeout(resolve, LOG_DRAIN_MS); })]);
       clearTimeout(timer);
+      // A program that exits is its own business; one killed (by a signal nobody here sent, or the
+      // memory limit) is told on stderr, after its output, since its status alone says only 128+N.
+      if (/^(killed by|lost:)/.test(exit.reason)) ctx.io.stderr.write(formatErrorLine(ctx.prefix, exit.reason, { subject: name }) + '\n');
       return exitStatusFor(exit);
     } finally {
       logsAbort.abort();
