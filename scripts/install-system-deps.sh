@@ -4,7 +4,6 @@
 #   setpriv, unshare, nsenter,     dropping to the WPAR's unprivileged uid; rlimits in the fallback;
 #   prlimit (util-linux)           entering a WPAR's network namespace
 #   ip (iproute2)                  the host bridge and veth pairs of mkwpar -N address=...
-#   tini                           the WPAR's init: forwards signals, reaps zombies
 #   sysctl, ps (procps)            low ports in a WPAR's own network namespace; tests look inside WPARs
 # With --tests (npm test), also what the tests drive:
 #   chromium                       the web console's browser tests (driven by playwright-core)
@@ -18,7 +17,6 @@ add() { case " $need " in *" $1 "*) ;; *) need="$need $1" ;; esac; }
 command -v bwrap >/dev/null 2>&1 || add bubblewrap
 for tool in unshare prlimit setpriv nsenter; do command -v "$tool" >/dev/null 2>&1 || add util-linux; done
 command -v ip >/dev/null 2>&1 || add iproute2
-command -v tini >/dev/null 2>&1 || add tini
 for tool in ps sysctl; do command -v "$tool" >/dev/null 2>&1 || add procps; done
 
 if [ "${1:-}" = --tests ]; then

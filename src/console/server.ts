@@ -210,7 +210,7 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleServ
     metrics[Symbol.dispose]();
     const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
     throw new WparError(code === 'EACCES' ? 'EPERM' : code === 'EADDRINUSE' ? 'EBUSY' : 'EINVAL',
-      `cannot serve the console on ${options.address.host}:${options.address.port}: ${(err as Error).message} (${code})`, { cause: err });
+      `cannot serve the console on ${options.address.host}:${options.address.port}: ${(err as Error).message}`, { cause: err });
   }
   const bound = app.server.address() as AddressInfo;
   access = new Access(token, bound.port);

@@ -37,8 +37,13 @@ export async function runDaemon(options: RunOptions): Promise<void> {
       ...(options.http && { http: options.http }),
     });
   } catch (err) {
-    const code = (err as { code?: unknown }).code;
-    log(`cannot start: ${(err as Error).message}${typeof code === 'string' && /^E[A-Z]+$/.test(code) ? ` (${code})` : ''}`);
+    // The root cause's errno: the innermost one in the cause chain (a system error's, e.g. EADDRINUSE).
+    let code: string | undefined;
+    for (let e: unknown = err; e instanceof Error; e = e.cause) {
+      const c = (e as { code?: unknown }).code;
+      if (typeof c === 'string' && /^E[A-Z]+$/.test(c)) code = c;
+    }
+    log(`cannot start: ${(err as Error).message}${code === undefined ? '' : ` (${code})`}`);
     process.exit(1);
   }
   // S7: what WPARs do not get here is said, one line each with what to install or enable.

@@ -78,7 +78,8 @@ export function parseWpardArgs(argv: readonly string[]): RunOptions {
   try {
     if (args.http !== undefined) http = parseHttpAddress(args.http);
   } catch (err) {
-    usageError((err as Error).message);
+    process.stderr.write(`wpard: ${(err as Error).message} (EINVAL)\n`);
+    process.exit(2);
   }
   return {
     ...(args.home !== undefined && { home: args.home }),
