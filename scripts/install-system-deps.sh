@@ -13,8 +13,14 @@ command -v prlimit >/dev/null 2>&1 || case "$need" in *util-linux*) ;; *) need="
 command -v tini >/dev/null 2>&1 || need="$need tini"
 command -v ps >/dev/null 2>&1 || need="$need procps"
 
+# Mobility (docs/mobility.md): openssl makes each home's identity (key and self-signed
+# certificate) at the daemon's first start; iproute2's `ip netns` makes the test hosts of the
+# move tests (network namespaces joined by a bridge).
+command -v openssl >/dev/null 2>&1 || need="$need openssl"
+command -v ip >/dev/null 2>&1 || need="$need iproute2"
+
 if [ -z "$need" ]; then
-  echo "install-system-deps: nothing to do (unshare, prlimit, tini and ps are present)"
+  echo "install-system-deps: nothing to do (unshare, prlimit, tini, ps, openssl and ip are present)"
   exit 0
 fi
 if [ "$(uname -s)" != Linux ] || ! command -v apt-get >/dev/null 2>&1; then

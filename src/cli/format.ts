@@ -7,7 +7,7 @@ import type { CheckpointResult, DaemonEvent, DenialInfo, ExitInfo, WparInfo, Wpa
 import { formatLimits } from '../runtime/limits.ts';
 
 const STATE_NAMES: Readonly<Record<WparLetter, string>> = {
-  D: 'Defined', T: 'Transitional', A: 'Active', F: 'Frozen', B: 'Broken',
+  D: 'Defined', T: 'Transitional', A: 'Active', F: 'Frozen', B: 'Broken', M: 'Moving',
 };
 
 /** The word for a state letter (`A` → `Active`). */

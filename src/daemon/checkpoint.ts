@@ -15,6 +15,7 @@ import type { HomeLayout } from './home.ts';
 import type { Journal } from './journal.ts';
 import type { CheckpointRequest, CheckpointResult, RestartRequest, WparInfo } from './protocol.ts';
 import type { WparManager } from './wpars.ts';
+import type { PeerService } from '../peer/service.ts';
 
 /** Default willing-to-wait seconds for TRY (`chkptwpar -w`). */
 export const DEFAULT_WAIT_SECONDS = 30;
@@ -25,6 +26,8 @@ export interface CheckpointDeps {
   readonly manager: WparManager;
   readonly layout: HomeLayout;
   readonly journal: Journal;
+  /** Signs images and checks their signers (M8). */
+  readonly peer: PeerService;
 }
 
 /** Options of one checkpoint beyond the request. */
@@ -76,7 +79,7 @@ export async function checkpoint(deps: CheckpointDeps, name: string, request: Ch
     frozenAt = performance.now();
     // R4.4: the image, atomically (temporary name, fsync, rename).
     await writeImage(dir, {
-      definition: access.definition, root: access.root, agents: new Map(Object.entries(states)),
+      definition: access.definition, root: access.root, agents: new Map(Object.entries(states)), signer: deps.peer.signer,
     }, { ...(run.onProgress && { onProgress: run.onProgress }), ...(run.signal && { signal: run.signal }) });
     bytes = (await stat(imagePath(dir))).size;
     completed = true;
@@ -119,6 +122,16 @@ export async function restart(deps: CheckpointDeps, request: RestartRequest): Pr
   if (image.definition.name !== expected) {
     throw new WparError('EINVAL', `${expected}: the image in ${dir} holds WPAR "${image.definition.name}", not "${expected}"`);
   }
+  // M8: only an image this home or a trusted peer signed; --insecure accepts any, with an event.
+  let signer: string;
+  try {
+    const s = deps.peer.checkSignature(image.manifest, dir);
+    signer = s.kind === 'self' ? 'self' : `peer ${s.name}`;
+  } catch (err) {
+    if (request.insecure !== true) throw prefixed(target, err, 'refused');
+    signer = 'none';
+    event(deps, 'restart.insecure', target, { dir, reason: (err as Error).message });
+  }
   // R5.2: the name must be free on this system.
   if (manager.has(target)) throw new WparError('EEXIST', `${target}: a WPAR of that name already exists on this system`);
   const definition = checkDefinition({ ...image.definition, name: target });
@@ -135,7 +148,7 @@ export async function restart(deps: CheckpointDeps, request: RestartRequest): Pr
     const cid = manager.info(target).cid;
     if (cid === null) throw new WparError('ENOENT', `${target}: ended before its agents restored`);
     kernel.services.restartClear(cid);
-    event(deps, 'restart.done', target, { dir, from: image.definition.name, agents: Object.keys(states) });
+    event(deps, 'restart.done', target, { dir, from: image.definition.name, agents: Object.keys(states), signer });
     return manager.info(target);
   } catch (err) {
     // R5.4: remove the half-made WPAR; the image is only ever read.

@@ -19,6 +19,7 @@ import type { SystemInfo } from './protocol.ts';
 import { startServer } from './server.ts';
 import { Store } from './store.ts';
 import { WparManager, type AgentFactory } from './wpars.ts';
+import { startPeerService, type PeerService } from '../peer/service.ts';
 
 /** Options of {@link startDaemon}. */
 export interface DaemonOptions {
@@ -30,6 +31,10 @@ export interface DaemonOptions {
   readonly fallbackIsolation?: boolean;
   /** Opens each WPAR's agent endpoint. */
   readonly agents: AgentFactory;
+  /** The system's name (`--name`; default the hostname). */
+  readonly name?: string;
+  /** Open the peer endpoint on `ADDR:PORT` (`--listen`); nothing listens without it. */
+  readonly listen?: string;
   /** Where the daemon reports what it does (default: stderr lines). */
   readonly log?: (line: string) => void;
 }
@@ -42,6 +47,8 @@ export interface Daemon {
   readonly journal: Journal;
   readonly isolation: Isolation;
   readonly extensions: readonly LoadedExtension[];
+  /** Identity, trusted peers, the peer endpoint and moves. */
+  readonly peer: PeerService;
   /** Stops every WPAR cleanly (TERM, then KILL; WPARSTOP callouts run), unloads extensions, closes. */
   stop(): Promise<void>;
 }
@@ -81,6 +88,19 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     log(`recovered after an unexpected stop: ${lost.length} WPAR(s) were active (${lost.map(([n]) => n).join(', ')}); stopped ${report.killed.length} leftover process(es)`);
   }
 
+  let peer: PeerService;
+  try {
+    peer = await startPeerService({
+      home: layout.home, database: layout.database, journal,
+      ...(options.name !== undefined && { name: options.name }),
+      ...(options.listen !== undefined && { listen: options.listen }),
+    });
+  } catch (err) {
+    await journal.close();
+    store.close();
+    throw err;
+  }
+
   const extensions: LoadedExtension[] = [];
   for (const spec of options.extensions ?? []) {
     try {
@@ -97,7 +117,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const serving: { server?: FastifyInstance } = {};
   let stopping: Promise<void> | undefined;
   const daemon: Daemon = {
-    layout, kernel, manager, journal, isolation, extensions,
+    layout, kernel, manager, journal, isolation, extensions, peer,
     stop: () => (stopping ??= (async () => {
       journal.record({ type: 'daemon.stopping', time: Date.now() });
       await Promise.allSettled(manager.active().map((n) => manager.stop(n, { reason: 'stopped with the daemon' })));
@@ -109,12 +129,13 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       }
       for (const ext of extensions.reverse()) await unloadExtension(ext).catch((err: Error) => log(`unloading ${ext.name}: ${err.message}`));
       await serving.server?.close();
+      await peer.close().catch((err: Error) => log(`peer endpoint: ${err.message}`));
       journal.record({ type: 'daemon.stopped', time: Date.now() });
       await journal.close();
       store.close();
     })()),
   };
-  const deps = { kernel, manager, layout, journal };
+  const deps = { kernel, manager, layout, journal, peer };
   const system = (): SystemInfo => ({
     home: layout.home, pid: process.pid, version: VERSION, isolation: isolation.summary, hiwater: kernel.hiwater,
     extensions: extensions.map((e) => e.name),
@@ -123,6 +144,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     layout, manager, journal, system,
     checkpoint: (name, request, run) => checkpoint(deps, name, request, run),
     restart: (request) => restart(deps, request),
+    routes: (app) => peer.routes(app),
   });
   journal.record({ type: 'daemon.started', time: Date.now(), socket: layout.socket });
   await manager.autostart();

@@ -11,6 +11,10 @@ export interface RunOptions {
   readonly home?: string;
   readonly extensions?: readonly string[];
   readonly fallbackIsolation?: boolean;
+  /** `wpard --name`. */
+  readonly name?: string;
+  /** `wpard --listen ADDR:PORT`. */
+  readonly listen?: string;
   /** Printed once the daemon is ready (e.g. how to use the commands against it). */
   readonly banner?: (daemon: Daemon) => string;
 }
@@ -24,6 +28,8 @@ export async function runDaemon(options: RunOptions): Promise<void> {
       home: resolveHome(options.home),
       extensions: options.extensions ?? [],
       fallbackIsolation: options.fallbackIsolation === true,
+      ...(options.name !== undefined && { name: options.name }),
+      ...(options.listen !== undefined && { listen: options.listen }),
       agents: startAgentServer,
       log,
     });
@@ -31,6 +37,8 @@ export async function runDaemon(options: RunOptions): Promise<void> {
     log(`cannot start: ${(err as Error).message}`);
     process.exit(1);
   }
+  const id = daemon.peer.info();
+  if (id.listen !== null) log(`peer endpoint ${id.listen} (TLS 1.3, mutual; system ${id.name}, ${id.fingerprint})`);
   log(`serving ${daemon.layout.home} on ${daemon.layout.socket} (isolation: ${daemon.isolation.summary}; pid ${process.pid})`);
   if (options.banner) process.stdout.write(options.banner(daemon) + '\n');
   let signals = 0;

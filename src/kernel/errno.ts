@@ -20,15 +20,26 @@ export const EEXIST = 17;
 export const EINVAL = 22;
 /** A wait expired (TRY timeout, callout timeout). AIX's value. */
 export const ETIMEDOUT = 78;
+/** An input/output error (a damaged stream, a failed write). */
+export const EIO = 5;
+/** The peer's identity is not trusted, or the network refused the connection. */
+export const EACCES = 13;
+/** The peer endpoint refused the connection. */
+export const ECONNREFUSED = 111;
+/** The peer broke the connection. */
+export const ECONNRESET = 104;
+/** The peer did not follow the wire protocol. */
+export const EPROTO = 71;
 /** An operation was cancelled (a WPARSTART callout or subsystem refused the activation). AIX's value. */
 export const ECANCELED = 117;
 
 /** The errno names this project uses. */
 export type ErrnoCode =
-  | 'EPERM' | 'ENOENT' | 'EINTR' | 'EAGAIN' | 'EBUSY' | 'EEXIST' | 'EINVAL' | 'ETIMEDOUT' | 'ECANCELED';
+  | 'EPERM' | 'ENOENT' | 'EINTR' | 'EAGAIN' | 'EBUSY' | 'EEXIST' | 'EINVAL' | 'ETIMEDOUT' | 'ECANCELED'
+  | 'EIO' | 'EACCES' | 'ECONNREFUSED' | 'ECONNRESET' | 'EPROTO';
 
 const NUMBERS: Readonly<Record<ErrnoCode, number>> = {
-  EPERM, ENOENT, EINTR, EAGAIN, EBUSY, EEXIST, EINVAL, ETIMEDOUT, ECANCELED,
+  EPERM, ENOENT, EINTR, EAGAIN, EBUSY, EEXIST, EINVAL, ETIMEDOUT, ECANCELED, EIO, EACCES, ECONNREFUSED, ECONNRESET, EPROTO,
 };
 const NAMES: ReadonlyMap<number, ErrnoCode> = new Map(
   Object.entries(NUMBERS).map(([name, n]) => [n, name as ErrnoCode]),
