@@ -3,7 +3,7 @@
  * checkpoint system and a real restart system.
  * @module
  */
-import { rm, stat } from 'node:fs/promises';
+import { lstat, rm, rmdir, stat } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
 import type { Kernel } from '../api/kernel.ts';
 import type { CheckpointHandle } from '../api/handles.ts';
@@ -51,6 +51,10 @@ export async function checkpoint(deps: CheckpointDeps, name: string, request: Ch
   const waitSec = request.waitSec ?? DEFAULT_WAIT_SECONDS;
   if (!Number.isInteger(waitSec) || waitSec < 0 || waitSec > 2147483) throw new WparError('EINVAL', `${name}: -w must be whole seconds from 0 to 2147483`);
   const t0 = performance.now();
+  // An image already in DIR is replaced only when asked (-F): a mistyped directory must not lose one.
+  if (request.force !== true && await exists(imagePath(dir))) {
+    throw new WparError('EEXIST', `${name}: ${dir} already holds an image; use -F to replace it`);
+  }
 
   // R4.1: refuse what is not checkpointable or not active, with the reason.
   const access = manager.beginCheckpoint(name);
@@ -132,16 +136,22 @@ export async function restart(deps: CheckpointDeps, request: RestartRequest): Pr
     signer = 'none';
     event(deps, 'restart.insecure', target, { dir, reason: (err as Error).message });
   }
-  // R5.2: the name must be free on this system.
-  if (manager.has(target)) throw new WparError('EEXIST', `${target}: a WPAR of that name already exists on this system`);
+  // R5.2: the name must be free on this system — and is held from here on, before anything touches
+  // the disk, so that a concurrent restart or mkwpar of the same name gets EEXIST instead of racing.
   const definition = checkDefinition({ ...image.definition, name: target });
-
+  const release = manager.reserve(target);
+  // Only what this request made is ever removed: the WPAR's directory if it did not exist, the root
+  // restored into it (from a private staging directory, renamed into place once verified).
+  const wparDirExisted = await exists(layout.wparDir(target));
+  let restored = false;
   let created = false;
   try {
     // R5.3: root restored (verified again while it streams), definition stored, activation as a restart.
     await restoreImage(dir, layout.root(target));
-    await manager.create(definition);
+    restored = true;
+    await manager.create(definition, false, { reserved: true });
     created = true;
+    release();
     const states = Object.fromEntries(image.agents);
     await manager.start(target, { restart: true, agentStates: states });
     await manager.restored(target);
@@ -151,12 +161,21 @@ export async function restart(deps: CheckpointDeps, request: RestartRequest): Pr
     event(deps, 'restart.done', target, { dir, from: image.definition.name, agents: Object.keys(states), signer });
     return manager.info(target);
   } catch (err) {
-    // R5.4: remove the half-made WPAR; the image is only ever read.
+    // R5.4: remove the half-made WPAR (ours only); the image is only ever read.
     if (created) await manager.remove(target, { force: true }).catch(() => {});
-    else await rm(layout.wparDir(target), { recursive: true, force: true });
+    else {
+      if (restored) await rm(layout.root(target), { recursive: true, force: true });
+      if (!wparDirExisted) await rmdir(layout.wparDir(target)).catch(() => {});
+    }
     event(deps, 'restart.failed', target, { dir, reason: (err as Error).message });
     throw prefixed(target, err, 'restart failed');
+  } finally {
+    release();
   }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return lstat(path).then(() => true, () => false);
 }
 
 /** The error with the WPAR's name (and the step) in front, keeping its errno. */

@@ -96,6 +96,8 @@ export interface CheckpointRequest {
   readonly kill?: boolean;
   /** Willing-to-wait seconds for TRY (`-w`, default 30). */
   readonly waitSec?: number;
+  /** Replace an image already in `dir` (`-F`); without it such a directory is refused (EEXIST). */
+  readonly force?: boolean;
 }
 
 /** What a checkpoint did. */

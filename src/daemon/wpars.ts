@@ -96,6 +96,8 @@ export class WparManager {
   readonly #ended = new Map<string, ExitInfo>();
   /** Agent states to hand over when the next start of a WPAR opens its agent endpoint. */
   readonly #pendingStates = new Map<string, Record<string, unknown> | undefined>();
+  /** Names held by a restart or an incoming move before their WPAR exists (nothing else may take them). */
+  readonly #reserved = new Set<string>();
 
   constructor(options: { kernel: Kernel; store: Store; layout: HomeLayout; isolation: Isolation; journal: Journal; agents: AgentFactory }) {
     this.#kernel = options.kernel;
@@ -139,9 +141,25 @@ export class WparManager {
     return names.map((n) => this.info(n));
   }
 
+  /**
+   * Holds a free name for a restart or an incoming move before anything touches the disk: until the
+   * returned release is called, `mkwpar`, another restart and another move of that name get EEXIST.
+   * The holder passes `{ reserved: true }` to {@link create}.
+   */
+  reserve(name: string): () => void {
+    if (this.#entries.has(name)) throw new WparError('EEXIST', `${name}: a WPAR of that name already exists on this system`);
+    if (this.#reserved.has(name)) throw new WparError('EEXIST', `${name}: a WPAR of that name is being restarted or moved in on this system`);
+    this.#reserved.add(name);
+    let held = true;
+    return () => { if (held) { held = false; this.#reserved.delete(name); } };
+  }
+
   /** `mkwpar`: stores a (validated) definition and creates its root. EEXIST if the name is taken. */
-  async create(definition: WparDefinition, transient = false): Promise<WparInfo> {
+  async create(definition: WparDefinition, transient = false, options: { reserved?: boolean } = {}): Promise<WparInfo> {
     if (this.#entries.has(definition.name)) throw new WparError('EEXIST', `${definition.name}: a WPAR of that name already exists`);
+    if (this.#reserved.has(definition.name) && options.reserved !== true) {
+      throw new WparError('EEXIST', `${definition.name}: a WPAR of that name is being restarted or moved in on this system`);
+    }
     const createdAt = Date.now();
     // The root first: a definition is only stored once its root exists (nothing half-made).
     await mkdir(this.#layout.root(definition.name), { recursive: true, mode: 0o755 });
