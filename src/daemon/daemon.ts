@@ -20,6 +20,7 @@ import { startServer } from './server.ts';
 import { Store } from './store.ts';
 import { WparManager, type AgentFactory } from './wpars.ts';
 import { startPeerService, type PeerService } from '../peer/service.ts';
+import { Mover } from '../peer/move.ts';
 
 /** Options of {@link startDaemon}. */
 export interface DaemonOptions {
@@ -136,6 +137,10 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     })()),
   };
   const deps = { kernel, manager, layout, journal, peer };
+  const mover = new Mover(deps);
+  // Before anything auto-starts: half-received WPARs go, committed moves never run here again.
+  const movedAway = mover.recover();
+  peer.onConnection((socket, from) => mover.accept(socket, from));
   const system = (): SystemInfo => ({
     home: layout.home, pid: process.pid, version: VERSION, isolation: isolation.summary, hiwater: kernel.hiwater,
     extensions: extensions.map((e) => e.name),
@@ -144,10 +149,10 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     layout, manager, journal, system,
     checkpoint: (name, request, run) => checkpoint(deps, name, request, run),
     restart: (request) => restart(deps, request),
-    routes: (app) => peer.routes(app),
+    routes: (app) => { peer.routes(app); mover.routes(app); },
   });
   journal.record({ type: 'daemon.started', time: Date.now(), socket: layout.socket });
-  await manager.autostart();
+  await manager.autostart(movedAway);
   return daemon;
 }
 

@@ -68,7 +68,9 @@ interface Entry {
   agents: AgentEndpoint | null;
   startedAt: number | null;
   /** A transition in progress (state T, or F while frozen), or null. */
-  busy: 'starting' | 'stopping' | 'removing' | 'checkpointing' | 'restarting' | null;
+  busy: 'starting' | 'stopping' | 'removing' | 'checkpointing' | 'restarting' | 'moving' | null;
+  /** While moving (state M): the peer it is moving to. */
+  movingTo: string | null;
   frozen: boolean;
   /** How the runtime subsystem should stop the processes, and what to record as the reason. */
   stopWith: { options: StopOptions; reason: string } | null;
@@ -114,7 +116,7 @@ export class WparManager {
     for (const [name, s] of stored) {
       this.#entries.set(name, {
         definition: s.definition, transient: s.transient, createdAt: s.createdAt, lastExit: s.lastExit,
-        broken: s.broken, cid: null, proc: null, agents: null, startedAt: null, busy: null, frozen: false,
+        broken: s.broken, cid: null, proc: null, agents: null, startedAt: null, busy: null, movingTo: null, frozen: false,
         stopWith: null, lastRun: null, stopping: null, waiters: [], restored: null,
       });
     }
@@ -167,7 +169,7 @@ export class WparManager {
     this.#ended.delete(definition.name);
     const e: Entry = {
       definition, transient, createdAt, lastExit: null, broken: false, cid: null, proc: null, agents: null,
-      startedAt: null, busy: null, frozen: false, stopWith: null, lastRun: null, stopping: null, waiters: [], restored: null,
+      startedAt: null, busy: null, movingTo: null, frozen: false, stopWith: null, lastRun: null, stopping: null, waiters: [], restored: null,
     };
     this.#entries.set(definition.name, e);
     this.#event('runtime.defined', definition.name, { transient });
@@ -272,11 +274,11 @@ export class WparManager {
     return this.names().filter((n) => this.#entries.get(n)!.cid !== null);
   }
 
-  /** Starts every auto-start WPAR; failures are reported as events, not thrown. */
-  async autostart(): Promise<void> {
+  /** Starts every auto-start WPAR (but those in `except`); failures are reported as events, not thrown. */
+  async autostart(except: ReadonlySet<string> = new Set()): Promise<void> {
     for (const name of this.names()) {
-      const e = this.#entries.get(name)!;
-      if (!e.definition.autostart || e.cid !== null) continue;
+      const e = this.#entries.get(name);
+      if (!e || !e.definition.autostart || e.cid !== null || except.has(name)) continue;
       try {
         await this.start(name);
       } catch (err) {
@@ -296,21 +298,25 @@ export class WparManager {
   }
 
   /**
-   * Takes an active, checkpointable WPAR for a checkpoint (state T, then F while frozen) — R4.1's
-   * refusals with their reasons. The caller must `release()` it.
+   * Takes an active, checkpointable WPAR for a checkpoint (state T, then F while frozen) or, with
+   * `movingTo`, for a move (state M throughout) — R4.1's refusals with their reasons. The caller
+   * must `release()` it.
    */
-  beginCheckpoint(name: string): CheckpointAccess {
+  beginCheckpoint(name: string, options: { movingTo?: string } = {}): CheckpointAccess {
     const e = this.#get(name);
+    const what = options.movingTo === undefined ? 'checkpoint' : 'move';
     if (!e.definition.checkpointable) throw new WparError('EINVAL', `${name}: not checkpointable (define it with mkwpar -c)`);
-    if (e.busy) throw new WparError('EBUSY', `${name}: cannot checkpoint while ${e.busy}`);
+    if (e.busy) throw new WparError('EBUSY', `${name}: cannot ${what} while ${e.busy}`);
     if (e.cid === null || !e.proc) throw new WparError('EINVAL', `${name}: not active (state ${this.#letter(e)})`);
     const proc = e.proc;
-    e.busy = 'checkpointing';
+    const busy = options.movingTo === undefined ? 'checkpointing' : 'moving';
+    e.busy = busy;
+    e.movingTo = options.movingTo ?? null;
     return {
       definition: e.definition, root: this.#layout.root(name), cid: e.cid, agents: e.agents,
       freeze: async () => { await proc.freeze(); e.frozen = true; this.#event('runtime.frozen', name, {}); },
       thaw: async () => { if (e.frozen) { await proc.thaw(); e.frozen = false; this.#event('runtime.thawed', name, {}); } },
-      release: () => { if (e.busy === 'checkpointing') e.busy = null; },
+      release: () => { if (e.busy === busy) { e.busy = null; e.movingTo = null; } },
     };
   }
 
@@ -437,6 +443,7 @@ export class WparManager {
   }
 
   #letter(e: Entry): WparLetter {
+    if (e.busy === 'moving') return 'M';
     if (e.frozen) return 'F';
     if (e.busy) return 'T';
     if (e.cid !== null) return 'A';
@@ -460,6 +467,7 @@ export class WparManager {
       startedAt: e.startedAt,
       lastExit: e.lastExit,
       transient: e.transient,
+      ...(e.movingTo !== null && { movingTo: e.movingTo }),
     };
   }
 

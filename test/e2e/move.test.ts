@@ -1,0 +1,142 @@
+// Live moves between two test hosts (network namespaces, each with its own wpard): movewpar end to
+// end (M3, M4, M7), with the failure cases of issue 8.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { processesOf, ROOT, subscribe, System, waitForOutput } from './harness.ts';
+import { canMakeHosts, pair, TestNet, type Host } from './move-hosts.ts';
+
+const COUNTER = join(ROOT, 'examples/agent-counter.ts');
+const HOLDER = join(import.meta.dirname, 'fixtures/holder.ts');
+const fast = ['-e', 'COUNTER_STEP_MS=10', '-e', 'COUNTER_PAUSE_MS=30', '-e', 'COUNTER_BATCH=5'];
+
+/** The harness's helpers take a System; a Host has the same home. */
+const sys = (h: Host): System => ({ home: h.home } as unknown as System);
+
+function journal(h: Host): Record<string, unknown>[] {
+  return readFileSync(join(h.home, 'events.log'), 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+function counts(file: string): number[] {
+  return readFileSync(file, 'utf8').trim().split('\n').map(Number);
+}
+
+describe('movewpar between test hosts', { skip: !canMakeHosts() && 'needs root and iproute2 for network namespaces', timeout: 240_000 }, () => {
+  let net: TestNet;
+  let a: Host; let b: Host;
+  before(async () => {
+    net = TestNet.create();
+    a = net.host('a'); b = net.host('b');
+    await Promise.all([a.start('alpha'), b.start('beta')]);
+    await pair(a, b);
+  });
+  after(async () => { await net?.destroy(); });
+
+  it('moves an agent counter with its count and files; nothing left on the departure; move.done on both', async () => {
+    await a.ok('mkwpar', ['-n', 'counter', '-c', ...fast, '-s', '--', process.execPath, COUNTER]);
+    await waitForOutput(sys(a), 'counter', /batch 3 written/);
+    const root = (await a.list())[0]!.root;
+    const out = await a.ok('movewpar', ['counter', 'beta']);
+    assert.match(out, /^Workload partition counter moved to beta: \d+ rounds?, [\d.]+ MiB, frozen \d+ ms, down \d+ ms, total [\d.]+ s\.\n$/);
+
+    // Nothing on the departure: no process, no definition, no root.
+    assert.deepEqual(await a.list(), []);
+    assert.deepEqual(processesOf('counter', a.home), []);
+    assert.equal(existsSync(root), false);
+
+    const w = (await b.list())[0]!;
+    assert.deepEqual([w.name, w.state, w.phase], ['counter', 'A', 'normal'], 'RESTART_CLEAR once the agent restored');
+    const log = await waitForOutput(sys(b), 'counter', /starting after (\d+)[\s\S]*batch \d+ written/);
+    const after = Number(/starting after (\d+)/.exec(log)![1]);
+    await waitForOutput(sys(b), 'counter', new RegExp(`batch ${after / 5 + 2} written`));
+    await b.ok('stopwpar', ['counter']);
+    const all = counts(join(w.root, 'count.txt'));
+    assert.ok(after >= 15, `continued from its saved count (${after})`);
+    assert.deepEqual(all, all.map((_, i) => i + 1), 'its files came with it: no gap, no repeat');
+    assert.ok(all.length > after);
+
+    for (const h of [a, b]) {
+      const types = journal(h).filter((e) => e.name === 'counter' && String(e.type).startsWith('move.')).map((e) => e.type);
+      assert.ok(types.includes('move.begin') && types.includes('move.frozen') && types.includes('move.round'), `${h.ns}: ${types.join(' ')}`);
+      assert.equal(types.at(-1), 'move.done', `${h.ns}: ${types.join(' ')}`);
+    }
+    await b.ok('rmwpar', ['counter']);
+  });
+
+  it('--json prints the summary of M3.7', async () => {
+    await a.ok('mkwpar', ['-n', 'jsonly', '-c', '-s', '--', 'sh', '-c', 'head -c 3000000 /dev/urandom > blob; echo ready; exec sleep 300']);
+    await waitForOutput(sys(a), 'jsonly', /ready/);
+    const r = JSON.parse(await a.ok('movewpar', ['--json', 'jsonly', 'beta'])) as Record<string, unknown>;
+    assert.deepEqual(Object.keys(r).sort(), ['bytes', 'downtimeMs', 'from', 'frozenMs', 'name', 'rounds', 'to', 'totalMs']);
+    assert.deepEqual([r.name, r.from, r.to], ['jsonly', 'alpha', 'beta']);
+    const rounds = r.rounds as { files: number; bytes: number; ms: number }[];
+    assert.ok(rounds.length >= 2, 'a pre-copy round and the last delta');
+    assert.equal(rounds.reduce((s, x) => s + x.bytes, 0), r.bytes);
+    assert.ok((r.frozenMs as number) <= (r.downtimeMs as number) && (r.downtimeMs as number) <= (r.totalMs as number));
+    await b.ok('rmwpar', ['-F', 'jsonly']);
+  });
+
+  it('a denial holds the move: -w 1 fails with ETIMEDOUT naming owner and reason; the WPAR runs on untouched', async () => {
+    await a.ok('mkwpar', ['-n', 'held', '-c', '-s', '--', process.execPath, HOLDER, 'flushing the journal']);
+    await waitForOutput(sys(a), 'held', /denied/);
+    const before = (await a.list())[0]!;
+    const r = await a.run('movewpar', ['-w', '1', 'held', 'beta']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^movewpar: held: not moved after 1 s \(ETIMEDOUT\): denied by agent:held\/\d+ "flushing the journal" since \d\d:\d\d:\d\d\n$/);
+    const w = (await a.list())[0]!;
+    assert.deepEqual([w.state, w.phase, w.pid, w.cid], ['A', 'normal', before.pid, before.cid], 'runs on untouched');
+    assert.deepEqual(await b.list(), [], 'nothing on the arrival');
+    assert.deepEqual(journal(b).filter((e) => e.name === 'held').map((e) => e.type).slice(-1), ['move.failed']);
+    await a.ok('rmwpar', ['-F', 'held']);
+  });
+
+  it('a name taken on the arrival: EEXIST before anything freezes', async () => {
+    await b.ok('mkwpar', ['-n', 'taken', '--', 'sleep', '300']);
+    await a.ok('mkwpar', ['-n', 'taken', '-c', '-s', '--', 'sleep', '300']);
+    const pid = (await a.list())[0]!.pid;
+    const r = await a.run('movewpar', ['taken', 'beta']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^movewpar: taken: .*already exists on this system.*\(EEXIST\)\n$/);
+    assert.ok(!journal(a).some((e) => e.name === 'taken' && (e.type === 'runtime.frozen' || e.type === 'move.frozen')), 'never frozen');
+    const w = (await a.list())[0]!;
+    assert.deepEqual([w.state, w.pid], ['A', pid]);
+    assert.equal((await b.list())[0]!.state, 'D', 'the arrival\'s own WPAR untouched');
+    await a.ok('rmwpar', ['-F', 'taken']);
+    await b.ok('rmwpar', ['taken']);
+  });
+
+  it('refused up front: an unknown peer, a WPAR that is not checkpointable or not active', async () => {
+    await a.ok('mkwpar', ['-n', 'plain', '-s', '--', 'sleep', '300']);
+    assert.match((await a.run('movewpar', ['plain', 'nobody'])).stderr, /no trusted peer named "nobody".*\(ENOENT\)/);
+    assert.match((await a.run('movewpar', ['plain', 'beta'])).stderr, /not checkpointable.*\(EINVAL\)/);
+    await a.ok('mkwpar', ['-n', 'idle', '-c', '--', 'sleep', '300']);
+    assert.match((await a.run('movewpar', ['idle', 'beta'])).stderr, /not active.*\(EINVAL\)/);
+    await a.ok('rmwpar', ['-F', 'plain']);
+    await a.ok('rmwpar', ['idle']);
+  });
+
+  it('the arrival\'s daemon SIGKILLed mid-transfer: bounded failure, the WPAR thawed with the same processes; nothing on the arrival after its restart', async () => {
+    await a.ok('mkwpar', ['-n', 'big', '-c', '-s', '--', 'sh', '-c', 'for i in $(seq 1 40); do head -c 4000000 /dev/urandom > blob-$i; done; echo filled; exec sleep 300']);
+    await waitForOutput(sys(a), 'big', /filled/);
+    const before = (await a.list())[0]!;
+    const pids = processesOf('big', a.home).sort();
+    const receiving = await subscribe(sys(b), (e) => e.type === 'move.begin' && e.name === 'big');
+    const t0 = Date.now();
+    const moving = a.run('movewpar', ['big', 'beta']);
+    await receiving.event;
+    await b.crash();
+    const r = await moving;
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^movewpar: big: not moved to beta \((precopy|connect|hello)\): .*\((ECONNRESET|EIO)\)\n$/);
+    assert.ok(Date.now() - t0 < 30_000, 'bounded');
+    const w = (await a.list())[0]!;
+    assert.deepEqual([w.state, w.phase, w.pid], ['A', 'normal', before.pid]);
+    assert.deepEqual(processesOf('big', a.home).sort(), pids, 'the same processes');
+    await b.start('beta');
+    assert.deepEqual(await b.list(), []);
+    assert.equal(existsSync(join(b.home, 'incoming')), false, 'the half-received WPAR removed at start');
+    assert.equal(existsSync(join(b.home, 'wpars', 'big')), false);
+    await a.ok('rmwpar', ['-F', 'big']);
+  });
+});
