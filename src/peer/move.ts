@@ -47,8 +47,11 @@ export const DEFAULT_MOVE_WAIT_SECONDS = 30;
 const MAX_ROUNDS = 6;
 /** ...or once a round sends less than this (the last delta will be about as small). */
 const SMALL_ROUND_BYTES = 2 << 20;
-/** How long either side waits for the other's next frame in the normal course of a move. */
-const IDLE_MS = 15_000;
+/**
+ * How long either side waits for the other's next frame (or may go without traffic) in the normal
+ * course of a move; `CORRAL_PEER_IDLE_MS` overrides it (tests of cut links use a short one).
+ */
+const IDLE_MS = Number(process.env.CORRAL_PEER_IDLE_MS) > 0 ? Number(process.env.CORRAL_PEER_IDLE_MS) : 15_000;
 /** How long the departure waits for the arrival to start the WPAR and restore its agents. */
 const ACTIVATE_MS = 60_000;
 
@@ -212,6 +215,7 @@ export class Mover {
       // M3.3: TRY, waiting up to -w for denials; the arrival is told how long to wait.
       step = 'try';
       await wire.send({ type: 'waiting', seconds: waitSec });
+      wire.idleMs = waitSec * 1000 + IDLE_MS;
       try {
         ticket = await kernel.services.tryCheckpoint(access.cid, { timeoutMs: waitSec * 1000, ...(run.signal && { signal: run.signal }) });
       } catch (err) {
@@ -221,6 +225,7 @@ export class Mover {
         throw err;
       }
 
+      wire.idleMs = IDLE_MS;
       // M3.4: agents save, freeze, the last delta, the definition and the states.
       step = 'freeze';
       const states = access.agents ? await access.agents.save() : {};

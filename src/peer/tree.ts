@@ -32,8 +32,12 @@ export interface RoundStats {
   readonly ms: number;
 }
 
-/** A file's content may still change within this long of its last change without its ctime moving. */
-const RACY_MS = 2_000;
+/**
+ * Timestamps are coarse (the kernel's tick, a few ms): a change right after an lstat can keep the
+ * ctime it saw. An entry whose ctime is within this long of the moment it was looked at is "racy"
+ * and is sent again in the frozen round whatever its signature says (git's racy-clean rule).
+ */
+const RACY_MS = 100;
 /** Read size for file data. */
 const READ_BYTES = 1 << 20;
 
@@ -93,6 +97,7 @@ export class TreeSender {
     const walk = async (rel: string): Promise<void> => {
       const abs = rel === '' ? this.#root : join(this.#root, rel);
       let st: BigIntStats;
+      const lookedAt = Date.now();
       try {
         st = lstatSync(abs, { bigint: true });
       } catch (err) {
@@ -110,7 +115,7 @@ export class TreeSender {
         if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new WparError('EINTR', 'move interrupted');
         const mode = Number(st.mode & 0o7777n);
         const mtimeMs = Number(st.mtimeNs / 1_000_000n);
-        const racy = Date.now() - Number(st.ctimeNs / 1_000_000n) < RACY_MS;
+        const racy = lookedAt - Number(st.ctimeNs / 1_000_000n) < RACY_MS;
         if (type === 'file') {
           const r = await this.#sendFile(wire, rel, abs, mode, mtimeMs);
           files++;

@@ -45,11 +45,18 @@ export class Wire {
     socket.on('data', (chunk: Buffer) => this.#receive(chunk));
     socket.on('error', (err: NodeJS.ErrnoException) => this.#fail(new WparError(wireCode(err), `${label}: connection failed: ${err.message}`, { cause: err })));
     socket.on('close', () => this.#fail(new WparError('ECONNRESET', `${label}: the connection closed`)));
+    // Nothing read or written for that long (a cut link: writes stall, nothing arrives) ends it.
+    socket.setTimeout(idleMs);
+    socket.on('timeout', () => {
+      this.#fail(new WparError('ETIMEDOUT', `${label}: no traffic for ${Math.round(this.#idleMs / 1000)} s (link down or peer stalled)`));
+      socket.destroy();
+    });
   }
 
-  /** Changes how long {@link next} waits. */
+  /** Changes how long {@link next} waits, and how long the connection may go without traffic. */
   set idleMs(ms: number) {
     this.#idleMs = ms;
+    this.#socket.setTimeout(ms);
   }
 
   /** Sends a message; resolves once the socket can take more. */

@@ -102,9 +102,9 @@ export class Host {
   }
 
   /** Starts `wpard --name NAME --listen ADDR:7070` in the namespace; resolves once it serves. */
-  async start(name: string, extra: readonly string[] = []): Promise<void> {
+  async start(name: string, extra: readonly string[] = [], env: NodeJS.ProcessEnv = {}): Promise<void> {
     const args = ['netns', 'exec', this.ns, process.execPath, join(DIST, 'daemon/wpard.js'), '--home', this.home, '--name', name, '--listen', this.endpoint, ...extra];
-    const daemon = spawn('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const daemon = spawn('ip', args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
     this.#daemon = daemon;
     this.#exited = new Promise((r) => daemon.once('exit', (code) => r(code)));
     const lines = createInterface({ input: daemon.stderr! });
@@ -172,6 +172,11 @@ export class Host {
       const e = err as { status: number | null; stdout?: string; stderr?: string };
       return { code: e.status, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
     }
+  }
+
+  /** Cuts (or restores) this host's link to the bridge. */
+  link(up: boolean): void {
+    ip('-n', this.net.bridge, 'link', 'set', this.cable, up ? 'up' : 'down');
   }
 
   /** Stops the daemon and removes the home. */

@@ -2,7 +2,8 @@
 // end (M3, M4, M7), with the failure cases of issue 8.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { processesOf, ROOT, subscribe, System, waitForOutput } from './harness.ts';
 import { canMakeHosts, pair, TestNet, type Host } from './move-hosts.ts';
@@ -18,6 +19,37 @@ function journal(h: Host): Record<string, unknown>[] {
   return readFileSync(join(h.home, 'events.log'), 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
+/** A digest of a tree: every path, type, permission bits, mtime (whole ms), content or link target. */
+function treeDigest(root: string): string {
+  const h = createHash('sha256');
+  const walk = (rel: string): void => {
+    const abs = rel === '' ? root : join(root, rel);
+    const st = lstatSync(abs);
+    const kind = st.isDirectory() ? 'd' : st.isSymbolicLink() ? 'l' : 'f';
+    h.update(`${rel}\0${kind}\0${kind === 'l' ? '' : (st.mode & 0o7777).toString(8)}\0${kind === 'd' ? '' : Math.floor(st.mtimeMs)}\0`);
+    if (kind === 'f') h.update(readFileSync(abs));
+    else if (kind === 'l') h.update(readlinkSync(abs));
+    else for (const n of readdirSync(abs).sort()) walk(rel === '' ? n : `${rel}/${n}`);
+  };
+  walk('');
+  return h.digest('hex');
+}
+
+/** About `mb` MB of files of mixed sizes in directories, a few symlinks and odd modes. */
+function fillRoot(root: string, mb: number): void {
+  let left = mb * 1e6;
+  for (let i = 0; left > 0; i++) {
+    const dir = join(root, `d${i % 20}`);
+    mkdirSync(dir, { recursive: true });
+    const size = Math.min(left, i % 10 === 0 ? 4_000_000 : (i * 7919) % 60_000);
+    const buf = Buffer.alloc(size);
+    for (let j = 0; j < size; j += 4096) buf.writeUInt32LE((i * 2654435761 + j) >>> 0, j);
+    writeFileSync(join(dir, `f${i}`), buf, { mode: i % 3 === 0 ? 0o600 : 0o644 });
+    left -= size;
+    if (i % 200 === 0) symlinkSync(`f${i}`, join(dir, `l${i}`));
+  }
+}
+
 function counts(file: string): number[] {
   return readFileSync(file, 'utf8').trim().split('\n').map(Number);
 }
@@ -28,7 +60,8 @@ describe('movewpar between test hosts', { skip: !canMakeHosts() && 'needs root a
   before(async () => {
     net = TestNet.create();
     a = net.host('a'); b = net.host('b');
-    await Promise.all([a.start('alpha'), b.start('beta')]);
+    const env = { CORRAL_PEER_IDLE_MS: '4000' };
+    await Promise.all([a.start('alpha', [], env), b.start('beta', [], env)]);
     await pair(a, b);
   });
   after(async () => { await net?.destroy(); });
@@ -133,10 +166,53 @@ describe('movewpar between test hosts', { skip: !canMakeHosts() && 'needs root a
     const w = (await a.list())[0]!;
     assert.deepEqual([w.state, w.phase, w.pid], ['A', 'normal', before.pid]);
     assert.deepEqual(processesOf('big', a.home).sort(), pids, 'the same processes');
-    await b.start('beta');
+    await b.start('beta', [], { CORRAL_PEER_IDLE_MS: '4000' });
     assert.deepEqual(await b.list(), []);
     assert.equal(existsSync(join(b.home, 'incoming')), false, 'the half-received WPAR removed at start');
     assert.equal(existsSync(join(b.home, 'wpars', 'big')), false);
     await a.ok('rmwpar', ['-F', 'big']);
+  });
+
+  it('the link cut mid-transfer: bounded failure on both sides, the WPAR thawed with the same processes, nothing on the arrival', async () => {
+    await a.ok('mkwpar', ['-n', 'cut', '-c', '-s', '--', 'sh', '-c', 'for i in $(seq 1 40); do head -c 4000000 /dev/urandom > blob-$i; done; echo filled; exec sleep 300']);
+    await waitForOutput(sys(a), 'cut', /filled/);
+    const before = (await a.list())[0]!;
+    const pids = processesOf('cut', a.home).sort();
+    const receiving = await subscribe(sys(b), (e) => e.type === 'move.begin' && e.name === 'cut');
+    const gaveUp = await subscribe(sys(b), (e) => e.type === 'move.failed' && e.name === 'cut');
+    const t0 = Date.now();
+    const moving = a.run('movewpar', ['cut', 'beta']);
+    await receiving.event;
+    a.link(false);
+    try {
+      const r = await moving;
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /^movewpar: cut: not moved to beta \((hello|precopy)\): .*\((ETIMEDOUT|ECONNRESET)\)\n$/);
+      assert.ok(Date.now() - t0 < 30_000, 'bounded');
+      await gaveUp.event;
+    } finally {
+      a.link(true);
+    }
+    const w = (await a.list())[0]!;
+    assert.deepEqual([w.state, w.phase, w.pid], ['A', 'normal', before.pid]);
+    assert.deepEqual(processesOf('cut', a.home).sort(), pids, 'the same processes');
+    assert.deepEqual(await b.list(), []);
+    assert.equal(existsSync(join(b.home, 'incoming', String((await gaveUp.event).move))), false, 'staging removed');
+    await a.ok('rmwpar', ['-F', 'cut']);
+  });
+
+  it('a 100 MB root arrives byte-identical, frozen for a small part of the move', async () => {
+    await a.ok('mkwpar', ['-n', 'hundred', '-c', '--', 'sh', '-c', 'echo up; exec sleep 300']);
+    const root = (await a.list()).find((w) => w.name === 'hundred')!.root;
+    fillRoot(root, 100);
+    await a.ok('startwpar', ['hundred']);
+    await waitForOutput(sys(a), 'hundred', /up/);
+    const want = treeDigest(root);
+    const r = JSON.parse(await a.ok('movewpar', ['--json', 'hundred', 'beta'])) as { frozenMs: number; totalMs: number; bytes: number; rounds: unknown[] };
+    const arrived = (await b.list()).find((w) => w.name === 'hundred')!;
+    assert.equal(treeDigest(arrived.root), want, 'byte-identical: every file, mode, time and link');
+    assert.ok(r.bytes >= 100e6);
+    assert.ok(r.frozenMs < r.totalMs * 0.25, `frozen ${r.frozenMs} ms of ${r.totalMs} ms`);
+    await b.ok('rmwpar', ['-F', 'hundred']);
   });
 });
