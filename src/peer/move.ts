@@ -247,6 +247,7 @@ export class Mover {
 
       // Commit: from here, silence from the arrival may mean the WPAR runs there.
       step = 'commit';
+      if (run.signal?.aborted) throw new WparError('EINTR', 'movewpar was interrupted');
       this.#record({ id, name, peer: peer.name, state: 'committing' }, name);
       await wire.send({ type: 'commit' });
       committed = true;
@@ -387,10 +388,11 @@ export class Mover {
 
       // Activation: the root into place, the definition, restart:true, agents, RESTART_CLEAR.
       step = 'activate';
-      await mkdir(layout.wparDir(name), { recursive: true, mode: 0o755 });
-      await rename(join(staging, 'root'), layout.root(name));
+      // The definition first (with an empty root), then the verified root renamed over it: a crash
+      // in between leaves a visible, removable WPAR, never an orphan root.
       await manager.create(lastDefinition, false, { reserved: true });
       created = true;
+      await rename(join(staging, 'root'), layout.root(name));
       release();
       release = null;
       await manager.start(name, { restart: true, agentStates: states });
@@ -400,14 +402,17 @@ export class Mover {
       kernel.services.restartClear(info.cid);
       await rm(staging, { recursive: true, force: true });
       staging = null;
-      await wire.send({ type: 'active', cid: info.cid, pid: info.pid });
+      // The WPAR is this side's from here: the departure committed and never runs it again, so a
+      // departure that is gone by now (its daemon killed, the link cut) changes nothing here.
       step = 'done';
+      await wire.send({ type: 'active', cid: info.cid, pid: info.pid }).catch(() => {});
       // The departure's `done` is a courtesy: once `active` is sent, this side has the WPAR.
       await wire.message('done').catch(() => undefined);
       wire.end();
       this.#event('move.done', name, { from: peer.name, move: id });
     } catch (err) {
       const reason = (err as Error).message;
+      if (step === 'done') { this.#event('move.done', name, { from: peer.name, move: id }); return; }
       if (created) await manager.remove(name, { force: true }).catch(() => {});
       if (staging !== null) await rm(staging, { recursive: true, force: true }).catch(() => {});
       release?.();
@@ -415,7 +420,7 @@ export class Mover {
       await wire.send({ type: step === 'activate' ? 'failed' : 'error', code, message: `${name}: ${reason}` }).catch(() => {});
       wire.end();
       setTimeout(() => wire.destroy(), 1000).unref();
-      if (step !== 'done') this.#event('move.failed', name, { from: peer.name, move: id, step, reason });
+      this.#event('move.failed', name, { from: peer.name, move: id, step, reason });
     }
   }
 
