@@ -215,6 +215,7 @@ export class Mover {
       // M3.3: TRY, waiting up to -w for denials; the arrival is told how long to wait.
       step = 'try';
       await wire.send({ type: 'waiting', seconds: waitSec });
+      await wire.flush();
       wire.idleMs = waitSec * 1000 + IDLE_MS;
       try {
         ticket = await kernel.services.tryCheckpoint(access.cid, { timeoutMs: waitSec * 1000, ...(run.signal && { signal: run.signal }) });
@@ -296,8 +297,10 @@ export class Mover {
       }
       // M4: before the commit (or the arrival said it failed), the WPAR runs on here as before.
       if (wire) {
-        await wire.send({ type: 'abort', reason }).catch(() => {});
-        wire.destroy();
+        const w = wire;
+        await w.send({ type: 'abort', reason }).catch(() => {});
+        w.end();
+        setTimeout(() => w.destroy(), 1000).unref();
       }
       this.#record(null, name);
       ticket?.clear();

@@ -6,8 +6,8 @@
  * @module
  */
 import { createHash } from 'node:crypto';
-import { lstatSync, readdirSync, readlinkSync, type BigIntStats } from 'node:fs';
-import { chmod, lutimes, mkdir, open, readlink, rename, rm, symlink, utimes } from 'node:fs/promises';
+import { closeSync, constants as fsConstants, fchmodSync, futimesSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, writeSync, type BigIntStats } from 'node:fs';
+import { chmod, lutimes, mkdir, readlink, rm, symlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { WparError } from '../kernel/errno.ts';
 import type { Message, Wire } from './wire.ts';
@@ -158,22 +158,24 @@ export class TreeSender {
   }
 
   async #sendFile(wire: Wire, rel: string, abs: string, mode: number, mtimeMs: number): Promise<{ size: number; sha256: string }> {
-    const fh = await open(abs, 'r');
+    // Synchronous reads: a file is read in one or a few calls, and a thread-pool round trip per
+    // call would cost more than the read itself for the many small files of a typical root.
+    const fd = openSync(abs, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
     const h = createHash('sha256');
     let size = 0;
     try {
       await wire.send({ type: 'file', path: rel, mode, mtimeMs });
       for (;;) {
         const buf = Buffer.allocUnsafe(READ_BYTES);
-        const { bytesRead } = await fh.read(buf, 0, READ_BYTES, null);
-        if (bytesRead === 0) break;
-        const piece = buf.subarray(0, bytesRead);
+        const n = readSync(fd, buf, 0, READ_BYTES, null);
+        if (n === 0) break;
+        const piece = buf.subarray(0, n);
         h.update(piece);
-        size += bytesRead;
+        size += n;
         await wire.sendData(piece);
       }
     } finally {
-      await fh.close();
+      closeSync(fd);
     }
     const sha256 = h.digest('hex');
     await wire.send({ type: 'file-end', size, sha256 });
@@ -211,7 +213,6 @@ export class TreeReceiver {
   readonly #root: string;
   readonly #tmp: string;
   readonly #have = new Map<string, TreeEntry>();
-  #tmpSeq = 0;
 
   constructor(stagingRoot: string, tmpDir: string) {
     this.#root = stagingRoot;
@@ -304,9 +305,17 @@ export class TreeReceiver {
     }
   }
 
+  /**
+   * A file's content, written in place in the private staging tree (synchronous calls: most files
+   * are small). Nothing in staging is used before the whole listing has verified, so a file whose
+   * size or SHA-256 does not match fails the move, and the staging goes with it.
+   */
   async #file(wire: Wire, rel: string, mode: number, mtimeMs: number): Promise<number> {
-    const tmp = join(this.#tmp, `f${++this.#tmpSeq}`);
-    const fh = await open(tmp, 'wx', 0o600);
+    const prior = this.#have.get(rel)?.type;
+    if (prior !== undefined && prior !== 'file') await this.#clear(rel);
+    // O_NOFOLLOW: what is at rel is a file this side wrote, or nothing; never followed.
+    const fd = openSync(this.#abs(rel), fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_TRUNC | fsConstants.O_NOFOLLOW, 0o600);
+    this.#have.delete(rel); // until verified, it is not what the departure holds
     const h = createHash('sha256');
     let size = 0;
     let end: Message;
@@ -316,7 +325,7 @@ export class TreeReceiver {
         if (f.kind === 'data') {
           h.update(f.data);
           size += f.data.length;
-          await fh.write(f.data);
+          for (let off = 0; off < f.data.length;) off += writeSync(fd, f.data, off);
           continue;
         }
         end = f.message;
@@ -327,17 +336,11 @@ export class TreeReceiver {
       if (end.size !== size) throw protocol(`${rel}: ${size} bytes received, ${String(end.size)} sent`);
       if (end.sha256 !== h.digest('hex')) throw protocol(`${rel}: SHA-256 mismatch`);
       // Set-user-ID and set-group-ID bits are dropped, as a restart from an image drops them.
-      await fh.chmod(mode & 0o1777);
-    } catch (err) {
-      await fh.close().catch(() => {});
-      await rm(tmp, { force: true });
-      throw err;
+      fchmodSync(fd, mode & 0o1777);
+      futimesSync(fd, mtimeMs / 1000, mtimeMs / 1000);
+    } finally {
+      closeSync(fd);
     }
-    await fh.close();
-    await utimes(tmp, mtimeMs / 1000, mtimeMs / 1000);
-    if (this.#have.get(rel)?.type === 'dir') await this.#clear(rel);
-    // rename replaces a file or a symlink at rel itself; it never follows one.
-    await rename(tmp, this.#abs(rel));
     this.#have.set(rel, { type: 'file', mode, mtimeMs, size, content: end.sha256 as string });
     return size;
   }

@@ -13,6 +13,8 @@ import { WparError } from '../kernel/errno.ts';
 export const MAX_FRAME = (4 << 20) + 1;
 /** Largest JSON message. */
 export const MAX_MESSAGE = 8 << 20;
+/** Outgoing frames are written in batches of about this many bytes. */
+const BATCH_BYTES = 256 << 10;
 /** The frame kinds. */
 export const KIND = { message: 1, data: 2 } as const;
 
@@ -30,6 +32,8 @@ export class Wire {
   readonly #socket: Socket;
   readonly #label: string;
   #buffered: Buffer[] = [];
+  #out: Buffer[] = [];
+  #outBytes = 0;
   #bytes = 0;
   #frames: Frame[] = [];
   #waiting: { resolve: (f: Frame) => void; reject: (e: Error) => void } | null = null;
@@ -71,13 +75,30 @@ export class Wire {
     for (let pos = 0; pos < data.length; pos += MAX_FRAME - 1) await this.#write(KIND.data, data.subarray(pos, Math.min(data.length, pos + MAX_FRAME - 1)));
   }
 
+  /**
+   * Frames are gathered and written in batches of up to {@link BATCH_BYTES} (one TLS record per
+   * small frame would cost a record and a syscall each); a wait for the peer flushes first.
+   */
   async #write(kind: number, payload: Buffer): Promise<void> {
     if (this.#error) throw this.#error;
     const head = Buffer.allocUnsafe(5);
     head.writeUInt32BE(payload.length + 1, 0);
     head[4] = kind;
-    this.#socket.write(head);
-    if (!this.#socket.write(payload)) {
+    this.#out.push(head, payload);
+    this.#outBytes += 5 + payload.length;
+    if (this.#outBytes >= BATCH_BYTES) await this.flush();
+  }
+
+  /** Writes what is gathered; resolves once the socket can take more. */
+  async flush(): Promise<void> {
+    if (this.#error) throw this.#error;
+    if (this.#outBytes === 0) return;
+    const batch = this.#out.length === 2 && this.#out[1]!.length > BATCH_BYTES ? this.#out : [Buffer.concat(this.#out, this.#outBytes)];
+    this.#out = [];
+    this.#outBytes = 0;
+    let ok = true;
+    for (const b of batch) ok = this.#socket.write(b);
+    if (!ok) {
       await new Promise<void>((resolve, reject) => {
         const done = (): void => { this.#socket.off('drain', done); this.#socket.off('close', done); if (this.#error) reject(this.#error); else resolve(); };
         this.#socket.on('drain', done);
@@ -87,7 +108,12 @@ export class Wire {
   }
 
   /** The next frame; rejects when the connection fails or nothing arrives in time. */
-  next(): Promise<Frame> {
+  async next(): Promise<Frame> {
+    if (this.#outBytes > 0) await this.flush();
+    return this.#nextFrame();
+  }
+
+  #nextFrame(): Promise<Frame> {
     const f = this.#frames.shift();
     if (f) return Promise.resolve(f);
     if (this.#error) return Promise.reject(this.#error);
@@ -112,8 +138,11 @@ export class Wire {
     return m;
   }
 
-  /** Ends the connection (after what was written is flushed). */
+  /** Ends the connection (after what was gathered and written is flushed). */
   end(): void {
+    if (this.#outBytes > 0 && !this.#error) this.#socket.write(Buffer.concat(this.#out, this.#outBytes));
+    this.#out = [];
+    this.#outBytes = 0;
     this.#socket.end();
   }
 
