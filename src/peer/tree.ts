@@ -10,7 +10,7 @@ import { closeSync, constants as fsConstants, fchmodSync, futimesSync, lstatSync
 import { chmod, lutimes, mkdir, readlink, rm, symlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { WparError } from '../kernel/errno.ts';
-import type { Message, Wire } from './wire.ts';
+import { COPY_MAX, type Message, type Wire } from './wire.ts';
 
 /** One entry of a root, as both sides record it. */
 export interface TreeEntry {
@@ -40,6 +40,8 @@ export interface RoundStats {
 const RACY_MS = 100;
 /** Read size for file data. */
 const READ_BYTES = 1 << 20;
+/** The read buffer of small files (see {@link COPY_MAX}). */
+const scratch = Buffer.allocUnsafe(COPY_MAX);
 
 interface Sent {
   readonly entry: TreeEntry;
@@ -117,7 +119,7 @@ export class TreeSender {
         const mtimeMs = Number(st.mtimeNs / 1_000_000n);
         const racy = lookedAt - Number(st.ctimeNs / 1_000_000n) < RACY_MS;
         if (type === 'file') {
-          const r = await this.#sendFile(wire, rel, abs, mode, mtimeMs);
+          const r = await this.#sendFile(wire, rel, abs, mode, mtimeMs, Number(st.size));
           files++;
           bytes += r.size;
           // A file that changed while it was read is sent again next round.
@@ -157,7 +159,7 @@ export class TreeSender {
     return { files, bytes, ms: performance.now() - t0 };
   }
 
-  async #sendFile(wire: Wire, rel: string, abs: string, mode: number, mtimeMs: number): Promise<{ size: number; sha256: string }> {
+  async #sendFile(wire: Wire, rel: string, abs: string, mode: number, mtimeMs: number, expected: number): Promise<{ size: number; sha256: string }> {
     // Synchronous reads: a file is read in one or a few calls, and a thread-pool round trip per
     // call would cost more than the read itself for the many small files of a typical root.
     const fd = openSync(abs, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
@@ -165,9 +167,12 @@ export class TreeSender {
     let size = 0;
     try {
       await wire.send({ type: 'file', path: rel, mode, mtimeMs });
+      // A small file (most of a typical root) is read into one reused buffer, which the wire copies
+      // into its batch at once; a large one into fresh buffers, which the wire writes as they are.
+      const small = expected < COPY_MAX;
       for (;;) {
-        const buf = Buffer.allocUnsafe(READ_BYTES);
-        const n = readSync(fd, buf, 0, READ_BYTES, null);
+        const buf = small ? scratch : Buffer.allocUnsafe(READ_BYTES);
+        const n = readSync(fd, buf, 0, small ? COPY_MAX : READ_BYTES, null);
         if (n === 0) break;
         const piece = buf.subarray(0, n);
         h.update(piece);

@@ -15,6 +15,8 @@ export const MAX_FRAME = (4 << 20) + 1;
 export const MAX_MESSAGE = 8 << 20;
 /** Outgoing frames are written in batches of about this many bytes. */
 const BATCH_BYTES = 256 << 10;
+/** Payloads up to this size are copied into the batch; larger ones are written as they are. */
+export const COPY_MAX = 128 << 10;
 /** The frame kinds. */
 export const KIND = { message: 1, data: 2 } as const;
 
@@ -32,7 +34,7 @@ export class Wire {
   readonly #socket: Socket;
   readonly #label: string;
   #buffered: Buffer[] = [];
-  #out: Buffer[] = [];
+  #out: Buffer = Buffer.allocUnsafe(BATCH_BYTES + COPY_MAX + 5);
   #outBytes = 0;
   #bytes = 0;
   #frames: Frame[] = [];
@@ -76,15 +78,26 @@ export class Wire {
   }
 
   /**
-   * Frames are gathered and written in batches of up to {@link BATCH_BYTES} (one TLS record per
-   * small frame would cost a record and a syscall each); a wait for the peer flushes first.
+   * Frames are gathered into a batch buffer and written about {@link BATCH_BYTES} at a time (one TLS
+   * record per small frame would cost a record and a syscall each); a wait for the peer flushes
+   * first. A payload of at most {@link COPY_MAX} bytes is copied into the batch before this returns,
+   * so its caller may reuse it; a larger one is written as it is.
    */
   async #write(kind: number, payload: Buffer): Promise<void> {
     if (this.#error) throw this.#error;
-    const head = Buffer.allocUnsafe(5);
-    head.writeUInt32BE(payload.length + 1, 0);
-    head[4] = kind;
-    this.#out.push(head, payload);
+    if (payload.length > COPY_MAX) {
+      await this.flush();
+      const head = Buffer.allocUnsafe(5);
+      head.writeUInt32BE(payload.length + 1, 0);
+      head[4] = kind;
+      this.#socket.write(head);
+      if (!this.#socket.write(payload)) await this.#drained();
+      return;
+    }
+    if (this.#outBytes + 5 + payload.length > this.#out.length) await this.flush();
+    this.#out.writeUInt32BE(payload.length + 1, this.#outBytes);
+    this.#out[this.#outBytes + 4] = kind;
+    payload.copy(this.#out, this.#outBytes + 5);
     this.#outBytes += 5 + payload.length;
     if (this.#outBytes >= BATCH_BYTES) await this.flush();
   }
@@ -93,18 +106,18 @@ export class Wire {
   async flush(): Promise<void> {
     if (this.#error) throw this.#error;
     if (this.#outBytes === 0) return;
-    const batch = this.#out.length === 2 && this.#out[1]!.length > BATCH_BYTES ? this.#out : [Buffer.concat(this.#out, this.#outBytes)];
-    this.#out = [];
+    const batch = this.#out.subarray(0, this.#outBytes);
+    this.#out = Buffer.allocUnsafe(BATCH_BYTES + COPY_MAX + 5);
     this.#outBytes = 0;
-    let ok = true;
-    for (const b of batch) ok = this.#socket.write(b);
-    if (!ok) {
-      await new Promise<void>((resolve, reject) => {
-        const done = (): void => { this.#socket.off('drain', done); this.#socket.off('close', done); if (this.#error) reject(this.#error); else resolve(); };
-        this.#socket.on('drain', done);
-        this.#socket.on('close', done);
-      });
-    }
+    if (!this.#socket.write(batch)) await this.#drained();
+  }
+
+  #drained(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const done = (): void => { this.#socket.off('drain', done); this.#socket.off('close', done); if (this.#error) reject(this.#error); else resolve(); };
+      this.#socket.on('drain', done);
+      this.#socket.on('close', done);
+    });
   }
 
   /** The next frame; rejects when the connection fails or nothing arrives in time. */
@@ -140,8 +153,7 @@ export class Wire {
 
   /** Ends the connection (after what was gathered and written is flushed). */
   end(): void {
-    if (this.#outBytes > 0 && !this.#error) this.#socket.write(Buffer.concat(this.#out, this.#outBytes));
-    this.#out = [];
+    if (this.#outBytes > 0 && !this.#error) this.#socket.write(this.#out.subarray(0, this.#outBytes));
     this.#outBytes = 0;
     this.#socket.end();
   }
