@@ -63,12 +63,19 @@ export async function startPeerService(options: PeerServiceOptions): Promise<Pee
   const peers = new PeerStore(options.database);
   const { journal } = options;
   let handler: ((socket: TLSSocket, peer: Peer) => void) | null = null;
+  /** Open peer connections: the daemon's stop ends them rather than waiting for their idle bound. */
+  const open = new Set<TLSSocket>();
   let server: Server | null = null;
   if (listen) {
     try {
       server = await listenPeers({
         host: listen.host, port: listen.port, identity, peers,
-        onPeer: (socket, peer) => { if (handler) handler(socket, peer); else socket.destroy(); },
+        onPeer: (socket, peer) => {
+          if (!handler) { socket.destroy(); return; }
+          open.add(socket);
+          socket.once('close', () => open.delete(socket));
+          handler(socket, peer);
+        },
         onRefused: (r) => journal.record({ type: 'peer.refused', time: Date.now(), address: r.address, fingerprint: r.fingerprint, reason: r.reason }),
       });
     } catch (err) {
@@ -101,7 +108,11 @@ export async function startPeerService(options: PeerServiceOptions): Promise<Pee
     },
     onConnection(h) { handler = h; },
     async close() {
-      if (server) await new Promise<void>((resolve) => server!.close(() => resolve()));
+      if (server) {
+        const closed = new Promise<void>((resolve) => server!.close(() => resolve()));
+        for (const socket of open) socket.destroy();
+        await closed;
+      }
       peers.close();
     },
   };
