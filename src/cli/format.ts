@@ -117,7 +117,7 @@ function longForm(w: WparInfo): string {
   let out = `${RULE}\n${w.name} - ${stateName(w.state)}\n${RULE}\n`;
   out += 'GENERAL\n';
   out += field('Name', w.name);
-  out += field('State', `${w.state} (${stateName(w.state)})`);
+  out += field('State', `${w.state} (${stateName(w.state)})${w.movingTo === undefined ? '' : ` to ${w.movingTo}`}`);
   out += field('CID', w.cid === null ? '-' : String(w.cid));
   out += field('Checkpointable', yes(w.checkpointable));
   out += field('Auto start', yes(w.autostart));

@@ -114,7 +114,13 @@ describe('movewpar between test hosts', { skip: !canMakeHosts() && 'needs root a
     await a.ok('mkwpar', ['-n', 'held', '-c', '-s', '--', process.execPath, HOLDER, 'flushing the journal']);
     await waitForOutput(sys(a), 'held', /denied/);
     const before = (await a.list())[0]!;
-    const r = await a.run('movewpar', ['-w', '1', 'held', 'beta']);
+    const copied = await subscribe(sys(b), (e) => e.type === 'move.round' && e.name === 'held');
+    const moving = a.run('movewpar', ['-w', '1', 'held', 'beta']);
+    await copied.event;
+    const during = (await a.list())[0]!;
+    assert.deepEqual([during.state, during.movingTo], ['M', 'beta'], 'state M and the peer while it moves');
+    assert.match(await a.ok('lswpar', ['-L', 'held']), /M \(Moving\) to beta/);
+    const r = await moving;
     assert.equal(r.code, 1);
     assert.match(r.stderr, /^movewpar: held: not moved after 1 s \(ETIMEDOUT\): denied by agent:held\/\d+ "flushing the journal" since \d\d:\d\d:\d\d\n$/);
     const w = (await a.list())[0]!;
