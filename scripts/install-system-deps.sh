@@ -18,9 +18,11 @@ command -v ps >/dev/null 2>&1 || need="$need procps"
 # move tests (network namespaces joined by a bridge).
 command -v openssl >/dev/null 2>&1 || need="$need openssl"
 command -v ip >/dev/null 2>&1 || need="$need iproute2"
+# The live-move test moves a Redis server (appendonly) between test hosts.
+command -v redis-server >/dev/null 2>&1 || need="$need redis-server"
 
 if [ -z "$need" ]; then
-  echo "install-system-deps: nothing to do (unshare, prlimit, tini, ps, openssl and ip are present)"
+  echo "install-system-deps: nothing to do (unshare, prlimit, tini, ps, openssl, ip and redis-server are present)"
   exit 0
 fi
 if [ "$(uname -s)" != Linux ] || ! command -v apt-get >/dev/null 2>&1; then

@@ -284,4 +284,29 @@ describe('movewpar between test hosts', { skip: !canMakeHosts() && 'needs root a
     await b.ok('rmwpar', ['-F', 'postcrash']);
     if (left) await a.ok('rmwpar', ['postcrash']);
   });
+
+  it('Redis (appendonly) moved live: every acknowledged write is present on the arrival', { skip: !hasRedis() && 'redis-server is not installed' }, async () => {
+    const client = net.host('r'); // a third host for the client, which talks to a, then b
+    await a.ok('mkwpar', ['-n', 'redis', '-c', '-s', '--', 'redis-server', '--port', '6379', '--bind', '0.0.0.0', '--protected-mode', 'no',
+      '--appendonly', 'yes', '--appendfsync', 'always', '--dir', '.', '--save', '']);
+    await waitForOutput(sys(a), 'redis', /Ready to accept connections/);
+    const { spawn } = await import('node:child_process');
+    const writer = spawn('ip', ['netns', 'exec', client.ns, process.execPath, join(ROOT, 'test/e2e/fixtures/redis-writer.ts'), `${a.address}:6379`, `${b.address}:6379`, '100'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    const writing = new Promise<void>((ready) => writer.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; if (out.includes('writing\n')) ready(); }));
+    const ended = new Promise((r) => writer.once('exit', r));
+    // Once it is writing, move Redis while it keeps writing.
+    await Promise.race([writing, ended]);
+    await a.ok('movewpar', ['redis', 'beta']);
+    await ended;
+    const r = JSON.parse(out.trim().split('\n').at(-1)!) as { acked: number; onFirst: number; missing: number[] };
+    assert.ok(r.onFirst > 0, 'it wrote on the departure');
+    assert.ok(r.acked >= r.onFirst + 100, 'and on the arrival');
+    assert.deepEqual(r.missing, [], 'every acknowledged write is present on the arrival');
+    await b.ok('rmwpar', ['-F', 'redis']);
+  });
 });
+
+function hasRedis(): boolean {
+  return ((process.env.PATH ?? '').split(':').some((d) => existsSync(join(d, 'redis-server'))));
+}
