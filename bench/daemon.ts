@@ -115,6 +115,9 @@ async function lswpar1000(d: Daemon): Promise<Row> {
 async function checkpointRestart(a: Daemon, b: Daemon, mb: number): Promise<Row[]> {
   const work = mkdtempSync(join(tmpdir(), 'corral-bench-ckpt-'));
   try {
+    // Images are signed (M8): B restarts what A wrote once it trusts A.
+    const ida = await call<{ fingerprint: string }>(a, 'GET', '/v1/identity');
+    await call(b, 'POST', '/v1/peers', { name: 'bench-a', fingerprint: ida.fingerprint });
     await call(a, 'POST', '/v1/wpars', { definition: { name: 'big', argv: ['sleep', '600'], checkpointable: true } });
     const root = join(a.home, 'wpars/big/root');
     generate(root, mb);

@@ -62,6 +62,10 @@ try {
   run('A', 'chkptwpar', '-d', image, '-k', 'counter');
   process.stdout.write(`        count.txt on A: ${lastCounts('A', 'counter')}\n`);
 
+  say('B trusts A: images are signed by the home that wrote them (wpar identity on A, wpar peer add on B)');
+  const idA = JSON.parse(run('A', 'wpar', 'identity', '--json')) as { name: string; fingerprint: string };
+  run('B', 'wpar', 'peer', 'add', 'system-a', idA.fingerprint);
+
   say('Restart on B: the image is verified, the root restored, the agent handed its saved count');
   run('B', 'restartwpar', '-d', image, 'counter');
   await untilOutput('B', 'counter', /batch \d+ written/);

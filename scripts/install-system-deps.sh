@@ -5,9 +5,11 @@
 #   prlimit (util-linux)           entering a WPAR's network namespace
 #   ip (iproute2)                  the host bridge and veth pairs of mkwpar -N address=...
 #   sysctl, ps (procps)            low ports in a WPAR's own network namespace; tests look inside WPARs
+#   openssl                        each home's identity (key and certificate) for the peer endpoint
 # With --tests (npm test), also what the tests drive:
 #   chromium                       the web console's browser tests (driven by playwright-core)
 #   redis-server                   a real program checkpointed, restarted and moved in the tests
+#   (ip netns from iproute2 makes the tests' hosts)
 # Idempotent: installs only what is missing. Not root, or not Debian/apt: says what it skipped
 # and exits 0, because the runtime then falls back to a process group and rlimits (and says so).
 set -eu
@@ -25,6 +27,10 @@ if [ "${1:-}" = --tests ]; then
   [ -x /usr/bin/chromium ] || add chromium
   command -v redis-server >/dev/null 2>&1 || add redis-server
 fi
+
+# Mobility (docs/mobility.md): openssl makes each home's identity (key and self-signed
+# certificate) at the daemon's first start.
+command -v openssl >/dev/null 2>&1 || add openssl
 
 if [ -z "$need" ]; then
   echo "install-system-deps: nothing to do (everything is present)"

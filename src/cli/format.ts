@@ -8,7 +8,7 @@ import { formatLimits } from '../runtime/limits.ts';
 import { formatNetwork } from '../runtime/network.ts';
 
 const STATE_NAMES: Readonly<Record<WparLetter, string>> = {
-  D: 'Defined', T: 'Transitional', A: 'Active', F: 'Frozen', B: 'Broken',
+  D: 'Defined', T: 'Transitional', A: 'Active', F: 'Frozen', B: 'Broken', M: 'Moving',
 };
 
 /** The word for a state letter (`A` → `Active`). */
@@ -118,7 +118,7 @@ function longForm(w: WparInfo): string {
   let out = `${RULE}\n${w.name} - ${stateName(w.state)}\n${RULE}\n`;
   out += 'GENERAL\n';
   out += field('Name', w.name);
-  out += field('State', `${w.state} (${stateName(w.state)})`);
+  out += field('State', `${w.state} (${stateName(w.state)})${w.movingTo === undefined ? '' : ` to ${w.movingTo}`}`);
   out += field('CID', w.cid === null ? '-' : String(w.cid));
   out += field('Checkpointable', yes(w.checkpointable));
   out += field('Auto start', yes(w.autostart));

@@ -3,7 +3,7 @@
  * checkpoint system and a real restart system.
  * @module
  */
-import { rm, stat } from 'node:fs/promises';
+import { lstat, rm, rmdir, stat } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
 import type { Kernel } from '../api/kernel.ts';
 import type { CheckpointHandle } from '../api/handles.ts';
@@ -15,6 +15,7 @@ import type { HomeLayout } from './home.ts';
 import type { Journal } from './journal.ts';
 import type { CheckpointRequest, CheckpointResult, RestartRequest, WparInfo } from './protocol.ts';
 import type { WparManager } from './wpars.ts';
+import type { PeerService } from '../peer/service.ts';
 
 /** Default willing-to-wait seconds for TRY (`chkptwpar -w`). */
 export const DEFAULT_WAIT_SECONDS = 30;
@@ -25,6 +26,8 @@ export interface CheckpointDeps {
   readonly manager: WparManager;
   readonly layout: HomeLayout;
   readonly journal: Journal;
+  /** Signs images and checks their signers (M8). */
+  readonly peer: PeerService;
 }
 
 /** Options of one checkpoint beyond the request. */
@@ -48,6 +51,10 @@ export async function checkpoint(deps: CheckpointDeps, name: string, request: Ch
   const waitSec = request.waitSec ?? DEFAULT_WAIT_SECONDS;
   if (!Number.isInteger(waitSec) || waitSec < 0 || waitSec > 2147483) throw new WparError('EINVAL', `${name}: -w must be whole seconds from 0 to 2147483`);
   const t0 = performance.now();
+  // An image already in DIR is replaced only when asked (-F): a mistyped directory must not lose one.
+  if (request.force !== true && await exists(imagePath(dir))) {
+    throw new WparError('EEXIST', `${name}: ${dir} already holds an image; use -F to replace it`);
+  }
 
   // R4.1: refuse what is not checkpointable or not active, with the reason.
   const access = manager.beginCheckpoint(name);
@@ -76,7 +83,7 @@ export async function checkpoint(deps: CheckpointDeps, name: string, request: Ch
     frozenAt = performance.now();
     // R4.4: the image, atomically (temporary name, fsync, rename).
     await writeImage(dir, {
-      definition: access.definition, root: access.root, agents: new Map(Object.entries(states)), ids: deps.manager.ids,
+      definition: access.definition, root: access.root, agents: new Map(Object.entries(states)), ids: deps.manager.ids, signer: deps.peer.signer,
     }, { ...(run.onProgress && { onProgress: run.onProgress }), ...(run.signal && { signal: run.signal }) });
     bytes = (await stat(imagePath(dir))).size;
     completed = true;
@@ -119,31 +126,56 @@ export async function restart(deps: CheckpointDeps, request: RestartRequest): Pr
   if (image.definition.name !== expected) {
     throw new WparError('EINVAL', `${expected}: the image in ${dir} holds WPAR "${image.definition.name}", not "${expected}"`);
   }
-  // R5.2: the name must be free on this system.
-  if (manager.has(target)) throw new WparError('EEXIST', `${target}: a WPAR of that name already exists on this system`);
+  // M8: only an image this home or a trusted peer signed; --insecure accepts any, with an event.
+  let signer: string;
+  try {
+    const s = deps.peer.checkSignature(image.manifest, dir);
+    signer = s.kind === 'self' ? 'self' : `peer ${s.name}`;
+  } catch (err) {
+    if (request.insecure !== true) throw prefixed(target, err, 'refused');
+    signer = 'none';
+    event(deps, 'restart.insecure', target, { dir, reason: (err as Error).message });
+  }
+  // R5.2: the name must be free on this system — and is held from here on, before anything touches
+  // the disk, so that a concurrent restart or mkwpar of the same name gets EEXIST instead of racing.
   const definition = checkDefinition({ ...image.definition, name: target });
-
+  const release = manager.reserve(target);
+  // Only what this request made is ever removed: the WPAR's directory if it did not exist, the root
+  // restored into it (from a private staging directory, renamed into place once verified).
+  const wparDirExisted = await exists(layout.wparDir(target));
+  let restored = false;
   let created = false;
   try {
     // R5.3: root restored (verified again while it streams), definition stored, activation as a restart.
     await restoreImage(dir, layout.root(target), { ids: deps.manager.ids });
-    await manager.create(definition);
+    restored = true;
+    await manager.create(definition, false, { reserved: true });
     created = true;
+    release();
     const states = Object.fromEntries(image.agents);
     await manager.start(target, { restart: true, agentStates: states });
     await manager.restored(target);
     const cid = manager.info(target).cid;
     if (cid === null) throw new WparError('ENOENT', `${target}: ended before its agents restored`);
     kernel.services.restartClear(cid);
-    event(deps, 'restart.done', target, { dir, from: image.definition.name, agents: Object.keys(states) });
+    event(deps, 'restart.done', target, { dir, from: image.definition.name, agents: Object.keys(states), signer });
     return manager.info(target);
   } catch (err) {
-    // R5.4: remove the half-made WPAR; the image is only ever read.
+    // R5.4: remove the half-made WPAR (ours only); the image is only ever read.
     if (created) await manager.remove(target, { force: true }).catch(() => {});
-    else await rm(layout.wparDir(target), { recursive: true, force: true });
+    else {
+      if (restored) await rm(layout.root(target), { recursive: true, force: true });
+      if (!wparDirExisted) await rmdir(layout.wparDir(target)).catch(() => {});
+    }
     event(deps, 'restart.failed', target, { dir, reason: (err as Error).message, code: errnoOf(err) });
     throw prefixed(target, err, 'restart failed');
+  } finally {
+    release();
   }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return lstat(path).then(() => true, () => false);
 }
 
 /** The error with the WPAR's name (and the step) in front, keeping its errno. */

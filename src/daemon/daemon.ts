@@ -22,6 +22,8 @@ import type { SystemInfo } from './protocol.ts';
 import { startServer } from './server.ts';
 import { Store } from './store.ts';
 import { WparManager, type AgentFactory } from './wpars.ts';
+import { startPeerService, type PeerService } from '../peer/service.ts';
+import { Mover } from '../peer/move.ts';
 
 /** Options of {@link startDaemon}. */
 export interface DaemonOptions {
@@ -33,6 +35,10 @@ export interface DaemonOptions {
   readonly fallbackIsolation?: boolean;
   /** Opens each WPAR's agent endpoint. */
   readonly agents: AgentFactory;
+  /** The system's name (`--name`; default the hostname). */
+  readonly name?: string;
+  /** Open the peer endpoint on `ADDR:PORT` (`--listen`); nothing listens without it. */
+  readonly listen?: string;
   /** Where the daemon reports what it does (default: stderr lines). */
   readonly log?: (line: string) => void;
   /** Serve the web console and `/metrics` here (`wpard --http`); off when absent. */
@@ -51,6 +57,8 @@ export interface Daemon {
   readonly extensions: readonly LoadedExtension[];
   /** The web console, when started with {@link DaemonOptions.http}. */
   readonly console: ConsoleServer | null;
+  /** Identity, trusted peers, the peer endpoint and moves. */
+  readonly peer: PeerService;
   /** Stops every WPAR cleanly (TERM, then KILL; WPARSTOP callouts run), unloads extensions, closes. */
   stop(): Promise<void>;
 }
@@ -98,6 +106,19 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     log(`recovered after an unexpected stop: ${lost.length} WPAR(s) were active (${lost.map(([n]) => n).join(', ')}); stopped ${report.killed.length} leftover process(es)`);
   }
 
+  let peer: PeerService;
+  try {
+    peer = await startPeerService({
+      home: layout.home, database: layout.database, journal,
+      ...(options.name !== undefined && { name: options.name }),
+      ...(options.listen !== undefined && { listen: options.listen }),
+    });
+  } catch (err) {
+    await journal.close();
+    store.close();
+    throw err;
+  }
+
   const extensions: LoadedExtension[] = [];
   for (const spec of options.extensions ?? []) {
     try {
@@ -114,7 +135,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const serving: { server?: FastifyInstance; console?: ConsoleServer } = {};
   let stopping: Promise<void> | undefined;
   const daemon: Daemon = {
-    layout, kernel, manager, journal, isolation, extensions,
+    layout, kernel, manager, journal, isolation, extensions, peer,
     get console() { return serving.console ?? null; },
     stop: () => (stopping ??= (async () => {
       journal.record({ type: 'daemon.stopping', time: Date.now() });
@@ -127,6 +148,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       for (const ext of extensions.reverse()) await unloadExtension(ext).catch((err: Error) => log(`unloading ${ext.name}: ${err.message}`));
       await serving.console?.close();
       await serving.server?.close();
+      await peer.close().catch((err: Error) => log(`peer endpoint: ${err.message}`));
       journal.record({ type: 'daemon.stopped', time: Date.now() });
       await journal.close();
       const unrecorded = store.close();
@@ -135,7 +157,11 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       }
     })()),
   };
-  const deps = { kernel, manager, layout, journal };
+  const deps = { kernel, manager, layout, journal, peer };
+  const mover = new Mover(deps);
+  // Before anything auto-starts: half-received WPARs go, committed moves never run here again.
+  const movedAway = mover.recover();
+  peer.onConnection((socket, from) => mover.accept(socket, from));
   const system = (): SystemInfo => ({
     home: layout.home, pid: process.pid, version: VERSION, isolation: isolation.summary, isolationMissing: isolation.notes, hiwater: kernel.hiwater,
     extensions: extensions.map((e) => e.name),
@@ -144,6 +170,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     layout, manager, journal, system,
     checkpoint: (name, request, run) => checkpoint(deps, name, request, run),
     restart: (request) => restart(deps, request),
+    routes: (app) => { peer.routes(app); mover.routes(app); },
   });
   if (options.http) {
     // Loaded only when asked for: without --http the console costs the start-up nothing (W6).
@@ -157,7 +184,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     log(`console on ${serving.console.origin}: open ${serving.console.loginUrl}`);
   }
   journal.record({ type: 'daemon.started', time: Date.now(), socket: layout.socket });
-  await manager.autostart();
+  await manager.autostart(movedAway);
   return daemon;
 }
 

@@ -21,8 +21,8 @@
  */
 import type { WparDefinition } from '../runtime/definition.ts';
 
-/** AIX's state letters (`lswpar`): Defined, Transitional, Active, Frozen, Broken. */
-export type WparLetter = 'D' | 'T' | 'A' | 'F' | 'B';
+/** AIX's state letters (`lswpar`): Defined, Transitional, Active, Frozen, Broken, Moving (M3.6). */
+export type WparLetter = 'D' | 'T' | 'A' | 'F' | 'B' | 'M';
 
 /** A denial as the API shows it. */
 export interface DenialInfo {
@@ -71,6 +71,8 @@ export interface WparInfo {
   readonly lastExit: ExitInfo | null;
   /** Removed automatically when it ends (`wparexec`). */
   readonly transient: boolean;
+  /** While a move is under way (state `M`): the peer it is moving to. */
+  readonly movingTo?: string;
 }
 
 /** `POST /v1/wpars`. */
@@ -100,6 +102,8 @@ export interface CheckpointRequest {
   readonly kill?: boolean;
   /** Willing-to-wait seconds for TRY (`-w`, default 30). */
   readonly waitSec?: number;
+  /** Replace an image already in `dir` (`-F`); without it such a directory is refused (EEXIST). */
+  readonly force?: boolean;
 }
 
 /** What a checkpoint did. */
@@ -122,6 +126,8 @@ export interface RestartRequest {
   readonly name: string;
   /** Restart under another name (`-n NEWNAME`). */
   readonly newName?: string;
+  /** Accept an image that is unsigned or not signed by this home or a trusted peer (`--insecure`). */
+  readonly insecure?: boolean;
 }
 
 /** `GET /v1/system`. */
@@ -161,9 +167,10 @@ export function statusFor(code: string): number {
     case 'ENOENT': return 404;
     case 'EEXIST': case 'EBUSY': return 409;
     case 'EINVAL': return 400;
-    case 'EPERM': return 403;
+    case 'EPERM': case 'EACCES': return 403;
     case 'ETIMEDOUT': return 504;
-    case 'EAGAIN': return 503;
+    case 'EAGAIN': case 'ECONNREFUSED': return 503;
+    case 'ECONNRESET': case 'EPROTO': return 502;
     case 'EMSGSIZE': return 413;
     default: return 500;
   }

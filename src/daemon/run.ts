@@ -18,6 +18,10 @@ export interface RunOptions {
   readonly http?: HttpAddress;
   /** Size bounds of `HOME/events.log`. */
   readonly journal?: JournalOptions;
+  /** `wpard --name`. */
+  readonly name?: string;
+  /** `wpard --listen ADDR:PORT`. */
+  readonly listen?: string;
   /** Printed once the daemon is ready (e.g. how to use the commands against it). */
   readonly banner?: (daemon: Daemon) => string;
 }
@@ -32,6 +36,8 @@ export async function runDaemon(options: RunOptions): Promise<void> {
       extensions: options.extensions ?? [],
       fallbackIsolation: options.fallbackIsolation === true,
       ...(options.journal !== undefined && { journal: options.journal }),
+      ...(options.name !== undefined && { name: options.name }),
+      ...(options.listen !== undefined && { listen: options.listen }),
       agents: startAgentServer,
       log,
       ...(options.http && { http: options.http }),
@@ -46,6 +52,8 @@ export async function runDaemon(options: RunOptions): Promise<void> {
     log(`cannot start: ${(err as Error).message}${code === undefined ? '' : ` (${code})`}`);
     process.exit(1);
   }
+  const id = daemon.peer.info();
+  if (id.listen !== null) log(`peer endpoint ${id.listen} (TLS 1.3, mutual; system ${id.name}, ${id.fingerprint})`);
   // S7: what WPARs do not get here is said, one line each with what to install or enable.
   for (const note of daemon.isolation.notes) log(`isolation: not in force: ${note}`);
   log(`serving ${daemon.layout.home} on ${daemon.layout.socket} (isolation: ${daemon.isolation.summary}; pid ${process.pid})`);

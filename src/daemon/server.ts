@@ -28,6 +28,8 @@ export interface ServerOptions {
   readonly system: () => SystemInfo;
   readonly checkpoint?: (name: string, request: CheckpointRequest, run: { onProgress?: (p: { bytesDone: number; bytesTotal: number }) => void; signal?: AbortSignal }) => Promise<CheckpointResult>;
   readonly restart?: (request: RestartRequest) => Promise<WparInfo>;
+  /** Adds more routes (the peer service's: identity, peers, moves). */
+  readonly routes?: (app: FastifyInstance) => void;
 }
 
 /** Starts the control server on the home's socket. */
@@ -149,6 +151,8 @@ export async function startServer(options: ServerOptions): Promise<FastifyInstan
     if (!options.restart) throw new WparError('EINVAL', 'restart is not available in this daemon');
     return reply.status(201).send(await options.restart(req.body ?? ({} as RestartRequest)));
   });
+
+  options.routes?.(app);
 
   // The socket is private from the first moment: a 0700 directory, created under a 0177 umask.
   mkdirSync(layout.runDir, { recursive: true, mode: 0o700 });

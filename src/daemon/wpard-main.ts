@@ -1,5 +1,5 @@
 /**
- * `wpard [--home Directory] [--extension Module]... [--fallback-isolation] [--http Address:Port]`: the daemon, in the
+ * `wpard [--home Directory] [--name Name] [--listen Address:Port] [--extension Module]... [--fallback-isolation] [--http Address:Port]`: the daemon, in the
  * foreground. SIGTERM/SIGINT stop every WPAR cleanly (TERM, then KILL; WPARSTOP callouts run) and
  * exit 0. Its usage text and usage errors read like the commands' (`mkwpar --help`). Run by
  * `wpard.ts`; `npm start` (`start.ts`) parses the same arguments.
@@ -11,8 +11,8 @@ import { parseHttpAddress, type HttpAddress } from '../console/address.ts';
 import type { RunOptions } from './run.ts';
 
 /** `wpard --help`, in the commands' man-page style. */
-export const WPARD_USAGE = `Usage: wpard [--home Directory] [--extension Module]... [--fallback-isolation]
-             [--journal-size Size] [--journal-files Count] [--http Address:Port]
+export const WPARD_USAGE = `Usage: wpard [--home Directory] [--name Name] [--listen Address:Port] [--extension Module]...
+             [--fallback-isolation] [--journal-size Size] [--journal-files Count] [--http Address:Port]
 
 Runs the Corral daemon in the foreground: it keeps the workload partitions of one home, runs
 their processes and serves the commands on Directory/run/wpard.sock. SIGTERM or Ctrl-C stops
@@ -22,6 +22,10 @@ Flags:
   --home Directory
                   The system's home (else $WPAR_HOME, else $XDG_STATE_HOME/corral, by default
                   ~/.local/state/corral). One daemon per home.
+  --name Name     The system's name for its peers (default: the machine's hostname).
+  --listen Address:Port
+                  Opens the peer endpoint there (TLS 1.3, mutually authenticated) for moves
+                  between hosts; nothing listens on a network port without it.
   --extension Module
                   Loads a kernel extension (a module whose default export receives its own
                   kernel owner); may be repeated.
@@ -51,6 +55,8 @@ export function parseWpardArgs(argv: readonly string[]): RunOptions {
       args: [...argv],
       options: {
         home: { type: 'string' },
+        name: { type: 'string' },
+        listen: { type: 'string' },
         extension: { type: 'string', multiple: true },
         'fallback-isolation': { type: 'boolean' },
         'journal-size': { type: 'string' },
@@ -84,6 +90,8 @@ export function parseWpardArgs(argv: readonly string[]): RunOptions {
   return {
     ...(args.home !== undefined && { home: args.home }),
     ...(http && { http }),
+    ...(args.name !== undefined && { name: args.name }),
+    ...(args.listen !== undefined && { listen: args.listen }),
     extensions: args.extension ?? [],
     fallbackIsolation: args['fallback-isolation'] === true,
     journal: { ...(journalBytes !== undefined && { maxBytes: journalBytes }), ...(journalFiles !== undefined && { files: journalFiles }) },

@@ -72,7 +72,9 @@ interface Entry {
   agents: AgentEndpoint | null;
   startedAt: number | null;
   /** A transition in progress (state T, or F while frozen), or null. */
-  busy: 'starting' | 'stopping' | 'removing' | 'checkpointing' | 'restarting' | null;
+  busy: 'starting' | 'stopping' | 'removing' | 'checkpointing' | 'restarting' | 'moving' | null;
+  /** While moving (state M): the peer it is moving to. */
+  movingTo: string | null;
   frozen: boolean;
   /** How the runtime subsystem should stop the processes, and what to record as the reason. */
   stopWith: { options: StopOptions; reason: string } | null;
@@ -100,6 +102,8 @@ export class WparManager {
   readonly #ended = new Map<string, ExitInfo>();
   /** Agent states to hand over when the next start of a WPAR opens its agent endpoint. */
   readonly #pendingStates = new Map<string, Record<string, unknown> | undefined>();
+  /** Names held by a restart or an incoming move before their WPAR exists (nothing else may take them). */
+  readonly #reserved = new Set<string>();
 
   constructor(options: { kernel: Kernel; store: Store; layout: HomeLayout; isolation: Isolation; journal: Journal; agents: AgentFactory }) {
     this.#kernel = options.kernel;
@@ -124,7 +128,7 @@ export class WparManager {
     for (const [name, s] of stored) {
       this.#entries.set(name, {
         definition: s.definition, transient: s.transient, createdAt: s.createdAt, lastExit: s.lastExit,
-        broken: s.broken, cid: null, proc: null, agents: null, startedAt: null, busy: null, frozen: false,
+        broken: s.broken, cid: null, proc: null, agents: null, startedAt: null, busy: null, movingTo: null, frozen: false,
         stopWith: null, lastRun: null, stopping: null, waiters: [], restored: null,
       });
     }
@@ -151,9 +155,25 @@ export class WparManager {
     return names.map((n) => this.info(n));
   }
 
+  /**
+   * Holds a free name for a restart or an incoming move before anything touches the disk: until the
+   * returned release is called, `mkwpar`, another restart and another move of that name get EEXIST.
+   * The holder passes `{ reserved: true }` to {@link create}.
+   */
+  reserve(name: string): () => void {
+    if (this.#entries.has(name)) throw new WparError('EEXIST', `${name}: a WPAR of that name already exists on this system`);
+    if (this.#reserved.has(name)) throw new WparError('EEXIST', `${name}: a WPAR of that name is being restarted or moved in on this system`);
+    this.#reserved.add(name);
+    let held = true;
+    return () => { if (held) { held = false; this.#reserved.delete(name); } };
+  }
+
   /** `mkwpar`: stores a (validated) definition and creates its root. EEXIST if the name is taken. */
-  async create(definition: WparDefinition, transient = false): Promise<WparInfo> {
+  async create(definition: WparDefinition, transient = false, options: { reserved?: boolean } = {}): Promise<WparInfo> {
     if (this.#entries.has(definition.name)) throw new WparError('EEXIST', `${definition.name}: a WPAR of that name already exists`);
+    if (this.#reserved.has(definition.name) && options.reserved !== true) {
+      throw new WparError('EEXIST', `${definition.name}: a WPAR of that name is being restarted or moved in on this system`);
+    }
     const createdAt = Date.now();
     // The root first: a definition is only stored once its root exists (nothing half-made). Its
     // directory (console log beside the root) is private whatever the umask.
@@ -164,7 +184,7 @@ export class WparManager {
     this.#ended.delete(definition.name);
     const e: Entry = {
       definition, transient, createdAt, lastExit: null, broken: false, cid: null, proc: null, agents: null,
-      startedAt: null, busy: null, frozen: false, stopWith: null, lastRun: null, stopping: null, waiters: [], restored: null,
+      startedAt: null, busy: null, movingTo: null, frozen: false, stopWith: null, lastRun: null, stopping: null, waiters: [], restored: null,
     };
     this.#entries.set(definition.name, e);
     this.#event('runtime.defined', definition.name, { transient });
@@ -273,11 +293,11 @@ export class WparManager {
     return this.names().filter((n) => this.#entries.get(n)!.cid !== null);
   }
 
-  /** Starts every auto-start WPAR; failures are reported as events, not thrown. */
-  async autostart(): Promise<void> {
+  /** Starts every auto-start WPAR (but those in `except`); failures are reported as events, not thrown. */
+  async autostart(except: ReadonlySet<string> = new Set()): Promise<void> {
     for (const name of this.names()) {
-      const e = this.#entries.get(name)!;
-      if (!e.definition.autostart || e.cid !== null) continue;
+      const e = this.#entries.get(name);
+      if (!e || !e.definition.autostart || e.cid !== null || except.has(name)) continue;
       try {
         await this.start(name);
       } catch (err) {
@@ -297,21 +317,25 @@ export class WparManager {
   }
 
   /**
-   * Takes an active, checkpointable WPAR for a checkpoint (state T, then F while frozen) — R4.1's
-   * refusals with their reasons. The caller must `release()` it.
+   * Takes an active, checkpointable WPAR for a checkpoint (state T, then F while frozen) or, with
+   * `movingTo`, for a move (state M throughout) — R4.1's refusals with their reasons. The caller
+   * must `release()` it.
    */
-  beginCheckpoint(name: string): CheckpointAccess {
+  beginCheckpoint(name: string, options: { movingTo?: string } = {}): CheckpointAccess {
     const e = this.#get(name);
+    const what = options.movingTo === undefined ? 'checkpoint' : 'move';
     if (!e.definition.checkpointable) throw new WparError('EINVAL', `${name}: not checkpointable (define it with mkwpar -c)`);
-    if (e.busy) throw new WparError('EBUSY', `${name}: cannot checkpoint while ${e.busy}`);
+    if (e.busy) throw new WparError('EBUSY', `${name}: cannot ${what} while ${e.busy}`);
     if (e.cid === null || !e.proc) throw new WparError('EINVAL', `${name}: not active (state ${this.#letter(e)})`);
     const proc = e.proc;
-    e.busy = 'checkpointing';
+    const busy = options.movingTo === undefined ? 'checkpointing' : 'moving';
+    e.busy = busy;
+    e.movingTo = options.movingTo ?? null;
     return {
       definition: e.definition, root: this.#layout.root(name), cid: e.cid, agents: e.agents,
       freeze: async () => { await proc.freeze(); e.frozen = true; this.#event('runtime.frozen', name, {}); },
       thaw: async () => { if (e.frozen) { await proc.thaw(); e.frozen = false; this.#event('runtime.thawed', name, {}); } },
-      release: () => { if (e.busy === 'checkpointing') e.busy = null; },
+      release: () => { if (e.busy === busy) { e.busy = null; e.movingTo = null; } },
     };
   }
 
@@ -444,6 +468,7 @@ export class WparManager {
   }
 
   #letter(e: Entry): WparLetter {
+    if (e.busy === 'moving') return 'M';
     if (e.frozen) return 'F';
     if (e.busy) return 'T';
     if (e.cid !== null) return 'A';
@@ -469,6 +494,7 @@ export class WparManager {
       startedAt: e.startedAt,
       lastExit: e.lastExit,
       transient: e.transient,
+      ...(e.movingTo !== null && { movingTo: e.movingTo }),
     };
   }
 

@@ -1,13 +1,17 @@
 /**
- * The checkpoint image format's fixed names and numbers (version 1). `docs/image-format.md` is the
+ * The checkpoint image format's fixed names and numbers (version 2). `docs/image-format.md` is the
  * prose form of this file: change both together.
  * @module
  */
 
 /** What the format entry and the manifest call the format. */
 export const FORMAT_NAME = 'corral-image';
-/** The one format version this code writes and reads. */
-export const FORMAT_VERSION = 1;
+/** The format version this code writes (2: the manifest carries the writer's signature). */
+export const FORMAT_VERSION = 2;
+/** The versions this code reads: 1 (unsigned, refused by `restartwpar` unless `--insecure`) and 2. */
+export const READABLE_VERSIONS: readonly number[] = [1, 2];
+/** A format version this code reads. */
+export type FormatVersion = 1 | 2;
 
 /** The image's file name inside the image directory. */
 export const IMAGE_FILE = 'image.tar';

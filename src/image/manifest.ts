@@ -6,7 +6,7 @@
 import { arch, hostname, platform, release } from 'node:os';
 import { definitionProblem as definitionRulesProblem } from '../definition/rules.ts';
 import type { WparDefinition } from '../runtime/definition.ts';
-import { FORMAT_NAME, FORMAT_VERSION, PART_NAMES } from './format.ts';
+import { FORMAT_NAME, PART_NAMES, type FormatVersion } from './format.ts';
 import { damaged } from './errors.ts';
 
 /** The system an image was written on. */
@@ -46,7 +46,7 @@ export interface RootPartDigest extends PartDigest {
 /** The manifest of an image (the `manifest.json` entry). */
 export interface ImageManifest {
   readonly format: typeof FORMAT_NAME;
-  readonly version: typeof FORMAT_VERSION;
+  readonly version: FormatVersion;
   /** When the image was written, ISO 8601 UTC. */
   readonly created: string;
   /** The WPAR's name, as in the definition. */
@@ -60,6 +60,39 @@ export interface ImageManifest {
     readonly agents: PartDigest;
     readonly root: RootPartDigest;
   };
+  /**
+   * Version 2: the writing home's signature over the rest of the manifest (M8); absent in version 1
+   * and in images written without a signer. See `docs/image-format.md` §5.
+   */
+  readonly signature?: ImageSignature;
+}
+
+/** Who signed an image, and the signature (Ed25519 over {@link signedBytes}). */
+export interface ImageSignature {
+  /** `sha256:` + hex of the signer's certificate (DER). */
+  readonly fingerprint: string;
+  /** The signer's certificate, PEM. */
+  readonly certificate: string;
+  /** The signature, base64. */
+  readonly value: string;
+}
+
+/** Signs images as they are written: the home's identity. */
+export interface ImageSigner {
+  readonly fingerprint: string;
+  readonly certificate: string;
+  /** The signature of `data`, base64, always of the same length for one signer. */
+  sign(data: Uint8Array): string;
+}
+
+/**
+ * The bytes a signature covers: the manifest without its `signature` field, as compact JSON in the
+ * manifest's own key order. The manifest holds the SHA-256 of every part, so this covers every byte
+ * before the manifest; the trailer's digest covers the manifest entry itself.
+ */
+export function signedBytes(manifest: ImageManifest): Buffer {
+  const { signature: _omitted, ...rest } = manifest;
+  return Buffer.from(JSON.stringify(rest));
 }
 
 /** This system, as a manifest records it. */
@@ -94,10 +127,14 @@ function checkDigest(v: unknown, root: boolean): boolean {
 }
 
 /** Parse and check the manifest's bytes (already verified against the trailer). */
-export function parseManifest(bytes: Buffer, label: string): ImageManifest {
+export function parseManifest(bytes: Buffer, label: string, version: FormatVersion): ImageManifest {
   const m = parseJson(bytes, label, 'manifest');
-  if (m.format !== FORMAT_NAME || m.version !== FORMAT_VERSION) {
-    throw damaged(label, 'manifest', `format ${String(m.format)} version ${String(m.version)} is not ${FORMAT_NAME} version ${FORMAT_VERSION}`);
+  if (m.format !== FORMAT_NAME || m.version !== version) {
+    throw damaged(label, 'manifest', `format ${String(m.format)} version ${String(m.version)} is not ${FORMAT_NAME} version ${version}`);
+  }
+  const sig = m.signature;
+  if (sig !== undefined && (version < 2 || !isObject(sig) || !['fingerprint', 'certificate', 'value'].every((k) => typeof sig[k] === 'string'))) {
+    throw damaged(label, 'manifest', 'the signature does not follow the manifest schema (image damaged or tampered)');
   }
   const src = m.source;
   const parts = m.parts;

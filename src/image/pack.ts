@@ -11,7 +11,7 @@ import { ChunkBuilder, ChunkPool, CHUNK_BYTES, type PartPlace } from './chunks.t
 import { ChunkHasher, warmHasher } from './hasher.ts';
 import { damaged, imageError, sysCode } from './errors.ts';
 import { BLOCK, ENTRY, FORMAT_NAME, FORMAT_VERSION, formatEntryBytes, LIMITS, padding } from './format.ts';
-import { definitionProblem, sourceSystem, type ImageManifest } from './manifest.ts';
+import { definitionProblem, signedBytes, sourceSystem, type ImageManifest, type ImageSigner } from './manifest.ts';
 import { encodeHeaders, planHeaders, writeHeaders, type HeaderPlan, type TarEntry } from './tar.ts';
 import type { SourceEntry } from './walk.ts';
 import { insideId, type IdRange } from '../runtime/idmap.ts';
@@ -31,6 +31,8 @@ export interface ImageContents {
    * (S6); `null` or absent records host ids as they are.
    */
   readonly ids?: IdRange | null;
+  /** Signs the manifest (M8): the writing home's identity. Without one the image is unsigned. */
+  readonly signer?: ImageSigner;
 }
 
 /** Progress of writing or reading an image, in bytes of the image stream. */
@@ -212,6 +214,8 @@ export async function* packChunks(
         agents: range(smallSize(ENTRY.agents, agentsBytes.length, mtime)),
         root: { ...range(rootBytes), ...counts },
       },
+      // A placeholder of the signature's exact length: the image's size is known before it is signed.
+      ...(contents.signer && { signature: { fingerprint: contents.signer.fingerprint, certificate: contents.signer.certificate, value: contents.signer.sign(Buffer.alloc(0)) } }),
     };
     layout = { planned, bytesTotal: offset + smallSize(ENTRY.manifest, manifestText(planned).length, mtime) + 4 * BLOCK };
     return layout;
@@ -278,8 +282,9 @@ export async function* packChunks(
       }
       return { offset: place.offset, bytes: place.bytes, sha256: hex[n]! };
     };
-    const manifest: ImageManifest = {
-      ...planned,
+    const { signature: _placeholder, ...unsigned } = planned;
+    const digested: ImageManifest = {
+      ...unsigned,
       parts: {
         format: digest('format', 0),
         definition: digest('definition', 1),
@@ -287,6 +292,10 @@ export async function* packChunks(
         root: { ...digest('root', 3), ...counts },
       },
     };
+    const signer = contents.signer;
+    const manifest: ImageManifest = signer
+      ? { ...digested, signature: { fingerprint: signer.fingerprint, certificate: signer.certificate, value: signer.sign(signedBytes(digested)) } }
+      : digested;
     out.beginPart(PART.manifest);
     putSmall(out, ENTRY.manifest, manifestText(manifest), mtime);
     out.endPart();

@@ -8,7 +8,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { deserialize } from 'node:v8';
 import type { WparDefinition } from '../runtime/definition.ts';
 import { damaged } from './errors.ts';
-import { ENTRY, FORMAT_NAME, FORMAT_VERSION, LIMITS, PART_NAMES, type PartName } from './format.ts';
+import { ENTRY, FORMAT_NAME, LIMITS, PART_NAMES, READABLE_VERSIONS, type FormatVersion, type PartName } from './format.ts';
 import { parseDefinition, parseManifest, type ImageManifest } from './manifest.ts';
 import { TarParser, type TarSink } from './parse.ts';
 import type { TarEntry } from './tar.ts';
@@ -74,6 +74,8 @@ export class ImageReader implements TarSink {
   readonly #counts = { entries: 0, files: 0, directories: 0, symlinks: 0, dataBytes: 0 };
   #inRootFile = false;
   #ended = false;
+  /** The format version the format entry named (checked against the manifest). */
+  #version: FormatVersion = 2;
 
   constructor(label: string, root: RootSink | null) {
     this.#label = label;
@@ -216,9 +218,10 @@ export class ImageReader implements TarSink {
       this.#fail('not a Corral image: the format entry is not JSON');
     }
     if (f?.format !== FORMAT_NAME) this.#fail(`not a Corral image: format ${JSON.stringify(f?.format)}`);
-    if (f.version !== FORMAT_VERSION) {
-      this.#fail(`format version ${JSON.stringify(f.version)} is not supported (this reader reads version ${FORMAT_VERSION})`);
+    if (typeof f.version !== 'number' || !READABLE_VERSIONS.includes(f.version)) {
+      this.#fail(`format version ${JSON.stringify(f.version)} is not supported (this reader reads versions ${READABLE_VERSIONS.join(' and ')})`);
     }
+    this.#version = f.version as FormatVersion;
   }
 
   /** Absolute paths and `..` get their own message wherever they appear. */
@@ -278,7 +281,7 @@ export class ImageReader implements TarSink {
     if (trailer.slice(0, 64) !== manifestRange.sha256) {
       throw damaged(label, 'manifest', 'SHA-256 mismatch with the trailer (image damaged or tampered)');
     }
-    const manifest = parseManifest(this.#smalls.get('manifest')!, label);
+    const manifest = parseManifest(this.#smalls.get('manifest')!, label, this.#version);
     for (const name of PART_NAMES) {
       const want = manifest.parts[name];
       const got = this.#ranges.get(name)!;

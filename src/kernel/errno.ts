@@ -10,7 +10,7 @@ export const EPERM = 1;
 export const ENOENT = 2;
 /** The wait was interrupted (an AbortSignal fired). */
 export const EINTR = 4;
-/** An input/output error: the daemon's store or a file it keeps could not be read or written. */
+/** An input/output error: the daemon's store or a file it keeps could not be read or written, a damaged stream. */
 export const EIO = 5;
 /** No free cid (or other resource) right now. */
 export const EAGAIN = 11;
@@ -26,16 +26,24 @@ export const ENOSPC = 28;
 export const EMSGSIZE = 90;
 /** A wait expired (TRY timeout, callout timeout). AIX's value. */
 export const ETIMEDOUT = 78;
+/** The peer's identity is not trusted, or the network refused the connection. */
+export const EACCES = 13;
+/** The peer endpoint refused the connection. */
+export const ECONNREFUSED = 111;
+/** The peer broke the connection. */
+export const ECONNRESET = 104;
+/** The peer did not follow the wire protocol. */
+export const EPROTO = 71;
 /** An operation was cancelled (a WPARSTART callout or subsystem refused the activation). AIX's value. */
 export const ECANCELED = 117;
 
 /** The errno names this project uses. */
 export type ErrnoCode =
   | 'EPERM' | 'ENOENT' | 'EINTR' | 'EIO' | 'EAGAIN' | 'EBUSY' | 'EEXIST' | 'EINVAL' | 'ENOSPC' | 'EMSGSIZE'
-  | 'ETIMEDOUT' | 'ECANCELED';
+  | 'ETIMEDOUT' | 'ECANCELED' | 'EACCES' | 'ECONNREFUSED' | 'ECONNRESET' | 'EPROTO';
 
 const NUMBERS: Readonly<Record<ErrnoCode, number>> = {
-  EPERM, ENOENT, EINTR, EIO, EAGAIN, EBUSY, EEXIST, EINVAL, ENOSPC, EMSGSIZE, ETIMEDOUT, ECANCELED,
+  EPERM, ENOENT, EINTR, EIO, EAGAIN, EBUSY, EEXIST, EINVAL, ENOSPC, EMSGSIZE, ETIMEDOUT, ECANCELED, EACCES, ECONNREFUSED, ECONNRESET, EPROTO,
 };
 const NAMES: ReadonlyMap<number, ErrnoCode> = new Map(
   Object.entries(NUMBERS).map(([name, n]) => [n, name as ErrnoCode]),

@@ -453,9 +453,12 @@ class RunningWpar implements WparProcess {
 
   async stop(options: StopOptions = {}): Promise<WparExit> {
     if (!this.#mainExited) {
-      if (this.#frozen) await this.thaw();
+      // A forced stop of a frozen cgroup kills it still frozen (killAll freezes, kills, thaws): the
+      // processes never run again — a WPAR moved away must not run on after its arrival started.
+      if (this.#frozen && !(options.force && this.#cgroup?.canFreeze)) await this.thaw();
       if (options.force) {
         await this.#killAll();
+        this.#frozen = false;
       } else {
         this.#terminate();
         const graceMs = options.graceMs ?? DEFAULT_GRACE_MS;

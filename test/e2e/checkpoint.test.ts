@@ -15,6 +15,12 @@ function imageDir(): string {
   return mkdtempSync(join(tmpdir(), 'corral-img-'));
 }
 
+/** Makes `on` trust the images `signer` writes (M8: images are signed, restarts check the signer). */
+async function trust(on: System, signer: System): Promise<void> {
+  const id = JSON.parse(await signer.ok('wpar', ['identity', '--json'])) as { fingerprint: string };
+  await on.ok('wpar', ['peer', 'add', `signer-${id.fingerprint.slice(7, 15)}`, id.fingerprint]);
+}
+
 /** Lines of a count file as numbers. */
 function counts(file: string): number[] {
   return readFileSync(file, 'utf8').trim().split('\n').map(Number);
@@ -23,6 +29,7 @@ function counts(file: string): number[] {
 test('a job that uses the agent: chkptwpar -k on A, restartwpar on B, continues from its count and finds its files', async () => {
   await using a = await System.start();
   await using b = await System.start();
+  await trust(b, a);
   const img = imageDir();
   try {
     await a.ok('mkwpar', ['-n', 'counter', '-c', ...fast, '--', process.execPath, COUNTER]);
@@ -54,6 +61,7 @@ test('a job that uses the agent: chkptwpar -k on A, restartwpar on B, continues 
 test('a program without the agent restarts from its command with its root restored', async () => {
   await using a = await System.start();
   await using b = await System.start();
+  await trust(b, a);
   const img = imageDir();
   try {
     const loop = 'touch log.txt; i=$(wc -l < log.txt); while true; do i=$((i+1)); echo $i >> log.txt; sleep 0.02; done';
@@ -106,6 +114,7 @@ test('a TRY held by an agent denial: chkptwpar -w 1 fails with ETIMEDOUT naming 
 test('a damaged image (one byte flipped anywhere, or cut short) is refused and creates nothing', async () => {
   await using a = await System.start();
   await using b = await System.start();
+  await trust(b, a);
   const img = imageDir();
   try {
     await a.ok('mkwpar', ['-n', 'src', '-c', '-s', '--', 'sh', '-c', 'head -c 200000 /dev/urandom > data.bin; echo hi > note.txt; echo ready; exec sleep 300']);
@@ -191,6 +200,7 @@ test('chkptwpar killed mid-write: no image accepted, an earlier image intact, th
     assert.equal(w.state, 'A');
     assert.equal(w.phase, 'normal');
     await using other = await System.start();
+    await trust(other, sys);
     await other.ok('restartwpar', ['-d', earlier, 'big']);
   } finally {
     rmSync(earlier, { recursive: true, force: true });
@@ -216,6 +226,7 @@ test('the daemon killed mid-write: no image accepted, an earlier image intact, t
     assert.deepEqual(processesOf('big', second.home), [], 'no frozen leftover');
     assert.equal(existsSync(join(img, 'image.tar')), false);
     await using other = await System.start();
+    await trust(other, second);
     await other.ok('restartwpar', ['-d', earlier, 'big']);
     // The next write into the interrupted directory succeeds and cleans up the stale temporary file.
     await second.ok('startwpar', ['big']);

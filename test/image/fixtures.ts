@@ -134,9 +134,11 @@ export function craftImage(
     offset += b.length;
     return d;
   };
+  // The manifest's version follows the format entry's (a crafted version-1 image is a version-1 one).
+  const version = (JSON.parse(format.toString('utf8')) as { version?: unknown }).version;
   const manifest: ImageManifest = {
     format: 'corral-image',
-    version: 1,
+    version: version === 1 ? 1 : 2,
     created: new Date(mtime * 1000).toISOString(),
     wpar: def.name,
     source: sourceSystem(),

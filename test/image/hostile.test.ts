@@ -150,15 +150,25 @@ test('hostile images are refused, create nothing, and leave the image as it was'
   }
 });
 
+test('a version-1 image (written before images were signed) still verifies and restores', async () => {
+  using tmp = tempDir();
+  const dir = join(tmp.path, 'img');
+  mkdirSync(dir);
+  writeFileSync(join(dir, IMAGE_FILE), craftImage([{ path: 'root/', type: 'dir' }, { path: 'root/a', type: 'file', data: Buffer.from('x') }], undefined, Buffer.from('{"format":"corral-image","version":1}\n')));
+  const data = await restoreImage(dir, join(tmp.path, 'target'));
+  assert.equal(data.manifest.version, 1);
+  assert.equal(data.manifest.signature, undefined);
+});
+
 test('an image of a newer format version is refused before anything is created', async () => {
   using tmp = tempDir();
   const dir = join(tmp.path, 'img');
   mkdirSync(dir);
-  const image = craftImage([{ path: 'root/', type: 'dir' }], undefined, Buffer.from('{"format":"corral-image","version":2}\n'));
+  const image = craftImage([{ path: 'root/', type: 'dir' }], undefined, Buffer.from('{"format":"corral-image","version":3}\n'));
   writeFileSync(join(dir, IMAGE_FILE), image);
   await assert.rejects(restoreImage(dir, join(tmp.path, 'target')), {
     code: 'EINVAL',
-    message: `image ${dir}: part format: format version 2 is not supported (this reader reads version 1)`,
+    message: `image ${dir}: part format: format version 3 is not supported (this reader reads versions 1 and 2)`,
   });
   assert.deepEqual(readdirSync(tmp.path), ['img']);
   const foreign = craftImage([{ path: 'root/', type: 'dir' }], undefined, Buffer.from('{"format":"docker"}'));

@@ -77,6 +77,7 @@ const OPTIONS = {
   ...JSON_OPTION,
   directory: { type: 'string', short: 'd' },
   kill: { type: 'boolean', short: 'k' },
+  force: { type: 'boolean', short: 'F' },
   wait: { type: 'string', short: 'w' },
 } as const;
 
@@ -91,7 +92,7 @@ export function parseChkptwpar(argv: readonly string[], io: Pick<Io, 'env' | 'cw
     home: resolveHome(values.home, io.env, io.cwd),
     json: values.json === true,
     name,
-    request: { dir: resolve(io.cwd, dir), ...(values.kill && { kill: true }), ...(waitSec !== undefined && { waitSec }) },
+    request: { dir: resolve(io.cwd, dir), ...(values.kill && { kill: true }), ...(values.force && { force: true }), ...(waitSec !== undefined && { waitSec }) },
   };
 }
 
@@ -100,7 +101,7 @@ export const chkptwpar: Command<ChkptwparOptions> = {
   name: 'chkptwpar',
   verbs: ['chkpt', 'chkptwpar'],
   summary: 'checkpoint a workload partition',
-  usage: (p) => `Usage: ${p} -d Directory [-k] [-w Seconds] [--home Directory] [--json] WparName
+  usage: (p) => `Usage: ${p} -d Directory [-F] [-k] [-w Seconds] [--home Directory] [--json] WparName
 
 Checkpoints the active, checkpointable workload partition WparName into the image directory
 Directory, which restartwpar accepts on this or another system. The workload partition keeps
@@ -108,6 +109,7 @@ running unless -k is given.
 
 Flags:
   -d Directory    The image directory to write (made absolute against the current directory).
+  -F              Replaces an image already in Directory (without it: EEXIST).
   -k              Stops the workload partition after the checkpoint.
   -w Seconds      How long to wait for checkpoint denials to be lifted (default 30).
 ${HOME_HELP}  --json          Prints the checkpoint's result as JSON.

@@ -5,9 +5,12 @@
 import type { Command } from '../command.ts';
 import { chkptwpar } from './chkptwpar.ts';
 import { events } from './events.ts';
+import { identity } from './identity.ts';
 import { logs } from './logs.ts';
 import { lswpar } from './lswpar.ts';
 import { mkwpar } from './mkwpar.ts';
+import { movewpar } from './movewpar.ts';
+import { peer } from './peer.ts';
 import { restartwpar } from './restartwpar.ts';
 import { rmwpar } from './rmwpar.ts';
 import { startwpar } from './startwpar.ts';
@@ -16,7 +19,7 @@ import { wparexec } from './wparexec.ts';
 
 /** Every command, in the order `wpar --help` lists them. */
 export const COMMANDS: readonly Command<unknown>[] = [
-  mkwpar, startwpar, stopwpar, rmwpar, lswpar, wparexec, chkptwpar, restartwpar, logs, events,
+  mkwpar, startwpar, stopwpar, rmwpar, lswpar, wparexec, chkptwpar, restartwpar, movewpar, logs, events, identity, peer,
 ];
 
 /** The command a `wpar` verb names (`mk` and `mkwpar` both give mkwpar), or undefined. */
@@ -29,4 +32,4 @@ export function commandNamed(name: string): Command<unknown> | undefined {
   return COMMANDS.find((c) => c.name === name);
 }
 
-export { chkptwpar, events, logs, lswpar, mkwpar, restartwpar, rmwpar, startwpar, stopwpar, wparexec };
+export { chkptwpar, events, identity, logs, movewpar, peer, lswpar, mkwpar, restartwpar, rmwpar, startwpar, stopwpar, wparexec };

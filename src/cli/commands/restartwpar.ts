@@ -24,6 +24,7 @@ const OPTIONS = {
   ...JSON_OPTION,
   directory: { type: 'string', short: 'd' },
   name: { type: 'string', short: 'n' },
+  insecure: { type: 'boolean' },
 } as const;
 
 /** Parses `restartwpar`'s arguments; `-d` is made absolute against the working directory. */
@@ -36,7 +37,7 @@ export function parseRestartwpar(argv: readonly string[], io: Pick<Io, 'env' | '
   return {
     home: resolveHome(values.home, io.env, io.cwd),
     json: values.json === true,
-    request: { dir: resolve(io.cwd, dir), name, ...(newName !== undefined && { newName }) },
+    request: { dir: resolve(io.cwd, dir), name, ...(newName !== undefined && { newName }), ...(values.insecure && { insecure: true }) },
   };
 }
 
@@ -45,20 +46,23 @@ export const restartwpar: Command<RestartwparOptions> = {
   name: 'restartwpar',
   verbs: ['restart', 'restartwpar'],
   summary: 'restart a workload partition from a checkpoint image',
-  usage: (p) => `Usage: ${p} -d Directory [-n NewWparName] [--home Directory] [--json] WparName
+  usage: (p) => `Usage: ${p} -d Directory [-n NewWparName] [--insecure] [--home Directory] [--json] WparName
 
 Recreates the workload partition WparName from the checkpoint image in Directory and starts it
-on this system. The whole image is verified first; nothing is created from a damaged one.
+on this system. The whole image is verified first; nothing is created from a damaged one, nor
+from one that this system or a trusted peer (wpar peer) did not sign.
 
 Flags:
   -d Directory    The image directory (written by chkptwpar).
   -n NewWparName  Restarts it under this name instead.
+  --insecure      Accepts an unsigned image or one signed by an unknown identity (with a warning).
 ${HOME_HELP}  --json          Prints the restarted workload partition as JSON (as lswpar --json).
   -?, --help      Prints this text.
 `,
   parse: parseRestartwpar,
   async run(o, ctx) {
     const subject = o.request.newName ?? o.request.name;
+    if (o.request.insecure) ctx.io.stderr.write(`${ctx.prefix}: warning: --insecure: the image's signer is not checked; its command will run on this system\n`);
     const info = await ctx.connect(o.home).request<WparInfo>('POST', '/v1/restart', { body: o.request, subject });
     if (o.json) printJson(ctx.io, info);
     else print(ctx.io, `Workload partition ${info.name} restarted from ${o.request.dir} (CID ${info.cid ?? '-'}${info.pid === null ? '' : `, PID ${info.pid}`}).`);
