@@ -37,6 +37,10 @@ export class ConsoleMetrics implements Disposable {
   readonly #checkpointDuration: Histogram;
   readonly #checkpointFrozen: Histogram;
   readonly #restarts: Counter<'result'>;
+  readonly #moves: Counter<'direction' | 'result'>;
+  readonly #moveFailures: Counter<'step' | 'errno'>;
+  readonly #moveDuration: Histogram;
+  readonly #moveFrozen: Histogram;
   readonly #callouts: Histogram<'flags' | 'outcome'>;
 
   constructor(source: MetricsSource) {
@@ -123,8 +127,11 @@ export class ConsoleMetrics implements Disposable {
     this.#restarts = new Counter({ name: 'corral_restarts_total', help: 'Restarts from an image, by result (ok, failed).', labelNames: ['result'], registers });
     this.#callouts = new Histogram({ name: 'corral_callout_duration_seconds', help: 'Latency of WPARSTART and WPARSTOP callouts to extensions, by outcome.', labelNames: ['flags', 'outcome'], buckets: CALLOUT_BUCKETS, registers });
     for (const result of ['ok', 'failed']) { this.#checkpoints.inc({ result }, 0); this.#restarts.inc({ result }, 0); }
-    // HOOK(move): the live move (src/peer, another branch) adds corral_moves_total, a duration and a
-    // frozen-time histogram and failures by errno here, fed from its journal events in observe().
+    this.#moves = new Counter({ name: 'corral_moves_total', help: 'Live moves by direction (out: this system departed; in: it arrived) and result (ok, failed).', labelNames: ['direction', 'result'], registers });
+    this.#moveFailures = new Counter({ name: 'corral_move_failures_total', help: 'Failed live moves by the step that failed and errno (EIO when the event names none).', labelNames: ['step', 'errno'], registers });
+    this.#moveDuration = new Histogram({ name: 'corral_move_duration_seconds', help: 'Duration of successful outgoing moves, first round to the arrival running.', buckets: DURATION_BUCKETS, registers });
+    this.#moveFrozen = new Histogram({ name: 'corral_move_frozen_seconds', help: 'How long successful outgoing moves kept the WPAR frozen on this system.', buckets: DURATION_BUCKETS, registers });
+    for (const direction of ['out', 'in']) for (const result of ['ok', 'failed']) this.#moves.inc({ direction, result }, 0);
   }
 
   /** Feeds one journal event into the counters and histograms. */
@@ -142,6 +149,15 @@ export class ConsoleMetrics implements Disposable {
         break;
       case 'checkpoint.failed':
         this.#failed(typeof e.code === 'string' ? e.code : 'EIO');
+        break;
+      case 'move.done':
+        this.#moves.inc({ direction: e.to !== undefined ? 'out' : 'in', result: 'ok' });
+        if (e.to !== undefined && typeof e.totalMs === 'number') this.#moveDuration.observe(e.totalMs / 1000);
+        if (e.to !== undefined && typeof e.frozenMs === 'number') this.#moveFrozen.observe(e.frozenMs / 1000);
+        break;
+      case 'move.failed':
+        this.#moves.inc({ direction: e.to !== undefined ? 'out' : 'in', result: 'failed' });
+        this.#moveFailures.inc({ step: String(e.step ?? 'unknown'), errno: typeof e.code === 'string' ? e.code : 'EIO' });
         break;
       case 'checkpoint.done':
         this.#checkpoints.inc({ result: 'ok' });

@@ -27,11 +27,10 @@ import { ConsoleMetrics } from './metrics.ts';
 import { readUsage, type Usage } from './usage.ts';
 
 /**
- * HOOK(move): the live move is being built on another branch (`src/peer`). When the daemon's
- * control API has a move route, set this to it (`:name` is replaced by the WPAR's name): the console
- * then proxies `POST /api/wpars/:name/move` to it and the page shows a **Move** button.
+ * The daemon's move route (`src/peer/move.ts`, `:name` is replaced by the WPAR's name): the console
+ * proxies `POST /api/wpars/:name/move` (`{ peer, waitSec? }`) to it and the page shows a **Move** button.
  */
-const MOVE_ROUTE: string | null = null;
+const MOVE_ROUTE: string | null = '/v1/wpars/:name/move';
 
 /** What the console serves. */
 export interface ConsoleOptions {

@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, watch, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { processesOf, ROOT, subscribe, System, waitForOutput } from './harness.ts';
+import { processesOf, ROOT, subscribe, System, trust, waitForOutput } from './harness.ts';
 
 const COUNTER = join(ROOT, 'examples/agent-counter.ts');
 const HOLDER = join(import.meta.dirname, 'fixtures/holder.ts');
@@ -13,12 +13,6 @@ const fast = ['-e', 'COUNTER_STEP_MS=10', '-e', 'COUNTER_PAUSE_MS=30', '-e', 'CO
 
 function imageDir(): string {
   return mkdtempSync(join(tmpdir(), 'corral-img-'));
-}
-
-/** Makes `on` trust the images `signer` writes (M8: images are signed, restarts check the signer). */
-async function trust(on: System, signer: System): Promise<void> {
-  const id = JSON.parse(await signer.ok('wpar', ['identity', '--json'])) as { fingerprint: string };
-  await on.ok('wpar', ['peer', 'add', `signer-${id.fingerprint.slice(7, 15)}`, id.fingerprint]);
 }
 
 /** Lines of a count file as numbers. */

@@ -219,3 +219,9 @@ export function waitForOutput(sys: System, name: string, pattern: RegExp, timeou
     req.end();
   }), `output of ${name} matching ${pattern}`, timeoutMs).finally(() => destroy());
 }
+
+/** Makes `on` trust the images `signer` writes (M8: images are signed, restarts check the signer). */
+export async function trust(on: System, signer: System): Promise<void> {
+  const id = JSON.parse(await signer.ok('wpar', ['identity', '--json'])) as { fingerprint: string };
+  await on.ok('wpar', ['peer', 'add', `signer-${id.fingerprint.slice(7, 15)}`, id.fingerprint]);
+}

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { findTool } from '../../src/runtime/isolation.ts';
-import { System, waitForOutput } from './harness.ts';
+import { System, trust, waitForOutput } from './harness.ts';
 
 const redis = findTool('redis-server');
 const cli = findTool('redis-cli');
@@ -27,6 +27,7 @@ test('Redis (appendonly) checkpointed with -k on one system and restarted on ano
 }, async () => {
   await using a = await System.start();
   await using b = await System.start();
+  await trust(b, a);
   const port = await freePort();
   const call = (...args: string[]): string => execFileSync(cli!, ['-p', String(port), ...args], { encoding: 'utf8', timeout: 10_000 }).trim();
   await a.ok('mkwpar', ['-n', 'redis', '-c', '-R', 'memory=256M', '-s', '--', redis!,

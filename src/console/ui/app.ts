@@ -125,7 +125,7 @@ function fill(tr: HTMLTableRowElement, r: Row): void {
   stop!.disabled = r.state !== 'A';
   chk!.disabled = !(r.state === 'A' && r.checkpointable);
   if (moveEnabled && !c[10]!.querySelector('[data-act=move]')) {
-    // HOOK(move): shown only when the daemon has a move route (see MOVE_ROUTE in src/console/server.ts).
+    // Shown only when the daemon has a move route (MOVE_ROUTE in src/console/server.ts).
     c[10]!.append(' ', Object.assign(document.createElement('button'), { type: 'button', textContent: 'Move', dataset: { act: 'move' } }));
   }
   const mv = c[10]!.querySelector<HTMLButtonElement>('[data-act=move]');
@@ -290,9 +290,9 @@ document.addEventListener('click', (ev) => {
       break;
     }
     case 'move': {
-      // HOOK(move): the request's fields follow the move route's contract when it lands.
-      const to = prompt(`Move ${name} to which trusted peer or host?`);
-      if (to) void act(`Move ${name}`, button, `${url}/move`, { to }, () => `Moved ${name} to ${to}.`);
+      // The move route's contract (src/peer/move.ts MoveRequest): the trusted peer's name.
+      const peer = prompt(`Move ${name} to which trusted peer (wpar peer ls)?`);
+      if (peer) void act(`Move ${name}`, button, `${url}/move`, { peer }, () => `Moved ${name} to ${peer}.`);
       break;
     }
   }
