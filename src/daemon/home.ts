@@ -4,15 +4,12 @@
  * @module
  */
 import { createHash } from 'node:crypto';
-import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { resolveHome as resolveHomeRule, RUN_DIR, socketPath } from '../definition/home.ts';
 
-/** The home directory for a `--home` value (or none). */
+/** The home directory for a `--home` value (or none): the rule every command uses too. */
 export function resolveHome(flag?: string, env: NodeJS.ProcessEnv = process.env): string {
-  if (flag) return resolve(flag);
-  if (env.WPAR_HOME) return resolve(env.WPAR_HOME);
-  const state = env.XDG_STATE_HOME || join(homedir(), '.local', 'state');
-  return join(state, 'corral');
+  return resolveHomeRule(flag, env);
 }
 
 /** Unix socket paths are limited to 107 bytes on Linux; a home deeper than this cannot hold them. */
@@ -32,9 +29,9 @@ export class HomeLayout {
   /** Every kernel and runtime event as JSON lines. */
   get eventsLog(): string { return join(this.home, 'events.log'); }
   /** Directory of sockets, mode 0700. */
-  get runDir(): string { return join(this.home, 'run'); }
+  get runDir(): string { return join(this.home, RUN_DIR); }
   /** The control socket (mode 0600). */
-  get socket(): string { return join(this.runDir, 'wpard.sock'); }
+  get socket(): string { return socketPath(this.home); }
   /** The agent socket of the WPAR holding `cid` (short, so deep homes still fit the socket path limit). */
   agentSocket(cid: number): string { return join(this.runDir, `agent-${cid}.sock`); }
   /** Directory of the WPARs' directories, mode 0700. */
