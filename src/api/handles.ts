@@ -7,7 +7,7 @@ import type { Hook } from '../kernel/hooks.ts';
 import { whenIdle } from '../kernel/hooks.ts';
 import type { KernelState } from '../kernel/state.ts';
 import type { Denial, Wpar } from '../kernel/wpar.ts';
-import { unreghook } from '../facade/services.ts';
+import { unregisterHook } from '../kernel/owners.ts';
 
 /** A registered hook. Unregistering waits for its callouts in flight. */
 export class HookHandle implements Disposable, AsyncDisposable {
@@ -36,13 +36,13 @@ export class HookHandle implements Disposable, AsyncDisposable {
    * Idempotent. Do not await it from inside this hook's own asynchronous callout: it would wait on itself.
    */
   unregister(): Promise<void> {
-    if (this.#hook.registered) unreghook(this.#k, this.#hook.owner, this.key);
+    if (this.#hook.registered) unregisterHook(this.#k, this.#hook.owner, this.key);
     return whenIdle(this.#hook);
   }
 
   /** Unregisters without waiting for callouts in flight. */
   [Symbol.dispose](): void {
-    if (this.#hook.registered) unreghook(this.#k, this.#hook.owner, this.key);
+    if (this.#hook.registered) unregisterHook(this.#k, this.#hook.owner, this.key);
   }
 
   /** Unregisters and waits for callouts in flight. */

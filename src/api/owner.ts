@@ -3,17 +3,16 @@
  * `kernel.extension(name)`). Both faces act on the same hooks and denials.
  * @module
  */
-import { deny, releaseOwner, restartClear, tryCheckpoint } from '../kernel/checkpoint.ts';
+import { deny, restartClear, tryCheckpoint } from '../kernel/checkpoint.ts';
 import { WPARSTART, WPARSTOP } from '../kernel/constants.ts';
 import type { KernelCorral } from '../kernel/corral.ts';
 import { EBUSY, EINVAL, ENOENT, ETIMEDOUT, WparError, errnoName } from '../kernel/errno.ts';
 import { isThenable } from '../kernel/callout.ts';
-import type { KernelState, OwnerState } from '../kernel/state.ts';
-import type { Wpar } from '../kernel/wpar.ts';
-import {
-  isReason, liveWpar, MAX_REASON_LENGTH, MAX_TRY_SECONDS, servicesFor, type KernelServices,
-} from '../facade/services.ts';
 import { isCid } from '../kernel/lifecycle.ts';
+import { closeOwner, isReason, liveWpar, MAX_REASON_LENGTH, MAX_TRY_SECONDS, registerHook, type OwnerState } from '../kernel/owners.ts';
+import type { KernelState } from '../kernel/state.ts';
+import type { Wpar } from '../kernel/wpar.ts';
+import { servicesFor, type KernelServices } from '../facade/services.ts';
 import { CheckpointDeniedError } from './errors.ts';
 import { CheckpointHandle, DenialHandle, HookHandle } from './handles.ts';
 
@@ -70,12 +69,11 @@ export class Owner implements KernelServices, Disposable {
       const r = fn.call(watcher, wpar);
       return isThenable(r) ? Promise.resolve(r).then(() => 0) : 0;
     };
-    const hookp = { current_hiwater: 0, configp };
-    const key = this.kwpar_reghook(1, hookp);
-    if (key < 0) {
+    const registered = registerHook(this.#k, this.#s, configp);
+    if (registered === undefined) {
       throw new WparError('EAGAIN', `owner "${this.name}" cannot register a hook: the kernel's hook table is full (maxHooks)`);
     }
-    return new HookHandle(this.#k, this.#k.hooks.get(key)!, hookp.current_hiwater);
+    return new HookHandle(this.#k, registered.hook, registered.hiwater);
   }
 
   /** Denies checkpoints of WPAR `cid` for `reason` until the handle's `allow()`. */
@@ -142,19 +140,7 @@ export class Owner implements KernelServices, Disposable {
   /** K13: unregisters this owner's hooks and releases its denials. Idempotent. */
   close(): void {
     if (!this.#closable) throw new WparError('EPERM', `owner "${this.name}" cannot be closed`);
-    const k = this.#k;
-    const s = this.#s;
-    if (s.closed) return;
-    s.closed = true;
-    for (const hook of k.hooks.ordered) {
-      if (hook.owner === s) {
-        k.hooks.remove(hook);
-        if (k.events.active) k.events.emit({ type: 'hook.unregister', time: k.clock.now(), owner: s.name, key: hook.key });
-      }
-    }
-    for (const w of k.table.values()) releaseOwner(k, w, s.name);
-    k.owners.delete(s.name);
-    if (k.events.active) k.events.emit({ type: 'owner.close', time: k.clock.now(), owner: s.name });
+    closeOwner(this.#k, this.#s);
   }
 
   /** Same as {@link Owner.close}. */

@@ -4,16 +4,13 @@
  * @module
  */
 import { createHash } from 'node:crypto';
-import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { idRangeForHome, type IdRange } from '../runtime/idmap.ts';
+import { resolveHome as resolveHomeRule, RUN_DIR, socketPath } from '../definition/home.ts';
 
-/** The home directory for a `--home` value (or none). */
+/** The home directory for a `--home` value (or none): the rule every command uses too. */
 export function resolveHome(flag?: string, env: NodeJS.ProcessEnv = process.env): string {
-  if (flag) return resolve(flag);
-  if (env.WPAR_HOME) return resolve(env.WPAR_HOME);
-  const state = env.XDG_STATE_HOME || join(homedir(), '.local', 'state');
-  return join(state, 'corral');
+  return resolveHomeRule(flag, env);
 }
 
 /** Unix socket paths are limited to 107 bytes on Linux; a home deeper than this cannot hold them. */
@@ -33,9 +30,9 @@ export class HomeLayout {
   /** Every kernel and runtime event as JSON lines. */
   get eventsLog(): string { return join(this.home, 'events.log'); }
   /** Directory of sockets, mode 0700. */
-  get runDir(): string { return join(this.home, 'run'); }
+  get runDir(): string { return join(this.home, RUN_DIR); }
   /** The control socket (mode 0600). */
-  get socket(): string { return join(this.runDir, 'wpard.sock'); }
+  get socket(): string { return socketPath(this.home); }
   /**
    * The directory of the agent socket of the WPAR holding `cid`: its own, because a sealed WPAR sees
    * exactly this directory of the home (S3).

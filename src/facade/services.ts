@@ -13,7 +13,8 @@ import type { KernelCorral } from '../kernel/corral.ts';
 import { EINVAL, ENOENT, EPERM } from '../kernel/errno.ts';
 import type { ConfigFunc } from '../kernel/hooks.ts';
 import { isCid } from '../kernel/lifecycle.ts';
-import type { KernelState, OwnerState } from '../kernel/state.ts';
+import { isReason, liveWpar, MAX_TRY_SECONDS, registerHook, unregisterHook, type OwnerState } from '../kernel/owners.ts';
+import type { KernelState } from '../kernel/state.ts';
 import type { Wpar } from '../kernel/wpar.ts';
 
 /** A WPAR id: an integer in `[1, 2^31-1]`. */
@@ -42,10 +43,7 @@ export interface KernelServices {
   kwpar_checkpoint_status(kcid: cid_t, cmd: number, varp?: string): number;
 }
 
-/** Longest denial reason, in UTF-16 code units (JavaScript string length). */
-export const MAX_REASON_LENGTH = 1024;
-/** Longest TRY timeout in seconds (K10.3). */
-export const MAX_TRY_SECONDS = 2147483;
+export { isReason, liveWpar, MAX_REASON_LENGTH, MAX_TRY_SECONDS } from '../kernel/owners.ts';
 
 /** The facade for one owner. Arrow functions, so `const { kwpar_reghook } = owner` works. */
 export function servicesFor(k: KernelState, owner: OwnerState): KernelServices {
@@ -64,27 +62,19 @@ export function reghook(k: KernelState, owner: OwnerState, hooktype: unknown, ho
     if (typeof hookp !== 'object' || hookp === null) return BADREGKEY;
     const configp: unknown = (hookp as { configp?: unknown }).configp;
     if (typeof configp !== 'function' || !k.hooks.hasRoom) return BADREGKEY;
-    // K7: the hiwater written and the registration are one synchronous step.
-    const hiwater = k.table.hiwater;
-    (hookp as { current_hiwater: number }).current_hiwater = hiwater;
-    const hook = k.hooks.add(owner, configp as ConfigFunc);
-    if (k.events.active) k.events.emit({ type: 'hook.register', time: k.clock.now(), owner: owner.name, key: hook.key, hiwater });
-    return hook.key;
+    // K7: the hiwater is written in the same synchronous step as the registration; a hookp whose
+    // current_hiwater cannot be written is refused before anything is registered.
+    (hookp as { current_hiwater: number }).current_hiwater = k.table.hiwater;
+    const registered = registerHook(k, owner, configp as ConfigFunc);
+    return registered === undefined ? BADREGKEY : registered.hook.key;
   } catch {
     return BADREGKEY;
   }
 }
 
-/** K8–K9. */
+/** K8–K9 (the kernel's rule, `unregisterHook`). */
 export function unreghook(k: KernelState, owner: OwnerState, key: unknown): number {
-  if (owner.closed) return EPERM;
-  if (typeof key !== 'number' || !Number.isInteger(key)) return EINVAL;
-  const hook = k.hooks.get(key);
-  if (hook === undefined) return EINVAL;
-  if (hook.owner !== owner) return EPERM;
-  k.hooks.remove(hook);
-  if (k.events.active) k.events.emit({ type: 'hook.unregister', time: k.clock.now(), owner: owner.name, key });
-  return 0;
+  return unregisterHook(k, owner, key);
 }
 
 /** K3, K10–K12: TRY returns a promise that never rejects; every other `cmd` a number. */
@@ -140,15 +130,4 @@ function command(k: KernelState, owner: OwnerState, kcid: unknown, cmd: unknown,
     case WPAR_CHECKPOINT_CLEAR: return clear(k, w, owner.name);
     default: return restartClear(k, w, owner.name);
   }
-}
-
-/** True for a valid DENY reason (K10.3). */
-export function isReason(varp: unknown): varp is string {
-  return typeof varp === 'string' && varp.length >= 1 && varp.length <= MAX_REASON_LENGTH;
-}
-
-/** K10.4: the WPAR `kcid` if it is starting or active (a stopping WPAR has left). */
-export function liveWpar(k: KernelState, kcid: number): Wpar | undefined {
-  const w = k.table.get(kcid);
-  return w === undefined || w.state === 'stopping' ? undefined : w;
 }

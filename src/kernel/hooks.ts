@@ -4,7 +4,7 @@
  * @module
  */
 import type { KernelCorral } from './corral.ts';
-import type { OwnerState } from './state.ts';
+import type { OwnerState } from './owner.ts';
 
 /** A notification function as the kernel calls it: `(flags, cid, corralp, null)`. */
 export type ConfigFunc = (flags: number, cid: number, corralp: KernelCorral, unused: null) => unknown;

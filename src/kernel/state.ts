@@ -7,14 +7,11 @@ import { CidTable } from './cid-table.ts';
 import type { Clock } from './clock.ts';
 import { EventHub } from './events.ts';
 import { HookRegistry } from './hooks.ts';
+import type { OwnerState } from './owner.ts';
 import type { Subsystem } from './subsystem.ts';
 import type { Wpar } from './wpar.ts';
 
-/** An owner on whose behalf calls are made: the kernel itself, an extension, an agent. */
-export interface OwnerState {
-  readonly name: string;
-  closed: boolean;
-}
+export type { OwnerState } from './owner.ts';
 
 /** Limits and collaborators of a kernel, resolved from `createKernel` options. */
 export interface KernelConfig {

@@ -66,3 +66,16 @@ test('-w: the command and the daemon take whole seconds only', () => {
     assert.equal(waitSecondsProblem(Number(text)) === undefined, ok, `daemon -w ${text}`);
   }
 });
+
+test('the commands and the daemon resolve the same home and control socket', async () => {
+  const cli = await import('../../src/cli/home.ts');
+  const daemon = await import('../../src/daemon/home.ts');
+  const cases: [string | undefined, NodeJS.ProcessEnv][] = [
+    ['/srv/a', {}], ['rel/home', {}], [undefined, { WPAR_HOME: '/srv/b' }], [undefined, { XDG_STATE_HOME: '/x/state' }], [undefined, { HOME: '/home/u' }],
+  ];
+  for (const [flag, env] of cases) {
+    const home = cli.resolveHome(flag, env);
+    assert.equal(daemon.resolveHome(flag, env), home, `${flag} ${JSON.stringify(env)}`);
+    assert.equal(new daemon.HomeLayout(home).socket, cli.socketPath(home));
+  }
+});

@@ -29,7 +29,8 @@ function tourSteps(): Step[] {
 
 /** A regexp for a line shown in the README: literal except that numbers and clock times may differ. */
 function shown(line: string): RegExp {
-  const escaped = line.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/\d+/g, '\\d+');
+  // A duration is shown in ms or s (676 ms, 1.7 s) depending on how long it took.
+  const escaped = line.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/\d+/g, '\\d+').replace(/\\d\+ ms\b/g, '\\d+(?:\\.\\d+)? m?s');
   return new RegExp(`^${escaped}`);
 }
 
