@@ -1,12 +1,17 @@
 /**
  * A WPAR's console log (R2): its processes' stdout and stderr in `console.log`, rotated to
- * `console.log.1`, `console.log.2`... so it never holds more than `files × maxBytes`; plus reading
- * the tail and following it for `wpar logs [-f]`.
+ * `console.log.1`, `console.log.2`... so it never holds more than about `files × maxBytes`; plus
+ * reading the tail and following it for `wpar logs [-f]`.
+ *
+ * Two writers: {@link ConsoleLog}, a stream the daemon pipes output into (rotating by rename), and a
+ * WPAR's own processes, which the runtime gives the file itself (`O_APPEND`) so their output never
+ * depends on the daemon being alive (R7); {@link ConsoleLogKeeper} bounds that one by copy and
+ * truncate, as logrotate's `copytruncate` does.
  * @module
  */
 
-import { watch, type FSWatcher } from 'node:fs';
-import { mkdir, open, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { closeSync, mkdirSync, openSync, watch, type FSWatcher } from 'node:fs';
+import { copyFile, mkdir, open, readFile, rename, stat, truncate, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { Writable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
@@ -130,6 +135,116 @@ export class ConsoleLog extends Writable {
   }
 }
 
+/**
+ * Opens (creating it, mode 0600, and its directory) the console log for a WPAR's processes to write
+ * themselves: `O_APPEND`, so each write lands at the end even after {@link ConsoleLogKeeper}
+ * truncates the file. Returns the descriptor; the caller closes it once the child has it.
+ */
+export function openConsoleFile(path: string): number {
+  try {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    return openSync(path, 'a', 0o600);
+  } catch (err) {
+    throw systemError(`cannot open console log ${path}`, err);
+  }
+}
+
+/** How often {@link ConsoleLogKeeper} looks at the file when no change event came (bounds a missed one). */
+export const KEEPER_POLL_MS = 1000;
+
+/**
+ * Keeps a console log that other processes append to within its bounds: whenever it reaches
+ * `maxBytes` (seen through `fs.watch`, and at least every {@link KEEPER_POLL_MS}), the rotated files
+ * shift (`.1` → `.2` ...), the file is copied to `.1` and truncated to 0 — the writers keep their
+ * descriptor, and `O_APPEND` puts their next write at the new end. A file may pass `maxBytes` by
+ * what is written before the keeper runs (one change event or one poll); output written between the
+ * copy and the truncation (microseconds) is lost, the price of not being in the data path.
+ */
+export class ConsoleLogKeeper {
+  /** The current file. */
+  readonly path: string;
+  readonly #maxBytes: number;
+  readonly #files: number;
+  readonly #watcher: FSWatcher | null;
+  readonly #timer: NodeJS.Timeout;
+  #work: Promise<void> = Promise.resolve();
+  #queued = false;
+  #closed = false;
+  #rotations = 0;
+  readonly #onError: (err: Error) => void;
+
+  /** Starts keeping `path` (which must exist); `onError` hears rotations that failed (disk full...). */
+  constructor(path: string, options: ConsoleLogOptions = {}, onError: (err: Error) => void = () => undefined) {
+    const { maxBytes, files } = checkOptions(options);
+    this.path = path;
+    this.#maxBytes = maxBytes;
+    this.#files = files;
+    this.#onError = onError;
+    let watcher: FSWatcher | null;
+    try {
+      watcher = watch(path, { persistent: false }, () => this.check());
+      watcher.on('error', () => undefined);
+    } catch {
+      watcher = null; // the poll still bounds it
+    }
+    this.#watcher = watcher;
+    this.#timer = setInterval(() => this.check(), KEEPER_POLL_MS).unref();
+    this.check();
+  }
+
+  /** How many times the file was rotated. */
+  get rotations(): number {
+    return this.#rotations;
+  }
+
+  /** Looks at the file now (coalesced); resolves once that look, and any rotation it made, is done. */
+  check(): Promise<void> {
+    if (this.#closed) return this.#work;
+    if (this.#queued) return this.#work;
+    this.#queued = true;
+    this.#work = this.#work.then(async () => {
+      this.#queued = false;
+      try {
+        const { size } = await stat(this.path);
+        if (size >= this.#maxBytes) await this.rotate();
+      } catch (err) {
+        if (errorCode(err) !== 'ENOENT') this.#onError(systemError(`cannot rotate console log ${this.path}`, err));
+      }
+    });
+    return this.#work;
+  }
+
+  /** Copy and truncate now, whatever the size. */
+  async rotate(): Promise<void> {
+    if (this.#files === 1) {
+      await truncate(this.path, 0);
+    } else {
+      for (let i = this.#files - 1; i >= 2; i--) {
+        await rename(rotatedPath(this.path, i - 1), rotatedPath(this.path, i)).catch(ignoreMissing);
+      }
+      await copyFile(this.path, rotatedPath(this.path, 1));
+      await truncate(this.path, 0);
+    }
+    this.#rotations++;
+  }
+
+  /** Stops watching (after a last look); resolves once any rotation under way is done. */
+  async close(): Promise<void> {
+    await this.check();
+    this.#closed = true;
+    this.#watcher?.close();
+    clearInterval(this.#timer);
+    await this.#work;
+  }
+}
+
+/** Closes a descriptor from {@link openConsoleFile}, ignoring one already closed. */
+export function closeConsoleFile(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch { /* already closed */ }
+}
+
 /** The path of rotated file `n` (`0` is the current file). */
 export function rotatedPath(path: string, n: number): string {
   return n === 0 ? path : `${path}.${n}`;
@@ -174,7 +289,7 @@ export interface FollowOptions extends TailOptions {
 
 /**
  * Yields the log's tail (as {@link readLogTail}; `lines: 0` for none) and then everything written
- * to it, across rotations, until `signal` aborts; then whatever was written before the abort and not
+ * to it, across rotations (by rename, or by copy and truncate), until `signal` aborts; then whatever was written before the abort and not
  * yet yielded. Driven by `fs.watch` on the log's directory.
  */
 export async function* followLog(path: string, options: FollowOptions): AsyncGenerator<string, void, undefined> {
@@ -195,6 +310,20 @@ export async function* followLog(path: string, options: FollowOptions): AsyncGen
     }
     while (!signal.aborted) {
       if (handle) {
+        if ((await handle.stat()).size < position) {
+          // Copied and truncated (ConsoleLogKeeper): what was written after `position` and before
+          // the truncation is at the same offsets in the copy, `.1`.
+          const copy = await openIfExists(rotatedPath(path, 1));
+          if (copy) {
+            try {
+              const missed = await readFrom(copy, position, decoder);
+              if (missed.text !== '') yield missed.text;
+            } finally {
+              await copy.close();
+            }
+          }
+          position = 0;
+        }
         const text = await readFrom(handle, position, decoder);
         position += text.bytes;
         if (text.text !== '') yield text.text;
