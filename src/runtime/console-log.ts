@@ -214,7 +214,10 @@ export class ConsoleLogKeeper {
     return this.#work;
   }
 
-  /** Copy and truncate now, whatever the size. */
+  /**
+   * Copy and truncate now, whatever the size. A file that grew past twice `maxBytes` (no daemon kept
+   * it while it was down) keeps only its last `maxBytes`, from a line start, in `.1`.
+   */
   async rotate(): Promise<void> {
     if (this.#files === 1) {
       await truncate(this.path, 0);
@@ -222,7 +225,9 @@ export class ConsoleLogKeeper {
       for (let i = this.#files - 1; i >= 2; i--) {
         await rename(rotatedPath(this.path, i - 1), rotatedPath(this.path, i)).catch(ignoreMissing);
       }
-      await copyFile(this.path, rotatedPath(this.path, 1));
+      const { size } = await stat(this.path);
+      if (size > 2 * this.#maxBytes) await copyTail(this.path, rotatedPath(this.path, 1), this.#maxBytes);
+      else await copyFile(this.path, rotatedPath(this.path, 1));
       await truncate(this.path, 0);
     }
     this.#rotations++;
@@ -235,6 +240,29 @@ export class ConsoleLogKeeper {
     this.#watcher?.close();
     clearInterval(this.#timer);
     await this.#work;
+  }
+}
+
+/** Copies the last `bytes` of `from` (starting after a newline, if there is one in them) to `to`. */
+async function copyTail(from: string, to: string, bytes: number): Promise<void> {
+  const source = await open(from, 'r');
+  try {
+    const { size } = await source.stat();
+    const start = Math.max(0, size - bytes);
+    // One byte before the tail too: whether it starts a line.
+    const read = await readRange(source, Math.max(0, start - 1), size);
+    const tail = start === 0 ? read : read.subarray(1);
+    const newline = tail.indexOf(0x0a);
+    const atLineStart = start === 0 || read[0] === 0x0a;
+    const text = atLineStart || newline < 0 || newline === tail.length - 1 ? tail : tail.subarray(newline + 1);
+    const target = await open(to, 'w', 0o600);
+    try {
+      await target.writeFile(text);
+    } finally {
+      await target.close();
+    }
+  } finally {
+    await source.close();
   }
 }
 
