@@ -151,13 +151,16 @@ export function openConsoleFile(path: string): number {
 
 /** How often {@link ConsoleLogKeeper} looks at the file when no change event came (bounds a missed one). */
 export const KEEPER_POLL_MS = 1000;
+/** How long after a change event {@link ConsoleLogKeeper} looks (change events are coalesced meanwhile). */
+export const KEEPER_THROTTLE_MS = 50;
 
 /**
  * Keeps a console log that other processes append to within its bounds: whenever it reaches
- * `maxBytes` (seen through `fs.watch`, and at least every {@link KEEPER_POLL_MS}), the rotated files
- * shift (`.1` → `.2` ...), the file is copied to `.1` and truncated to 0 — the writers keep their
- * descriptor, and `O_APPEND` puts their next write at the new end. A file may pass `maxBytes` by
- * what is written before the keeper runs (one change event or one poll); output written between the
+ * `maxBytes` (seen through `fs.watch`, at most {@link KEEPER_THROTTLE_MS} after a change, and at
+ * least every {@link KEEPER_POLL_MS}), the rotated files shift (`.1` → `.2` ...), the file is copied
+ * to `.1` and truncated to 0 — the writers keep their descriptor, and `O_APPEND` puts their next
+ * write at the new end. A file may pass `maxBytes` by what is written before the keeper looks
+ * (50 ms of output, or one poll if a change event was missed); output written between the
  * copy and the truncation (microseconds) is lost, the price of not being in the data path.
  */
 export class ConsoleLogKeeper {
@@ -170,6 +173,7 @@ export class ConsoleLogKeeper {
   #work: Promise<void> = Promise.resolve();
   #queued = false;
   #closed = false;
+  #pending: NodeJS.Timeout | null = null;
   #rotations = 0;
   readonly #onError: (err: Error) => void;
 
@@ -182,7 +186,7 @@ export class ConsoleLogKeeper {
     this.#onError = onError;
     let watcher: FSWatcher | null;
     try {
-      watcher = watch(path, { persistent: false }, () => this.check());
+      watcher = watch(path, { persistent: false }, () => this.#soon());
       watcher.on('error', () => undefined);
     } catch {
       watcher = null; // the poll still bounds it
@@ -190,6 +194,12 @@ export class ConsoleLogKeeper {
     this.#watcher = watcher;
     this.#timer = setInterval(() => this.check(), KEEPER_POLL_MS).unref();
     this.check();
+  }
+
+  /** A change event: look within {@link KEEPER_THROTTLE_MS} (a chatty WPAR costs at most one stat per period). */
+  #soon(): void {
+    if (this.#closed || this.#pending) return;
+    this.#pending = setTimeout(() => { this.#pending = null; void this.check(); }, KEEPER_THROTTLE_MS).unref();
   }
 
   /** How many times the file was rotated. */
@@ -239,6 +249,7 @@ export class ConsoleLogKeeper {
     this.#closed = true;
     this.#watcher?.close();
     clearInterval(this.#timer);
+    if (this.#pending) clearTimeout(this.#pending);
     await this.#work;
   }
 }

@@ -6,7 +6,7 @@
 export { Cgroup, signalProcess, type LimitKey } from './cgroup.ts';
 export { planCommand, SEAL_FDS, WPAR_CAPABILITIES, WPAR_INIT, type CommandPlan, type PlanOptions, type SealLayout, type StartMode } from './command.ts';
 export {
-  closeConsoleFile, ConsoleLog, ConsoleLogKeeper, DEFAULT_LOG_BYTES, DEFAULT_LOG_FILES, followLog, KEEPER_POLL_MS, openConsoleFile, readLogTail, rotatedPath,
+  closeConsoleFile, ConsoleLog, ConsoleLogKeeper, DEFAULT_LOG_BYTES, DEFAULT_LOG_FILES, followLog, KEEPER_POLL_MS, KEEPER_THROTTLE_MS, openConsoleFile, readLogTail, rotatedPath,
   type ConsoleLogOptions, type FollowOptions, type TailOptions,
 } from './console-log.ts';
 export { DEFAULT_PATH, wparEnvironment, type WparVariables } from './environment.ts';

@@ -2,8 +2,8 @@
 // wpard SIGKILLed and started again on the same home, driven by the real commands.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, watch, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, readFileSync, rmSync, statSync, watch, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { HomeLayout } from '../../src/daemon/home.ts';
 import { processesOf, ROOT, System, waitForOutput } from './harness.ts';
@@ -26,6 +26,17 @@ function until(dir: string, check: () => boolean, ms: number, what: string): Pro
       if (err) reject(err); else resolve();
     }
   });
+}
+
+/**
+ * Whatever happened: a daemon on the home stops what runs there (adopting it first) and removes its
+ * cgroups, then the home goes. A crashed daemon's WPARs would otherwise outlive a failed test.
+ */
+async function cleanUp(first: System): Promise<void> {
+  if (live(first.pid)) await first.stop();
+  const last = await System.start({ home: first.home }).catch(() => null);
+  await last?.[Symbol.asyncDispose]();
+  rmSync(first.home, { recursive: true, force: true });
 }
 
 function lastTick(text: string): number {
@@ -122,11 +133,20 @@ test('SIGKILL of the daemon with three WPARs running (one mid-checkpoint): the n
     assert.match(await second.ok('wpar', ['logs', 'ticker']), /bye\n$/);
   } finally {
     chkpt?.kill('SIGKILL');
+    await cleanUp(first);
   }
 });
 
 test('a WPAR that exited while the daemon was down is recorded with its exit status; one killed, as killed', { skip: !asRoot && 'needs root (sealed WPARs)', timeout: 60_000 }, async () => {
   const first = await System.start();
+  try {
+    await exitedWhileDown(first);
+  } finally {
+    await cleanUp(first);
+  }
+});
+
+async function exitedWhileDown(first: System): Promise<void> {
   const layout = new HomeLayout(first.home);
   await first.ok('mkwpar', ['-n', 'quits', '--', 'sh', '-c', 'echo up; while [ ! -e done ]; do sleep 0.05; done; exit 5']);
   await first.ok('mkwpar', ['-n', 'killed', '--', 'sleep', '300']);
@@ -156,4 +176,22 @@ test('a WPAR that exited while the daemon was down is recorded with its exit sta
   // It starts again as usual.
   await second.ok('startwpar', ['killed']);
   assert.equal((await second.wpar('killed')).state, 'A');
+}
+
+test('the console log a WPAR writes itself stays bounded (copy and truncate), and wpar logs -f follows across it', { skip: !asRoot && 'needs root (sealed WPARs)', timeout: 60_000 }, async () => {
+  await using sys = await System.start();
+  const layout = new HomeLayout(sys.home);
+  await sys.ok('mkwpar', ['-n', 'chatty', '--', 'sh', '-c', 'read go < go; for i in $(seq 1 60); do seq 100000 110000; sleep 0.01; done; echo end; exec sleep 300']);
+  // The program waits for the follower: it writes 4.2 MB, past the default 3 x 1 MiB.
+  execFileSync('mkfifo', ['-m', '0666', join(layout.root('chatty'), 'go')]);
+  await sys.ok('startwpar', ['chatty']);
+  const following = waitForOutput(sys, 'chatty', /^end$/m);
+  writeFileSync(join(layout.root('chatty'), 'go'), 'go\n');
+  const followed = await following;
+  assert.match(followed, /^110000\nend\n$/m, 'the follower reached the end');
+  const sizes = ['', '.1', '.2'].map((suffix) => (existsSync(layout.consoleLog('chatty') + suffix) ? statSync(layout.consoleLog('chatty') + suffix).size : 0));
+  assert.ok(sizes[2]! > 0, 'rotated twice at least');
+  assert.ok(sizes.reduce((a, b) => a + b) < 3 * 1024 * 1024 + 512 * 1024, `bounded: ${sizes.join(' + ')} bytes`);
+  assert.equal(existsSync(layout.consoleLog('chatty') + '.3'), false);
+  assert.match(await sys.ok('wpar', ['logs', 'chatty']), /end\n$/);
 });
