@@ -291,8 +291,15 @@ export class WparManager {
   async recover(name: string, record: RunningRecord): Promise<Recovery> {
     const e = this.#entries.get(name);
     if (!e) return { outcome: 'stopped', reason: 'no definition' };
-    const lost = (why: string): Recovery => {
+    // The agent directory of a run that is over (its processes are stopped by the caller).
+    const forget = async (): Promise<void> => {
+      const cid = record.cid;
+      if (cid === undefined || [...this.#entries.values()].some((x) => x.cid === cid)) return;
+      await rm(this.#layout.agentDir(cid), { recursive: true, force: true }).catch(() => {});
+    };
+    const lost = async (why: string): Promise<Recovery> => {
       this.markLost(name, `lost: the daemon stopped unexpectedly and its processes could not be adopted (${why}); they were stopped at restart`);
+      await forget();
       return { outcome: 'stopped', reason: why };
     };
     if (record.cid === undefined) return lost('recorded without a cid (by an older daemon)');
@@ -309,6 +316,7 @@ export class WparManager {
       this.#store.setExit(name, e.lastExit, broken);
       this.#event('runtime.exited', name, { code, signal, reason, broken });
       this.#event('runtime.recovered', name, { outcome: 'exited', reason });
+      await forget();
       return { outcome: 'exited' };
     }
     e.adopting = record;

@@ -205,6 +205,7 @@ export async function launch(options: LaunchOptions): Promise<WparProcess> {
     await (cgroup as Cgroup | null)?.killAll().catch(() => undefined);
     await (cgroup as Cgroup | null)?.remove().catch(() => undefined);
     await (keeper as ConsoleLogKeeper | null)?.close().catch(() => undefined);
+    files.close();
     throw systemError(`WPAR ${name}: cannot start`, err);
   }
 }
@@ -229,9 +230,16 @@ function openOutputFiles(options: LaunchOptions, sealed: boolean): OutputFiles {
       throw systemError(`WPAR ${name}: cannot open its status file ${statusFileOf(options)}`, err);
     }
   }
+  let open = true;
   return {
     console: consoleFd, status,
-    close: () => { closeConsoleFile(consoleFd); if (status !== null) closeConsoleFile(status); },
+    // Once only: a descriptor number closed twice may by then be someone else's.
+    close: () => {
+      if (!open) return;
+      open = false;
+      closeConsoleFile(consoleFd);
+      if (status !== null) closeConsoleFile(status);
+    },
   };
 }
 

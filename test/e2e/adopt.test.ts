@@ -156,6 +156,7 @@ async function exitedWhileDown(first: System): Promise<void> {
   const sleeping = (): number | undefined => processesOf('killed', first.home).find((pid) => command(pid).startsWith('sleep\0'));
   await until('/proc', () => sleeping() !== undefined, 10_000, 'the sleep of "killed" to run');
   const pids = { quits: processesOf('quits', first.home), killed: processesOf('killed', first.home) };
+  const cids = Object.fromEntries((await first.list()).map((w) => [w.name, w.cid!]));
   await first.crash();
   writeFileSync(join(layout.root('quits'), 'done'), '');
   process.kill(sleeping()!, 'SIGKILL');
@@ -173,6 +174,7 @@ async function exitedWhileDown(first: System): Promise<void> {
   assert.equal(killed.lastExit!.signal, 'SIGKILL');
   assert.match(killed.lastExit!.reason, /killed by SIGKILL while the daemon was down/);
   assert.equal(existsSync(join('/sys/fs/cgroup/pids', layout.cgroupParent, 'quits')), false, 'its cgroup is removed');
+  for (const name of ['quits', 'killed']) assert.equal(existsSync(layout.agentDir(cids[name]!)), false, `${name}: its agent directory is removed`);
   // It starts again as usual.
   await second.ok('startwpar', ['killed']);
   assert.equal((await second.wpar('killed')).state, 'A');
