@@ -180,6 +180,30 @@ async function exitedWhileDown(first: System): Promise<void> {
   assert.equal((await second.wpar('killed')).state, 'A');
 }
 
+test('an adoption is an activation: WPARSTART callouts see it with the same cid, and one that refuses gets the WPAR stopped and reported', { skip: !asRoot && 'needs root (sealed WPARs)', timeout: 60_000 }, async () => {
+  const first = await System.start();
+  try {
+    await first.ok('mkwpar', ['-n', 'kept', '-s', '--', 'sleep', '300']);
+    await first.ok('mkwpar', ['-n', 'refused', '-s', '--', 'sleep', '300']);
+    const before = Object.fromEntries((await first.list()).map((w) => [w.name, { pid: w.pid!, cid: w.cid!, all: processesOf(w.name, first.home) }]));
+    await first.crash();
+    await using second = await System.start({ home: first.home, extensions: [join(import.meta.dirname, 'fixtures/refuse-extension.ts')] });
+    assert.match(second.log, /adopted 1, ended meanwhile 0, could not adopt 1 \(refused: .*WPARSTART callout.*not on this system/);
+    const seen = readFileSync(join(second.home, 'refuse.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { name: string; cid: number });
+    assert.deepEqual(seen.sort((a, b) => a.name.localeCompare(b.name)), [{ name: 'kept', cid: before.kept!.cid }, { name: 'refused', cid: before.refused!.cid }]);
+    const kept = await second.wpar('kept');
+    assert.equal(kept.state, 'A');
+    assert.equal(kept.pid, before.kept!.pid);
+    const refused = await second.wpar('refused');
+    assert.equal(refused.state, 'B');
+    assert.match(refused.lastExit!.reason, /could not be adopted .*not on this system.*stopped at restart/);
+    assert.deepEqual(before.refused!.all.filter(live), [], 'its processes are stopped');
+    assert.deepEqual(before.kept!.all.filter((pid) => !live(pid)), [], 'the adopted one is untouched');
+  } finally {
+    await cleanUp(first);
+  }
+});
+
 test('the console log a WPAR writes itself stays bounded (copy and truncate), and wpar logs -f follows across it', { skip: !asRoot && 'needs root (sealed WPARs)', timeout: 60_000 }, async () => {
   await using sys = await System.start();
   const layout = new HomeLayout(sys.home);
