@@ -204,6 +204,26 @@ test('an adoption is an activation: WPARSTART callouts see it with the same cid,
   }
 });
 
+test('adopted twice: a daemon that adopted a WPAR records it so the next one adopts it again', { skip: !asRoot && 'needs root (sealed WPARs)', timeout: 60_000 }, async () => {
+  const first = await System.start();
+  try {
+    await first.ok('mkwpar', ['-n', 'again', '-s', '--', 'sleep', '300']);
+    const { pid, cid } = await first.wpar('again');
+    await first.crash();
+    const second = await System.start({ home: first.home });
+    assert.match(second.log, /adopted 1/);
+    await second.crash();
+    await using third = await System.start({ home: first.home });
+    assert.match(third.log, /adopted 1/);
+    const w = await third.wpar('again');
+    assert.deepEqual([w.state, w.pid, w.cid], ['A', pid, cid]);
+    await third.ok('stopwpar', ['again']);
+    assert.equal((await third.wpar('again')).lastExit!.signal, 'SIGTERM');
+  } finally {
+    await cleanUp(first);
+  }
+});
+
 test('the console log a WPAR writes itself stays bounded (copy and truncate), and wpar logs -f follows across it', { skip: !asRoot && 'needs root (sealed WPARs)', timeout: 60_000 }, async () => {
   await using sys = await System.start();
   const layout = new HomeLayout(sys.home);
