@@ -30,6 +30,12 @@ export interface KernelOptions {
 export interface ActivateOptions {
   /** The WPAR is being re-created on an arrival system: its phase is `restarting` until RESTART_CLEAR. */
   readonly restart?: boolean;
+  /**
+   * Take exactly this cid instead of the lowest free one (EEXIST if it is held): a daemon adopting a
+   * WPAR that kept running across its restart (R7). WPARSTART callouts and subsystems see an
+   * ordinary activation.
+   */
+  readonly cid?: number;
 }
 
 /** A WPAR as `status()` and `list()` report it: a snapshot, safe to keep and to change. */
@@ -78,7 +84,7 @@ export class Kernel {
 
   /** K14: activates a WPAR; resolves its cid, rejects with a WparError (EINVAL, EEXIST, EAGAIN, ECANCELED, ETIMEDOUT). */
   activate(corral: Corral, options: ActivateOptions = {}): Promise<number> {
-    return activate(this.#k, corral, options?.restart === true);
+    return activate(this.#k, corral, options?.restart === true, options?.cid);
   }
 
   /** K16: deactivates WPAR `cid`; rejects ENOENT if there is none. */

@@ -21,7 +21,7 @@ import { checkpoint, restart } from './checkpoint.ts';
 import type { SystemInfo } from './protocol.ts';
 import { startServer } from './server.ts';
 import { Store } from './store.ts';
-import { WparManager, type AgentFactory } from './wpars.ts';
+import { WparManager, type AgentFactory, type Recovery } from './wpars.ts';
 import { startPeerService, type PeerService } from '../peer/service.ts';
 import { Mover } from '../peer/move.ts';
 
@@ -94,18 +94,6 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   manager.load(stored);
   journal.record({ type: 'daemon.starting', time: Date.now(), home: layout.home, pid: process.pid, isolation: isolation.summary });
 
-  // R7: what a crashed daemon left running is stopped, never left unsupervised, and reported.
-  const lost = [...stored].filter(([, s]) => s.running !== null);
-  const report = await killLeftovers({
-    isolation: machine,
-    cgroupParent: layout.cgroupParent,
-    groups: lost.map(([name, s]) => ({ pgid: s.running!.pgid, name })),
-  });
-  for (const [name] of lost) manager.markLost(name, 'lost: the daemon stopped unexpectedly; leftover processes were stopped at restart');
-  if (lost.length > 0 || report.killed.length > 0) {
-    log(`recovered after an unexpected stop: ${lost.length} WPAR(s) were active (${lost.map(([n]) => n).join(', ')}); stopped ${report.killed.length} leftover process(es)`);
-  }
-
   let peer: PeerService;
   try {
     peer = await startPeerService({
@@ -130,6 +118,28 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       journal.record({ type: 'extension.failed', time: Date.now(), module: spec, reason: (err as Error).message });
       log(`${(err as Error).message}; not loaded`);
     }
+  }
+
+  // R7: what the previous daemon left running is adopted where it can be (after the extensions,
+  // whose WPARSTART callouts see each adoption as an activation); what cannot be adopted is
+  // stopped, never left unsupervised, and reported.
+  const active = [...stored].filter(([, s]) => s.running !== null);
+  const outcomes = new Map<string, Recovery>();
+  // Moves in flight when it stopped (M4) are never adopted: the arrival may run them already.
+  const handedOver = Mover.inFlight(layout.home);
+  for (const [name, s] of active) outcomes.set(name, await manager.recover(name, s.running!, { handedOver: handedOver.has(name) }));
+  const adopted = [...outcomes].filter(([, r]) => r.outcome === 'adopted');
+  const report = await killLeftovers({
+    isolation: machine,
+    cgroupParent: layout.cgroupParent,
+    groups: active.filter(([name]) => outcomes.get(name)!.outcome === 'stopped').map(([name, s]) => ({ pgid: s.running!.pgid, name })),
+    keep: adopted.map(([, r]) => r.cgroupPath).filter((p): p is string => typeof p === 'string'),
+  });
+  if (active.length > 0 || report.killed.length > 0) {
+    const count = (o: Recovery['outcome']): string[] => [...outcomes].filter(([, r]) => r.outcome === o).map(([n]) => n);
+    log(`recovered after an unexpected stop: ${active.length} WPAR(s) were active (${active.map(([n]) => n).join(', ')}): `
+      + `adopted ${count('adopted').length}, ended meanwhile ${count('exited').length}, could not adopt ${count('stopped').length}`
+      + `${count('stopped').map((n) => ` (${n}: ${outcomes.get(n)!.reason})`).join('')}; stopped ${report.killed.length} leftover process(es)`);
   }
 
   const serving: { server?: FastifyInstance; console?: ConsoleServer } = {};

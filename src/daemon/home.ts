@@ -52,6 +52,8 @@ export class HomeLayout {
   get ids(): IdRange { return idRangeForHome(this.home); }
   /** A WPAR's console log. */
   consoleLog(name: string): string { return join(this.wparDir(name), 'console.log'); }
+  /** Where a sealed WPAR's outer bwrap writes its status and exit code (`--json-status-fd`, R7). */
+  statusFile(name: string): string { return join(this.wparDir(name), 'status.json'); }
   /** The cgroup parent of this home's WPARs: stable per home, so leftovers are found after a crash. */
   get cgroupParent(): string {
     return `corral/${createHash('sha256').update(this.home).digest('hex').slice(0, 12)}`;

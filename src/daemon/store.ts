@@ -16,6 +16,10 @@ export interface RunningRecord {
   readonly pgid: number;
   readonly cgroupPath: string | null;
   readonly startedAt: number;
+  /** Its cid: an adopting daemon activates it again with the same one (its agent directory is named after it). */
+  readonly cid?: number;
+  /** The start time of `pid` (`/proc/PID/stat` field 22): a record without it is never adopted (R7). */
+  readonly startTime?: number | null;
 }
 
 /** One stored WPAR. */

@@ -4,7 +4,7 @@
  * deactivation — this subsystem stops every process, then WPARSTOP callouts run.
  * @module
  */
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { privateDir } from '../runtime/private-files.ts';
 import { stopSecondsProblem } from '../definition/rules.ts';
@@ -16,11 +16,11 @@ import type { Subsystem } from '../kernel/subsystem.ts';
 import type { WparDefinition } from '../runtime/definition.ts';
 import type { IdRange } from '../runtime/idmap.ts';
 import type { Isolation } from '../runtime/isolation.ts';
-import { launch, type StopOptions, type WparExit, type WparProcess } from '../runtime/launch.ts';
+import { adopt, examineRecorded, launch, type AdoptOptions, type StopOptions, type WparExit, type WparProcess } from '../runtime/launch.ts';
 import type { HomeLayout } from './home.ts';
 import type { Journal } from './journal.ts';
 import type { ExitInfo, WparInfo, WparLetter } from './protocol.ts';
-import type { StoredWpar, Store } from './store.ts';
+import type { RunningRecord, StoredWpar, Store } from './store.ts';
 
 /** The agent endpoint of one running WPAR, as the manager needs it (see `src/agent/server.ts`). */
 export interface AgentEndpoint {
@@ -84,6 +84,18 @@ interface Entry {
   waiters: ((exit: ExitInfo) => void)[];
   /** While restarting from an image: resolves when every agent participant has restored. */
   restored: Promise<void> | null;
+  /** While a start adopts the processes an earlier daemon left running (R7): what it recorded. */
+  adopting?: RunningRecord | null;
+}
+
+/** What {@link WparManager.recover} did with a WPAR an earlier daemon had running (R7). */
+export interface Recovery {
+  /** `adopted`: running again under this daemon; `exited`: it ended meanwhile (recorded); `stopped`: not adoptable, so its leftovers must be stopped. */
+  readonly outcome: 'adopted' | 'exited' | 'stopped';
+  /** Why, for `stopped`. */
+  readonly reason?: string;
+  /** Its cgroup, for `adopted`: leftover cleaning must leave it alone. */
+  readonly cgroupPath?: string | null;
 }
 
 /** Default grace between SIGTERM and SIGKILL (`stopwpar -t`). */
@@ -306,6 +318,74 @@ export class WparManager {
     }
   }
 
+  /**
+   * R7: a WPAR the previous daemon recorded as running. If its processes are still there and still it
+   * (see {@link examineRecorded}), it is activated again in the kernel with the same cid (WPARSTART
+   * callouts see an activation), its agent endpoint re-opened in the same directory, and it carries
+   * on (`adopted`); if it ended meanwhile, its exit is recorded from bwrap's status file (`exited`);
+   * otherwise it is recorded as lost (state B with the reason) and the caller stops what is left
+   * (`stopped`). Call before {@link autostart} and before serving.
+   */
+  async recover(name: string, record: RunningRecord, options: { handedOver?: boolean } = {}): Promise<Recovery> {
+    const e = this.#entries.get(name);
+    if (!e) return { outcome: 'stopped', reason: 'no definition' };
+    // The agent directory of a run that is over (its processes are stopped by the caller).
+    const forget = async (): Promise<void> => {
+      const cid = record.cid;
+      if (cid === undefined || [...this.#entries.values()].some((x) => x.cid === cid)) return;
+      await rm(this.#layout.agentDir(cid), { recursive: true, force: true }).catch(() => {});
+    };
+    const lost = async (why: string): Promise<Recovery> => {
+      this.markLost(name, `lost: the daemon stopped unexpectedly and its processes could not be adopted (${why}); they were stopped at restart`);
+      await forget();
+      return { outcome: 'stopped', reason: why };
+    };
+    if (record.cid === undefined) return lost('recorded without a cid (by an older daemon)');
+    // M4: a WPAR that was being handed over to another system may run there now: never thawed here.
+    // Its (frozen) processes are stopped by the caller; the mover says what became of it.
+    if (options.handedOver) {
+      await forget();
+      return { outcome: 'stopped', reason: 'it was being moved to another system' };
+    }
+    const seen = examineRecorded(this.#adoptOptions(e, record));
+    if (seen.kind === 'refused') return lost(seen.reason);
+    if (seen.kind === 'exited') {
+      const { code, signal } = seen.exit;
+      const reason = signal ? `killed by ${signal} while the daemon was down`
+        : code !== null ? `exited with status ${code} while the daemon was down`
+        : 'ended while the daemon was down; its exit status is unknown (bwrap left none)';
+      const broken = code === null;
+      e.lastExit = { code, signal, at: Date.now(), reason };
+      e.broken = broken;
+      this.#store.setExit(name, e.lastExit, broken);
+      this.#event('runtime.exited', name, { code, signal, reason, broken });
+      this.#event('runtime.recovered', name, { outcome: 'exited', reason });
+      await forget();
+      return { outcome: 'exited' };
+    }
+    e.adopting = record;
+    e.busy = 'starting';
+    try {
+      await this.#kernel.activate({ name, checkpointable: e.definition.checkpointable }, { cid: record.cid });
+    } catch (err) {
+      return lost((err as Error).message);
+    } finally {
+      e.adopting = null;
+      if (e.busy === 'starting') e.busy = null;
+    }
+    this.#event('runtime.recovered', name, { outcome: 'adopted', cid: e.cid, pid: e.proc?.pid ?? null });
+    return { outcome: 'adopted', cgroupPath: e.proc?.cgroupPath ?? null };
+  }
+
+  #adoptOptions(e: Entry, record: RunningRecord): AdoptOptions {
+    const name = e.definition.name;
+    return {
+      definition: e.definition, consoleLog: this.#layout.consoleLog(name), statusFile: this.#layout.statusFile(name),
+      agentPath: this.#layout.agentSocket(record.cid ?? 0), isolation: this.#isolation, cgroupParent: this.#layout.cgroupParent,
+      record: { pid: record.pid, startTime: record.startTime ?? null, cgroupPath: record.cgroupPath },
+    };
+  }
+
   /** Records that a WPAR's processes were lost with the previous daemon (and have been stopped). */
   markLost(name: string, reason: string): void {
     const e = this.#entries.get(name);
@@ -356,6 +436,7 @@ export class WparManager {
   async #startProcesses(cid: number, corral: KernelCorral): Promise<void> {
     const e = this.#entries.get(corral.name);
     if (!e) throw new WparError('ENOENT', `${corral.name}: not defined in this daemon`);
+    if (e.adopting) return this.#adoptProcesses(cid, e, e.adopting);
     const name = e.definition.name;
     const socketPath = this.#layout.agentSocket(cid);
     // The socket's own directory (what a sealed WPAR sees of the home's run directory); the runtime
@@ -381,7 +462,7 @@ export class WparManager {
     try {
       e.proc = await launch({
         definition: e.definition, cid, root: this.#layout.root(name), agentPath: socketPath,
-        consoleLog: this.#layout.consoleLog(name), isolation: this.#isolation, cgroupParent: this.#layout.cgroupParent,
+        consoleLog: this.#layout.consoleLog(name), statusFile: this.#layout.statusFile(name), isolation: this.#isolation, cgroupParent: this.#layout.cgroupParent,
         privateDir: this.#layout.home, tmpDir: this.#layout.tmpDir(name),
         gate: opening,
       });
@@ -393,14 +474,49 @@ export class WparManager {
       await rm(this.#layout.agentDir(cid), { recursive: true, force: true }).catch(() => {});
       throw err;
     }
-    const proc = e.proc;
     e.startedAt = Date.now();
-    this.#store.setRunning(name, { pid: proc.pid, pgid: proc.pgid, cgroupPath: proc.cgroupPath, startedAt: e.startedAt });
-    this.#event('runtime.started', name, { cid, pid: proc.pid, isolation: proc.isolation.summary, unenforcedLimits: proc.unenforcedLimits });
+    this.#running(e, cid, e.proc, 'runtime.started');
+  }
+
+  /** Records a started or adopted WPAR's processes, and deactivates it when they end. */
+  #running(e: Entry, cid: number, proc: WparProcess, event: string): void {
+    const name = e.definition.name;
+    this.#store.setRunning(name, {
+      pid: proc.pid, pgid: proc.pgid, cgroupPath: proc.cgroupPath, startedAt: e.startedAt ?? Date.now(), cid, startTime: proc.startTime,
+    });
+    this.#event(event, name, { cid, pid: proc.pid, isolation: proc.isolation.summary, unenforcedLimits: proc.unenforcedLimits });
     proc.exited.then(
       (exit) => this.#onExit(e, proc, exit),
       (err: unknown) => this.#onExit(e, proc, { code: null, signal: null, oomKilled: false }, err),
     );
+  }
+
+  /**
+   * Subsystem start of an adoption (R7): the agent endpoint again in the same directory (bind-mounted
+   * into the WPAR, so the new socket is what its programs reach), then the processes taken over.
+   */
+  async #adoptProcesses(cid: number, e: Entry, record: RunningRecord): Promise<void> {
+    const name = e.definition.name;
+    const agentDir = this.#layout.agentDir(cid);
+    // A new directory would not be the one mounted inside: the WPAR could no longer reach its agent.
+    if (!existsSync(agentDir)) throw new WparError('ENOENT', `${name}: its agent directory ${agentDir} is gone`);
+    e.cid = cid;
+    e.lastRun = null;
+    const opening = this.#agents({ socketPath: this.#layout.agentSocket(cid), wparName: name, cid: () => e.cid ?? undefined, openOwner: (n) => this.#kernel.extension(n) })
+      .then((agents) => { e.agents = agents; });
+    opening.catch(() => {});
+    try {
+      e.proc = await adopt({ ...this.#adoptOptions(e, record), gate: opening });
+    } catch (err) {
+      await opening.catch(() => {});
+      await e.agents?.close();
+      e.agents = null;
+      e.cid = null;
+      await rm(agentDir, { recursive: true, force: true }).catch(() => {});
+      throw err;
+    }
+    e.startedAt = record.startedAt;
+    this.#running(e, cid, e.proc, 'runtime.adopted');
   }
 
   /** Subsystem stop: every process gone (TERM, then KILL), then the agent endpoint closed. */

@@ -39,6 +39,25 @@ export class CidTable<T> {
     return cid;
   }
 
+  /**
+   * Allocates exactly `cid` for `value` (a daemon adopting a WPAR that kept its cid across a restart).
+   * Returns 0 when `cid` is held or `max` cids are held. The cids below it that were never allocated
+   * become free, so the invariant holds and the lowest free cid is still handed out next.
+   */
+  allocateAt(cid: number, make: (cid: number) => T): number {
+    if (this.#held >= this.#max || this.#slots[cid] !== undefined) return 0;
+    if (cid > this.#hiwater) {
+      for (let c = this.#hiwater + 1; c < cid; c++) heapPush(this.#free, c);
+      this.#hiwater = cid;
+    } else {
+      // A sorted array is a valid min-heap; adoption is rare, so O(n log n) here is fine.
+      this.#free = this.#free.filter((c) => c !== cid).sort((a, b) => a - b);
+    }
+    this.#slots[cid] = make(cid);
+    this.#held++;
+    return cid;
+  }
+
   /** The record holding `cid`, if any. `cid` must already be a valid integer. */
   get(cid: number): T | undefined {
     return this.#slots[cid];

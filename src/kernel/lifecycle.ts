@@ -40,8 +40,10 @@ export function isCid(value: unknown): value is number {
  * K14: validates and copies the corral, allocates the lowest free cid, then (asynchronously) runs the
  * WPARSTART callouts and starts the subsystems. The cid, the hook snapshot and the subsystem list are
  * all taken in this synchronous step, so a hook registered after it returns saw this cid in its hiwater.
+ * With `atCid` that exact cid is taken instead of the lowest free one (a daemon adopting a running
+ * WPAR after a restart, R7); everything else — callouts, subsystems, events — is an ordinary activation.
  */
-export function activate(k: KernelState, corral: unknown, restart: boolean): Promise<number> {
+export function activate(k: KernelState, corral: unknown, restart: boolean, atCid?: number): Promise<number> {
   let copy: Record<string, unknown>;
   try {
     copy = copyCorral(corral);
@@ -59,7 +61,14 @@ export function activate(k: KernelState, corral: unknown, restart: boolean): Pro
     return Promise.reject(new WparError('EEXIST', `cannot activate "${name}": the name is in use by cid ${holder.cid}`));
   }
   const subsystems = k.subsystems;
-  const cid = k.table.allocate((c) => new Wpar(c, sealCorral(copy, c), subsystems, restart));
+  const make = (c: number): Wpar => new Wpar(c, sealCorral(copy, c), subsystems, restart);
+  if (atCid !== undefined) {
+    // Adoption (R7): the WPAR already runs with this cid (its agent directory is named after it).
+    if (!isCid(atCid)) return Promise.reject(new WparError('EINVAL', `cannot activate "${name}": cid ${describe(atCid)} is not a cid (1 to ${CID_MAX})`));
+    const held = k.table.get(atCid);
+    if (held) return Promise.reject(new WparError('EEXIST', `cannot activate "${name}" with cid ${atCid}: the cid is held by "${held.name}"`));
+  }
+  const cid = atCid === undefined ? k.table.allocate(make) : k.table.allocateAt(atCid, make);
   if (cid === 0) {
     return Promise.reject(new WparError('EAGAIN', `cannot activate "${name}": no free cid (${k.table.size} WPARs hold one; maxWpars)`));
   }

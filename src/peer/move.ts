@@ -110,7 +110,25 @@ export class Mover {
     this.#deps = deps;
   }
 
-  get #movesDir(): string { return join(this.#deps.layout.home, 'moves'); }
+  get #movesDir(): string { return movesDir(this.#deps.layout.home); }
+
+  /**
+   * Names of the WPARs this home was moving away when its daemon stopped (a move record exists): the
+   * next daemon must not adopt their processes — the arrival may run them — and {@link recover}
+   * then says what became of each.
+   */
+  static inFlight(home: string): Set<string> {
+    const names = new Set<string>();
+    let files: string[] = [];
+    try { files = readdirSync(movesDir(home)); } catch { /* none */ }
+    for (const file of files) {
+      try {
+        const rec = JSON.parse(readFileSync(join(movesDir(home), file), 'utf8')) as MoveRecord;
+        if (typeof rec.name === 'string') names.add(rec.name);
+      } catch { /* a torn record: recover() removes it */ }
+    }
+    return names;
+  }
   get #incomingDir(): string { return join(this.#deps.layout.home, 'incoming'); }
 
   #event(type: string, name: string, fields: Record<string, unknown>): void {
@@ -479,4 +497,9 @@ function agentStates(b64: unknown): Record<string, unknown> {
   }
   if (!(value instanceof Map) || ![...value.keys()].every((k) => typeof k === 'string')) throw new WparError('EPROTO', 'agent states are not a Map of name to state');
   return Object.fromEntries(value as Map<string, unknown>);
+}
+
+/** Where a home keeps its records of moves away in flight. */
+function movesDir(home: string): string {
+  return join(home, 'moves');
 }

@@ -38,6 +38,12 @@ export const SEAL_FDS = {
   innerGo: 5,
   /** The inner `bwrap` writes `{"child-pid": N}` here once it has made the user namespace. */
   innerInfo: 6,
+  /**
+   * The outer `bwrap`'s `--json-status-fd`: a file in the WPAR's directory (not a pipe), where it
+   * writes `{"child-pid": N, ...}` and, when its child ends, `{"exit-code": N}` — how a daemon that is
+   * not its parent (one that adopted it, R7) learns the exit status. bwrap does not pass it on.
+   */
+  status: 7,
 } as const;
 
 /** How the daemon lets the command go. */
@@ -161,7 +167,7 @@ function sealedChain(options: PlanOptions, layout: SealLayout, argv: readonly st
   const outer = [
     // With the inner layer, it is PID 1 (and the outer bwrap's own reaper is not needed).
     seal.bwrap, ...(seal.ids ? ['--as-pid-1'] : []), '--new-session',
-    '--info-fd', String(SEAL_FDS.outerInfo), '--block-fd', String(SEAL_FDS.outerGo),
+    '--info-fd', String(SEAL_FDS.outerInfo), '--block-fd', String(SEAL_FDS.outerGo), '--json-status-fd', String(SEAL_FDS.status),
     '--unshare-pid', '--unshare-ipc', '--unshare-uts', ...net, '--hostname', options.hostname,
     '--ro-bind', '/', '/', '--proc', '/proc', '--dev', '/dev', '--perms', '1777', '--tmpfs', '/dev/shm',
     '--perms', '0755', '--tmpfs', layout.hide,

@@ -1,12 +1,17 @@
 /**
  * A WPAR's console log (R2): its processes' stdout and stderr in `console.log`, rotated to
- * `console.log.1`, `console.log.2`... so it never holds more than `files × maxBytes`; plus reading
- * the tail and following it for `wpar logs [-f]`.
+ * `console.log.1`, `console.log.2`... so it never holds more than about `files × maxBytes`; plus
+ * reading the tail and following it for `wpar logs [-f]`.
+ *
+ * Two writers: {@link ConsoleLog}, a stream the daemon pipes output into (rotating by rename), and a
+ * WPAR's own processes, which the runtime gives the file itself (`O_APPEND`) so their output never
+ * depends on the daemon being alive (R7); {@link ConsoleLogKeeper} bounds that one by copy and
+ * truncate, as logrotate's `copytruncate` does.
  * @module
  */
 
-import { watch, type FSWatcher } from 'node:fs';
-import { mkdir, open, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { closeSync, mkdirSync, openSync, watch, type FSWatcher } from 'node:fs';
+import { copyFile, mkdir, open, readFile, rename, stat, truncate, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { Writable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
@@ -133,6 +138,155 @@ export class ConsoleLog extends Writable {
   }
 }
 
+/**
+ * Opens (creating it, mode 0600, and its directory) the console log for a WPAR's processes to write
+ * themselves: `O_APPEND`, so each write lands at the end even after {@link ConsoleLogKeeper}
+ * truncates the file. Returns the descriptor; the caller closes it once the child has it.
+ */
+export function openConsoleFile(path: string): number {
+  try {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    return openSync(path, 'a', 0o600);
+  } catch (err) {
+    throw systemError(`cannot open console log ${path}`, err);
+  }
+}
+
+/** How often {@link ConsoleLogKeeper} looks at the file when no change event came (bounds a missed one). */
+export const KEEPER_POLL_MS = 1000;
+/** How long after a change event {@link ConsoleLogKeeper} looks (change events are coalesced meanwhile). */
+export const KEEPER_THROTTLE_MS = 50;
+
+/**
+ * Keeps a console log that other processes append to within its bounds: whenever it reaches
+ * `maxBytes` (seen through `fs.watch`, at most {@link KEEPER_THROTTLE_MS} after a change, and at
+ * least every {@link KEEPER_POLL_MS}), the rotated files shift (`.1` → `.2` ...), the file is copied
+ * to `.1` and truncated to 0 — the writers keep their descriptor, and `O_APPEND` puts their next
+ * write at the new end. A file may pass `maxBytes` by what is written before the keeper looks
+ * (50 ms of output, or one poll if a change event was missed); output written between the
+ * copy and the truncation (microseconds) is lost, the price of not being in the data path.
+ */
+export class ConsoleLogKeeper {
+  /** The current file. */
+  readonly path: string;
+  readonly #maxBytes: number;
+  readonly #files: number;
+  readonly #watcher: FSWatcher | null;
+  readonly #timer: NodeJS.Timeout;
+  #work: Promise<void> = Promise.resolve();
+  #queued = false;
+  #closed = false;
+  #pending: NodeJS.Timeout | null = null;
+  #rotations = 0;
+  readonly #onError: (err: Error) => void;
+
+  /** Starts keeping `path` (which must exist); `onError` hears rotations that failed (disk full...). */
+  constructor(path: string, options: ConsoleLogOptions = {}, onError: (err: Error) => void = () => undefined) {
+    const { maxBytes, files } = checkOptions(options);
+    this.path = path;
+    this.#maxBytes = maxBytes;
+    this.#files = files;
+    this.#onError = onError;
+    let watcher: FSWatcher | null;
+    try {
+      watcher = watch(path, { persistent: false }, () => this.#soon());
+      watcher.on('error', () => undefined);
+    } catch {
+      watcher = null; // the poll still bounds it
+    }
+    this.#watcher = watcher;
+    this.#timer = setInterval(() => this.check(), KEEPER_POLL_MS).unref();
+    this.check();
+  }
+
+  /** A change event: look within {@link KEEPER_THROTTLE_MS} (a chatty WPAR costs at most one stat per period). */
+  #soon(): void {
+    if (this.#closed || this.#pending) return;
+    this.#pending = setTimeout(() => { this.#pending = null; void this.check(); }, KEEPER_THROTTLE_MS).unref();
+  }
+
+  /** How many times the file was rotated. */
+  get rotations(): number {
+    return this.#rotations;
+  }
+
+  /** Looks at the file now (coalesced); resolves once that look, and any rotation it made, is done. */
+  check(): Promise<void> {
+    if (this.#closed) return this.#work;
+    if (this.#queued) return this.#work;
+    this.#queued = true;
+    this.#work = this.#work.then(async () => {
+      this.#queued = false;
+      try {
+        const { size } = await stat(this.path);
+        if (size >= this.#maxBytes) await this.rotate();
+      } catch (err) {
+        if (errorCode(err) !== 'ENOENT') this.#onError(systemError(`cannot rotate console log ${this.path}`, err));
+      }
+    });
+    return this.#work;
+  }
+
+  /**
+   * Copy and truncate now, whatever the size. A file that grew past twice `maxBytes` (no daemon kept
+   * it while it was down) keeps only its last `maxBytes`, from a line start, in `.1`.
+   */
+  async rotate(): Promise<void> {
+    if (this.#files === 1) {
+      await truncate(this.path, 0);
+    } else {
+      for (let i = this.#files - 1; i >= 2; i--) {
+        await rename(rotatedPath(this.path, i - 1), rotatedPath(this.path, i)).catch(ignoreMissing);
+      }
+      const { size } = await stat(this.path);
+      if (size > 2 * this.#maxBytes) await copyTail(this.path, rotatedPath(this.path, 1), this.#maxBytes);
+      else await copyFile(this.path, rotatedPath(this.path, 1));
+      await truncate(this.path, 0);
+    }
+    this.#rotations++;
+  }
+
+  /** Stops watching (after a last look); resolves once any rotation under way is done. */
+  async close(): Promise<void> {
+    await this.check();
+    this.#closed = true;
+    this.#watcher?.close();
+    clearInterval(this.#timer);
+    if (this.#pending) clearTimeout(this.#pending);
+    await this.#work;
+  }
+}
+
+/** Copies the last `bytes` of `from` (starting after a newline, if there is one in them) to `to`. */
+async function copyTail(from: string, to: string, bytes: number): Promise<void> {
+  const source = await open(from, 'r');
+  try {
+    const { size } = await source.stat();
+    const start = Math.max(0, size - bytes);
+    // One byte before the tail too: whether it starts a line.
+    const read = await readRange(source, Math.max(0, start - 1), size);
+    const tail = start === 0 ? read : read.subarray(1);
+    const newline = tail.indexOf(0x0a);
+    const atLineStart = start === 0 || read[0] === 0x0a;
+    const text = atLineStart || newline < 0 || newline === tail.length - 1 ? tail : tail.subarray(newline + 1);
+    const target = await open(to, 'w', 0o600);
+    try {
+      await target.writeFile(text);
+    } finally {
+      await target.close();
+    }
+  } finally {
+    await source.close();
+  }
+}
+
+/** Closes a descriptor from {@link openConsoleFile}, ignoring one already closed. */
+export function closeConsoleFile(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch { /* already closed */ }
+}
+
 /** The path of rotated file `n` (`0` is the current file). */
 export function rotatedPath(path: string, n: number): string {
   return n === 0 ? path : `${path}.${n}`;
@@ -177,7 +331,7 @@ export interface FollowOptions extends TailOptions {
 
 /**
  * Yields the log's tail (as {@link readLogTail}; `lines: 0` for none) and then everything written
- * to it, across rotations, until `signal` aborts; then whatever was written before the abort and not
+ * to it, across rotations (by rename, or by copy and truncate), until `signal` aborts; then whatever was written before the abort and not
  * yet yielded. Driven by `fs.watch` on the log's directory.
  */
 export async function* followLog(path: string, options: FollowOptions): AsyncGenerator<string, void, undefined> {
@@ -198,6 +352,20 @@ export async function* followLog(path: string, options: FollowOptions): AsyncGen
     }
     while (!signal.aborted) {
       if (handle) {
+        if ((await handle.stat()).size < position) {
+          // Copied and truncated (ConsoleLogKeeper): what was written after `position` and before
+          // the truncation is at the same offsets in the copy, `.1`.
+          const copy = await openIfExists(rotatedPath(path, 1));
+          if (copy) {
+            try {
+              const missed = await readFrom(copy, position, decoder);
+              if (missed.text !== '') yield missed.text;
+            } finally {
+              await copy.close();
+            }
+          }
+          position = 0;
+        }
         const text = await readFrom(handle, position, decoder);
         position += text.bytes;
         if (text.text !== '') yield text.text;

@@ -6,7 +6,7 @@
 export { Cgroup, signalProcess, type LimitKey } from './cgroup.ts';
 export { planCommand, SEAL_FDS, WPAR_CAPABILITIES, WPAR_INIT, type CommandPlan, type PlanOptions, type SealLayout, type StartMode } from './command.ts';
 export {
-  ConsoleLog, DEFAULT_LOG_BYTES, DEFAULT_LOG_FILES, followLog, readLogTail, rotatedPath,
+  closeConsoleFile, ConsoleLog, ConsoleLogKeeper, DEFAULT_LOG_BYTES, DEFAULT_LOG_FILES, followLog, KEEPER_POLL_MS, KEEPER_THROTTLE_MS, openConsoleFile, readLogTail, rotatedPath,
   type ConsoleLogOptions, type FollowOptions, type TailOptions,
 } from './console-log.ts';
 export { DEFAULT_PATH, wparEnvironment, type WparVariables } from './environment.ts';
@@ -19,6 +19,9 @@ export {
   attachBridge, checkNetwork, DEFAULT_BRIDGE, formatNetwork, HOST_NETWORK, hostInterfaceName, openLowPorts, ownNetworkNamespace, parseNetwork,
   type NetworkSpec, type NetworkTools,
 } from './network.ts';
-export { launch, shiftOwnership, type LaunchOptions, type StopOptions, type WparExit, type WparProcess } from './launch.ts';
+export {
+  adopt, ADOPTED_POLL_MS, examineRecorded, launch, readStatusExit, shiftOwnership,
+  type AdoptOptions, type AdoptRecord, type Examined, type LaunchOptions, type StopOptions, type WparExit, type WparProcess,
+} from './launch.ts';
 export { killLeftovers, type LeftoverOptions, type LeftoverReport, type RecordedGroup } from './leftovers.ts';
 export { formatLimits, parseLimits, type ParseLimitsOptions } from './limits.ts';

@@ -8,14 +8,15 @@
  */
 
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
-import { chownSync, lchownSync, lstatSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { chownSync, lchownSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { delimiter, dirname, isAbsolute, join, resolve as resolvePath, sep } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { WparError } from '../kernel/errno.ts';
 import { Cgroup, signalProcess, type LimitKey } from './cgroup.ts';
 import { planCommand, SEAL_FDS, type CommandPlan, type SealLayout, type StartMode } from './command.ts';
-import { ConsoleLog, type ConsoleLogOptions } from './console-log.ts';
+import { closeConsoleFile, ConsoleLogKeeper, openConsoleFile, type ConsoleLogOptions } from './console-log.ts';
 import type { WparDefinition } from './definition.ts';
 import { wparEnvironment } from './environment.ts';
 import { errorCode, systemError } from './errors.ts';
@@ -23,7 +24,7 @@ import { hostId, idMapLine, insideId, type IdRange } from './idmap.ts';
 import { isExecutableFile, type Isolation } from './isolation.ts';
 import { attachBridge, hostInterfaceName, openLowPorts, ownNetworkNamespace } from './network.ts';
 import { waitFor } from './poll.ts';
-import { childrenOf, groupMembers, isLive, namespaceMembers, readStat } from './proc.ts';
+import { childrenOf, environValue, groupMembers, isLive, namespaceMembers, readStat } from './proc.ts';
 
 /** What {@link launch} needs to start one WPAR. */
 export interface LaunchOptions {
@@ -45,8 +46,17 @@ export interface LaunchOptions {
   readonly privateDir?: string;
   /** Sealed: its private temporary directory (`TMPDIR`), a tmpfs; default `<root>/../tmp`. */
   readonly tmpDir?: string;
-  /** The console log file (`.../console.log`); its directory is created if missing. */
+  /**
+   * The console log file (`.../console.log`); its directory is created if missing. The WPAR's stdout
+   * and stderr are this file itself (`O_APPEND`), so its output never goes through the daemon.
+   */
   readonly consoleLog: string;
+  /**
+   * Sealed: where the outer bwrap writes its status (`--json-status-fd`: the sandbox's pid, then
+   * `{"exit-code": N}` when it ends), so a daemon that is not its parent learns how it ended (R7).
+   * Default `status.json` beside the console log.
+   */
+  readonly statusFile?: string;
   /** Console log bounds (default 1 MiB × 3 files). */
   readonly consoleLogOptions?: ConsoleLogOptions;
   /** The isolation to use (from {@link detectIsolation}). */
@@ -92,6 +102,13 @@ export interface WparProcess {
   readonly pid: number;
   /** Its process group (equal to {@link pid}): record it to find leftovers after a crash. */
   readonly pgid: number;
+  /**
+   * When {@link pid} started (`/proc/PID/stat` field 22, clock ticks since boot), or `null` if it
+   * could not be read: with the pid, what a later daemon checks before adopting it (R7).
+   */
+  readonly startTime: number | null;
+  /** Whether this runtime adopted the processes from an earlier daemon (it is not their parent). */
+  readonly adopted: boolean;
   /** The WPAR's cgroup path (relative to the hierarchy roots), or `null` without cgroups. */
   readonly cgroupPath: string | null;
   /** The isolation in force. */
@@ -114,8 +131,6 @@ export interface WparProcess {
 }
 
 const DEFAULT_GRACE_MS = 10_000;
-/** After every process is gone, how long to wait for the output pipes to drain into the log. */
-const DRAIN_MS = 2_000;
 
 /**
  * Starts a WPAR's command. Resolves once its first process is running and confined (in its cgroup,
@@ -144,18 +159,23 @@ export async function launch(options: LaunchOptions): Promise<WparProcess> {
   const found = findExecutable(command, env['PATH'] ?? '', options.root, layout && ids ? { ids, layout } : null);
   if (found.file === null) throw new WparError(found.blocked ? 'EPERM' : 'ENOENT', `WPAR ${name}: ${found.blocked ?? `command not found: ${command}`}`);
   const plan = planCommand({ argv: definition.argv, hostname, limits: definition.limits, isolation, network: definition.network, ...(layout ? { layout } : {}) });
-  // The log opens while the process starts (three file-system round trips off the start path);
-  // writes wait for it. A held chain gets its go-ahead only once it is open.
-  const log = ConsoleLog.create(options.consoleLog, options.consoleLogOptions);
+  // The WPAR writes its output into the log file itself (O_APPEND): nothing of it goes through the
+  // daemon, so it keeps running, and logging, when the daemon dies (R7). The keeper bounds the file.
+  const files = openOutputFiles(options, plan.mode === 'sealed');
   let child: ChildProcess | null = null;
   let cgroup: Cgroup | null = null;
+  let keeper: ConsoleLogKeeper | null = null;
   const unenforced = [...plan.unenforced];
   try {
     if (plan.mode === 'direct') await options.gate; // nothing holds the command once spawned
-    child = await spawnChain(plan, options.root, env, name);
-    // Listen and pipe before anything else can happen: Node drains (and drops) the output of a
-    // child that exits while nobody reads it, and an exit event nobody listens to is gone.
-    const watched = watchChild(child, log);
+    try {
+      child = await spawnChain(plan, options.root, env, name, files);
+    } finally {
+      files.close(); // the child has its own copies
+    }
+    // Listen before anything else can happen: an exit event nobody listens to is gone.
+    const watched = watchChild(child);
+    keeper = new ConsoleLogKeeper(options.consoleLog, options.consoleLogOptions);
     const confine = (pids: readonly number[]): void => {
       if (!isolation.cgroup) return;
       if (!cgroup) {
@@ -166,16 +186,18 @@ export async function launch(options: LaunchOptions): Promise<WparProcess> {
     };
     let helpers: number[] = [child.pid!];
     if (plan.mode === 'sealed') {
-      helpers = await sealedHandshake(child, watched, { options, log, ids, confine });
+      helpers = await sealedHandshake(child, watched, { options, ids, confine });
     } else if (plan.mode === 'held') {
       // The chain is held, so the cgroup is made now; a child forked before the move is listed afterwards.
       confine([child.pid!, ...childrenOf(child.pid!)]);
-      await log.ready;
       await options.gate;
       // The go-ahead: from here on the command runs, and everything it forks is in the cgroup.
       (child.stdio[3] as Writable).on('error', () => undefined).end('go\n');
     }
-    return new RunningWpar(child, options, cgroup, log, unenforced, watched, helpers);
+    return new RunningWpar({
+      pid: child.pid!, name, isolation, cgroup, keeper, unenforced, helpers, exit: watched.exit,
+      startTime: readStat(child.pid!)?.startTime ?? null, adopted: false,
+    });
   } catch (err) {
     if (child) {
       const gone = new Promise((resolve) => child!.once('exit', resolve));
@@ -184,15 +206,175 @@ export async function launch(options: LaunchOptions): Promise<WparProcess> {
     }
     await (cgroup as Cgroup | null)?.killAll().catch(() => undefined);
     await (cgroup as Cgroup | null)?.remove().catch(() => undefined);
-    log.destroy();
+    await (keeper as ConsoleLogKeeper | null)?.close().catch(() => undefined);
+    files.close();
     throw systemError(`WPAR ${name}: cannot start`, err);
   }
+}
+
+/** The descriptors a WPAR starts with besides the hand-shake: its console log, and sealed, bwrap's status file. */
+interface OutputFiles {
+  readonly console: number;
+  readonly status: number | null;
+  close(): void;
+}
+
+function openOutputFiles(options: LaunchOptions, sealed: boolean): OutputFiles {
+  const name = options.definition.name;
+  const consoleFd = openConsoleFile(options.consoleLog);
+  let status: number | null = null;
+  if (sealed) {
+    try {
+      // Truncated: what it holds is this run's, never a previous run's exit.
+      status = openSync(statusFileOf(options), 'w', 0o600);
+    } catch (err) {
+      closeConsoleFile(consoleFd);
+      throw systemError(`WPAR ${name}: cannot open its status file ${statusFileOf(options)}`, err);
+    }
+  }
+  let open = true;
+  return {
+    console: consoleFd, status,
+    // Once only: a descriptor number closed twice may by then be someone else's.
+    close: () => {
+      if (!open) return;
+      open = false;
+      closeConsoleFile(consoleFd);
+      if (status !== null) closeConsoleFile(status);
+    },
+  };
+}
+
+function statusFileOf(options: { consoleLog: string; statusFile?: string }): string {
+  return options.statusFile ?? join(dirname(options.consoleLog), 'status.json');
+}
+
+/** What a daemon recorded of a running WPAR, to find it again after its own restart (R7). */
+export interface AdoptRecord {
+  /** {@link WparProcess.pid}: the outer bwrap. */
+  readonly pid: number;
+  /** {@link WparProcess.startTime}; `null` (a record from before adoption existed) is never adopted. */
+  readonly startTime: number | null;
+  /** {@link WparProcess.cgroupPath}. */
+  readonly cgroupPath: string | null;
+}
+
+/** What {@link examineRecorded} and {@link adopt} need. */
+export interface AdoptOptions {
+  /** The WPAR's definition (its name is checked against the processes' `WPAR_NAME`). */
+  readonly definition: WparDefinition;
+  /** Where it was started (as given to {@link launch}). */
+  readonly consoleLog: string;
+  readonly consoleLogOptions?: ConsoleLogOptions;
+  readonly statusFile?: string;
+  readonly agentPath: string;
+  readonly isolation: Isolation;
+  readonly cgroupParent: string;
+  /** What the earlier daemon recorded. */
+  readonly record: AdoptRecord;
+  /** Settles once the agent endpoint is open again (the socket is then handed to the WPAR's uid 0). */
+  readonly gate?: Promise<unknown>;
+}
+
+/** What became of a WPAR an earlier daemon recorded as running. */
+export type Examined =
+  /** Its processes are there and are it: {@link adopt} them. */
+  | { readonly kind: 'running' }
+  /** It ended while no daemon watched: how, from bwrap's status file (`code` and `signal` `null` if unknown). */
+  | { readonly kind: 'exited'; readonly exit: WparExit }
+  /** Something is there that cannot be adopted: stop it and say why. */
+  | { readonly kind: 'refused'; readonly reason: string };
+
+/** How often an adopted WPAR's outer bwrap is looked for in /proc (Node has no pidfd to wait on). */
+export const ADOPTED_POLL_MS = 200;
+
+/**
+ * Looks at what an earlier daemon recorded as running (R7): the outer bwrap's pid alive with the
+ * recorded start time (else it ended, and its status file says how), in the WPAR's cgroup, with the
+ * WPAR's name in its environment. Only sealed WPARs can be adopted: without bwrap's status file
+ * nobody but the dead parent could have known how they end.
+ */
+export function examineRecorded(options: AdoptOptions): Examined {
+  const { record, isolation } = options;
+  const name = options.definition.name;
+  if (!isolation.seal) return { kind: 'refused', reason: 'not sealed (no bubblewrap): its exit status could not be known by a daemon that is not its parent' };
+  if (record.startTime === null || !Number.isSafeInteger(record.pid) || record.pid <= 1) {
+    return { kind: 'refused', reason: 'recorded without a start time (by an older daemon)' };
+  }
+  const stat = readStat(record.pid);
+  if (stat === null || stat.state === 'Z' || stat.startTime !== record.startTime) {
+    return { kind: 'exited', exit: { ...translateExit(true, readStatusExit(statusFileOf(options))), oomKilled: false } };
+  }
+  if (environValue(record.pid, 'WPAR_NAME') !== name) return { kind: 'refused', reason: `pid ${record.pid} does not carry WPAR_NAME=${name}` };
+  if (isolation.cgroup) {
+    const path = `${options.cgroupParent}/${name}`;
+    if (record.cgroupPath !== path) return { kind: 'refused', reason: `recorded in cgroup ${String(record.cgroupPath)}, not ${path}` };
+    if (!Cgroup.open(isolation.cgroup, path).pids().includes(record.pid)) return { kind: 'refused', reason: `pid ${record.pid} is not in its cgroup ${path}` };
+  }
+  return { kind: 'running' };
+}
+
+/**
+ * Takes over a running sealed WPAR an earlier daemon started (R7): checks it is still it
+ * ({@link examineRecorded}), thaws it (a checkpoint in flight may have frozen it), hands the
+ * re-opened agent socket to its uid 0, keeps its console log bounded and watches its outer bwrap
+ * every {@link ADOPTED_POLL_MS} ms; its exit status comes from bwrap's status file. Fails
+ * (WparError) if it cannot be adopted; the caller then stops what is there.
+ */
+export async function adopt(options: AdoptOptions): Promise<WparProcess> {
+  const name = options.definition.name;
+  const seen = examineRecorded(options);
+  if (seen.kind !== 'running') {
+    throw new WparError(seen.kind === 'exited' ? 'ENOENT' : 'EINVAL', `WPAR ${name}: cannot adopt: ${seen.kind === 'exited' ? 'it has exited' : seen.reason}`);
+  }
+  const { record, isolation } = options;
+  const pid = record.pid;
+  const cgroup = isolation.cgroup ? Cgroup.open(isolation.cgroup, record.cgroupPath!) : null;
+  const sandbox = childrenOf(pid)[0];
+  const ids = isolation.seal?.ids ?? null;
+  // The runtime's own processes: the outer bwrap and PID 1 inside (the command runs under it).
+  const helpers = [pid, sandbox].filter((p): p is number => p !== undefined);
+  // Frozen by a checkpoint the earlier daemon did not finish: let it run.
+  if (cgroup?.canFreeze) await cgroup.thaw();
+  else for (const p of [pid, ...(sandbox === undefined ? [] : namespaceMembers(sandbox))]) signalProcess(p, 'SIGCONT');
+  await options.gate;
+  if (ids) handOverAgentSocket(name, options.agentPath, ids);
+  const unenforced = cgroup ? cgroup.applyLimits(options.definition.limits) : [];
+  const keeper = new ConsoleLogKeeper(options.consoleLog, options.consoleLogOptions);
+  return new RunningWpar({
+    pid, name, isolation, cgroup, keeper, unenforced, helpers, startTime: record.startTime, adopted: true,
+    exit: watchAdopted(pid, record.startTime!, statusFileOf(options)),
+  });
+}
+
+/** Resolves once `pid` (started at `startTime`) is gone, with the status its bwrap wrote. */
+async function watchAdopted(pid: number, startTime: number, statusFile: string): Promise<RawExit> {
+  for (;;) {
+    const stat = readStat(pid);
+    if (stat === null || stat.state === 'Z' || stat.startTime !== startTime) return readStatusExit(statusFile);
+    await sleep(ADOPTED_POLL_MS, undefined, { ref: false });
+  }
+}
+
+/**
+ * The exit status bwrap wrote to its `--json-status-fd` file (JSON documents one after another; the
+ * last `exit-code` counts), or `code` and `signal` `null` when there is none (bwrap was killed).
+ */
+export function readStatusExit(statusFile: string): RawExit {
+  let text: string;
+  try {
+    text = readFileSync(statusFile, 'utf8').slice(0, 65_536);
+  } catch {
+    return { code: null, signal: null };
+  }
+  const codes = [...text.matchAll(/"exit-code"\s*:\s*(\d{1,3})\b/g)].map((m) => Number(m[1])).filter((n) => n <= 255);
+  const code = codes.at(-1);
+  return code === undefined ? { code: null, signal: null } : { code, signal: null };
 }
 
 /** What {@link sealedHandshake} needs from {@link launch}. */
 interface HandshakeContext {
   readonly options: LaunchOptions;
-  readonly log: ConsoleLog;
   readonly ids: IdRange | null;
   /** Puts these host pids into the WPAR's cgroup (creating it and applying the limits first). */
   readonly confine: (pids: readonly number[]) => void;
@@ -228,7 +410,7 @@ async function sealedHandshake(child: ChildProcess, watched: Watched, ctx: Hands
   ctx.confine([sandbox]);
   await step(wiring, died, name, 'its network');
   if (!ids) {
-    await step(Promise.all([ctx.log.ready, options.gate]), died, name, 'its console log and agent endpoint');
+    await step(Promise.resolve(options.gate), died, name, 'its agent endpoint');
     release(child, SEAL_FDS.outerGo);
     return [child.pid!, sandbox];
   }
@@ -245,15 +427,19 @@ async function sealedHandshake(child: ChildProcess, watched: Watched, ctx: Hands
   } catch (err) {
     throw systemError(`WPAR ${name}: cannot map its ids to ${ids.base}-${ids.base + ids.size - 1}`, err);
   }
-  await step(Promise.all([ctx.log.ready, options.gate]), died, name, 'its console log and agent endpoint');
-  try {
-    chownSync(options.agentPath, ids.base, ids.base);
-  } catch (err) {
-    // No endpoint at all (the runtime used without a daemon) is no error; one that cannot be handed over is.
-    if (errorCode(err) !== 'ENOENT') throw systemError(`WPAR ${name}: cannot hand its agent socket ${options.agentPath} to uid ${ids.base}`, err);
-  }
+  await step(Promise.resolve(options.gate), died, name, 'its agent endpoint');
+  handOverAgentSocket(name, options.agentPath, ids);
   release(child, SEAL_FDS.innerGo);
   return [child.pid!, sandbox];
+}
+
+/** Gives the agent socket to the WPAR's uid 0 (host uid B); no socket at all (no daemon) is no error. */
+function handOverAgentSocket(name: string, agentPath: string, ids: IdRange): void {
+  try {
+    chownSync(agentPath, ids.base, ids.base);
+  } catch (err) {
+    if (errorCode(err) !== 'ENOENT') throw systemError(`WPAR ${name}: cannot hand its agent socket ${agentPath} to uid ${ids.base}`, err);
+  }
 }
 
 /** Awaits one hand-shake step, failing if the sandbox dies first or the step takes too long. */
@@ -356,44 +542,41 @@ function prepareAgentDir(dir: string, ids: IdRange | null): void {
   if (ids) chownSync(dir, ids.base, ids.base);
 }
 
+/** How a process ended, as its parent or its status file tells. */
+type RawExit = { code: number | null; signal: NodeJS.Signals | null };
+
 /** What is known of a child from the moment it was spawned. */
 interface Watched {
   /** Its exit status. */
-  readonly exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  /** Its stdio closed (everything it wrote has been read). */
-  readonly closed: Promise<void>;
-  readonly streams: readonly Readable[];
+  readonly exit: Promise<RawExit>;
 }
 
-/** Subscribes to a child's exit and close and pipes its output into the log, synchronously. */
-function watchChild(child: ChildProcess, log: ConsoleLog): Watched {
+/** Subscribes to a child's exit, synchronously. */
+function watchChild(child: ChildProcess): Watched {
   child.on('error', () => undefined); // kill() on a gone process; the exit event tells the story
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+  const exit = new Promise<RawExit>((resolve) => {
     child.once('exit', (code, signal) => resolve({ code, signal }));
   });
-  const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
-  const streams = [child.stdout!, child.stderr!];
-  for (const stream of streams) stream.pipe(log, { end: false });
-  // A log that cannot be written (disk full) must not block the WPAR on a full pipe: drop output.
-  log.on('error', () => {
-    for (const stream of streams) stream.unpipe(log).resume();
-  });
-  return { exit, closed, streams };
+  return { exit };
 }
 
-/** The stdio of each start mode: output piped to the log; the hand-shake's pipes on fds 3 and up. */
-function stdioFor(mode: StartMode): StdioOptions {
-  if (mode === 'sealed') return ['ignore', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe'];
-  return ['ignore', 'pipe', 'pipe', mode === 'held' ? 'pipe' : 'ignore'];
+/**
+ * The stdio of each start mode: output straight into the log file; the hand-shake's pipes on fds 3
+ * to 6 and bwrap's status file on 7 (sealed), or the go-ahead pipe on 3 (held).
+ */
+function stdioFor(mode: StartMode, files: OutputFiles): StdioOptions {
+  const out = files.console;
+  if (mode === 'sealed') return ['ignore', out, out, 'pipe', 'pipe', 'pipe', 'pipe', files.status ?? 'ignore'];
+  return ['ignore', out, out, mode === 'held' ? 'pipe' : 'ignore'];
 }
 
 /** Spawns the chain in a new session (so a new process group). */
-async function spawnChain(plan: CommandPlan, cwd: string, env: Record<string, string>, name: string): Promise<ChildProcess> {
+async function spawnChain(plan: CommandPlan, cwd: string, env: Record<string, string>, name: string, files: OutputFiles): Promise<ChildProcess> {
   let child: ChildProcess;
   // A sealed chain starts outside the root (host root may not search it); it changes into it inside.
   const dir = plan.mode === 'sealed' ? '/' : cwd;
   try {
-    child = spawn(plan.file, plan.args, { cwd: dir, env, detached: true, stdio: stdioFor(plan.mode) });
+    child = spawn(plan.file, plan.args, { cwd: dir, env, detached: true, stdio: stdioFor(plan.mode, files) });
   } catch (err) {
     throw systemError(`WPAR ${name}: cannot spawn ${plan.file}`, err);
   }
@@ -404,10 +587,27 @@ async function spawnChain(plan: CommandPlan, cwd: string, env: Record<string, st
   return child;
 }
 
+/** What {@link RunningWpar} is made of, launched or adopted. */
+interface RunningParts {
+  readonly pid: number;
+  readonly name: string;
+  readonly isolation: Isolation;
+  readonly cgroup: Cgroup | null;
+  readonly keeper: ConsoleLogKeeper | null;
+  readonly unenforced: readonly LimitKey[];
+  readonly helpers: readonly number[];
+  /** How the first process ended (as its parent saw it, or as its status file says). */
+  readonly exit: Promise<RawExit>;
+  readonly startTime: number | null;
+  readonly adopted: boolean;
+}
+
 /** The runtime's side of one running WPAR. */
 class RunningWpar implements WparProcess {
   readonly pid: number;
   readonly pgid: number;
+  readonly startTime: number | null;
+  readonly adopted: boolean;
   readonly cgroupPath: string | null;
   readonly isolation: Isolation;
   readonly unenforcedLimits: readonly LimitKey[];
@@ -422,28 +622,30 @@ class RunningWpar implements WparProcess {
   /** The runtime's own processes at the head of the chain (the outer bwrap, PID 1 inside): never sent SIGTERM. */
   readonly #helpers: ReadonlySet<number>;
 
-  constructor(child: ChildProcess, options: LaunchOptions, cgroup: Cgroup | null, log: ConsoleLog, unenforced: readonly LimitKey[], watched: Watched, helpers: readonly number[]) {
+  constructor(parts: RunningParts) {
+    const { cgroup, keeper } = parts;
     this.#cgroup = cgroup;
-    this.#helpers = new Set(helpers);
-    this.#name = options.definition.name;
-    this.pid = child.pid!;
+    this.#helpers = new Set(parts.helpers);
+    this.#name = parts.name;
+    this.pid = parts.pid;
     this.pgid = this.pid;
+    this.startTime = parts.startTime;
+    this.adopted = parts.adopted;
     this.cgroupPath = cgroup?.path ?? null;
-    this.isolation = options.isolation;
-    this.unenforcedLimits = unenforced;
-    const { closed, streams } = watched;
-    this.exited = watched.exit.then(async (status) => {
+    this.isolation = parts.isolation;
+    this.unenforcedLimits = parts.unenforced;
+    if (parts.isolation.seal && parts.helpers.length >= 2) this.#init = parts.helpers[1]!;
+    this.exited = parts.exit.then(async (status) => {
       this.#mainExited = true;
       try {
         await this.#killRest();
         const oomKilled = (cgroup?.oomKills() ?? 0) > 0;
-        await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, DRAIN_MS).unref())]);
-        for (const stream of streams) stream.destroy();
-        await new Promise<void>((resolve) => log.end(() => resolve()));
+        // The processes wrote the file themselves: once they are gone, everything is in it.
+        await keeper?.close();
         await cgroup?.remove();
         return { ...this.#translate(status), oomKilled };
       } catch (err) {
-        log.destroy();
+        await keeper?.close().catch(() => undefined);
         throw systemError(`WPAR ${this.#name}: processes left behind could not be removed`, err);
       }
     });
@@ -575,13 +777,20 @@ class RunningWpar implements WparProcess {
   }
 
   /** bwrap reports a command killed by signal N as exit 128+N: give the signal back its name. */
-  #translate(status: { code: number | null; signal: NodeJS.Signals | null }): { code: number | null; signal: NodeJS.Signals | null } {
-    if (this.isolation.seal && status.code !== null && status.code > 128) {
-      const signal = signalName(status.code - 128);
-      if (signal) return { code: null, signal };
-    }
-    return status;
+  #translate(status: RawExit): RawExit {
+    // An adopted bwrap this runtime killed leaves no status: it died of the SIGKILL sent here.
+    if (this.#killing && status.code === null && status.signal === null) return { code: null, signal: 'SIGKILL' };
+    return translateExit(this.isolation.seal !== null, status);
   }
+}
+
+/** bwrap reports a command killed by signal N as exit 128+N: give the signal back its name. */
+function translateExit(sealed: boolean, status: RawExit): RawExit {
+  if (sealed && status.code !== null && status.code > 128) {
+    const signal = signalName(status.code - 128);
+    if (signal) return { code: null, signal };
+  }
+  return status;
 }
 
 function signalName(n: number): NodeJS.Signals | undefined {

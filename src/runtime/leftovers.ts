@@ -1,6 +1,7 @@
 /**
- * Finding and killing what a crashed daemon left running (R7): at start-up the daemon hands over
- * the cgroup parent and the process groups it had recorded, and nothing of those WPARs survives.
+ * Finding and killing what a crashed daemon left running that the new one could not adopt (R7): at
+ * start-up the daemon hands over the cgroup parent, the process groups it had recorded and the
+ * cgroups of the WPARs it adopted; nothing else of those WPARs survives.
  * @module
  */
 
@@ -27,6 +28,8 @@ export interface LeftoverOptions {
   readonly cgroupParent?: string;
   /** The process groups the previous daemon recorded. */
   readonly groups?: readonly RecordedGroup[];
+  /** Cgroups below `cgroupParent` to leave alone (WPARs adopted by the new daemon); the parent then stays. */
+  readonly keep?: readonly string[];
 }
 
 /** What {@link killLeftovers} did. */
@@ -48,8 +51,11 @@ export async function killLeftovers(options: LeftoverOptions): Promise<LeftoverR
   const support = options.isolation.cgroup;
   if (options.cgroupParent !== undefined && support) {
     const parent = Cgroup.open(support, options.cgroupParent);
+    const keep = options.keep ?? [];
+    const kept = (path: string): boolean => keep.some((k) => path === k || path.startsWith(`${k}/`));
     if (parent.exists()) {
-      for (const path of [...parent.descendants(), parent.path]) {
+      const paths = parent.descendants().filter((p) => !kept(p));
+      for (const path of keep.length > 0 ? paths : [...paths, parent.path]) {
         const cgroup = Cgroup.open(support, path);
         killed.push(...cgroup.pids());
         await cgroup.killAll();

@@ -17,6 +17,8 @@ export interface ProcStat {
   readonly ppid: number;
   /** Its process group. */
   readonly pgid: number;
+  /** When it started: clock ticks since boot (field 22); with the pid, it names one process for good. */
+  readonly startTime: number;
 }
 
 /** The stat of one process, or `null` if it is gone. */
@@ -28,8 +30,10 @@ export function readStat(pid: number): ProcStat | null {
     return null;
   }
   // "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses, so split after the last ")".
-  const [state = '?', ppid = '0', pgid = '0'] = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  return { pid, state, ppid: Number(ppid), pgid: Number(pgid) };
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  const [state = '?', ppid = '0', pgid = '0'] = fields;
+  // Field 22 of the whole line; fields here start at field 3 (state).
+  return { pid, state, ppid: Number(ppid), pgid: Number(pgid), startTime: Number(fields[19] ?? 0) };
 }
 
 /** Every live (non-zombie) process on the system. */

@@ -202,7 +202,7 @@ test('chkptwpar killed mid-write: no image accepted, an earlier image intact, th
   }
 });
 
-test('the daemon killed mid-write: no image accepted, an earlier image intact, the WPAR cleanly stopped at restart', async () => {
+test('the daemon killed mid-write: no image accepted, an earlier image intact, the frozen WPAR adopted and thawed at restart', async () => {
   const first = await System.start();
   const earlier = imageDir();
   const img = imageDir();
@@ -214,16 +214,19 @@ test('the daemon killed mid-write: no image accepted, an earlier image intact, t
     await started;
     await first.crash();
     child.kill('SIGKILL');
+    const pids = processesOf('big', first.home);
     await using second = await System.start({ home: first.home });
+    // R7: adopted, the same processes, no longer frozen.
     const w = await second.wpar('big');
-    assert.equal(w.state, 'B');
-    assert.deepEqual(processesOf('big', second.home), [], 'no frozen leftover');
+    assert.equal(w.state, 'A');
+    assert.equal(w.phase, 'normal');
+    assert.deepEqual(processesOf('big', second.home).sort(), pids.sort(), 'the same processes');
+    assert.deepEqual(pids.filter((pid) => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.startsWith('D')), [], 'none left frozen');
     assert.equal(existsSync(join(img, 'image.tar')), false);
     await using other = await System.start();
     await trust(other, second);
     await other.ok('restartwpar', ['-d', earlier, 'big']);
     // The next write into the interrupted directory succeeds and cleans up the stale temporary file.
-    await second.ok('startwpar', ['big']);
     await second.ok('chkptwpar', ['-d', img, 'big']);
     assert.deepEqual(readdirSync(img), ['image.tar']);
   } finally {

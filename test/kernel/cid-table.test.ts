@@ -57,3 +57,24 @@ test('K2: every cid passed to a callout is <= hiwater at the time of the callout
   await k.activate({ name: 'd' });
   assert.ok(seen.length === 5 && seen.every(([cid, hw]) => cid <= hw), JSON.stringify(seen));
 });
+
+test('K1 with a given cid (adoption, R7): that cid is taken, callouts see an activation, K1 and K2 hold after it', async () => {
+  const k = createKernel();
+  const ext = k.extension('probe');
+  const seen: string[] = [];
+  ext.kwpar_reghook(WPAR_NOTIFY_HOOK, { current_hiwater: 0, configp: (flag, cid) => { seen.push(`${flag}:${cid}`); return 0; } });
+  assert.equal(await k.activate({ name: 'adopted' }, { cid: 3 }), 3);
+  assert.equal(k.hiwater, 3, 'hiwater covers the adopted cid');
+  assert.deepEqual(seen, ['1:3'], 'WPARSTART callout for the adopted cid');
+  assert.equal(await k.activate({ name: 'a' }), 1, 'the cids below it are free, lowest first');
+  assert.equal(await k.activate({ name: 'b' }), 2);
+  assert.equal(await k.activate({ name: 'c' }), 4);
+  await k.deactivate(2);
+  assert.equal(await k.activate({ name: 'again' }, { cid: 2 }), 2, 'a freed cid can be taken by number');
+  assert.equal(await k.activate({ name: 'd' }), 5, 'and is no longer in the free list');
+  await assert.rejects(k.activate({ name: 'e' }, { cid: 3 }), (e: WparError) => e.code === 'EEXIST' && /cid 3: the cid is held by "adopted"/.test(e.message));
+  await assert.rejects(k.activate({ name: 'e' }, { cid: 0 }), { code: 'EINVAL' });
+  await assert.rejects(k.activate({ name: 'e' }, { cid: 1.5 }), { code: 'EINVAL' });
+  assert.equal(k.list().length, 5, 'refused activations change nothing');
+  assert.equal(k.hiwater, 5);
+});

@@ -33,6 +33,9 @@ describe('planCommand', () => {
     assert.deepEqual(after(outer, '--size'), [String(1 << 20)], 'the private tmpfs is bounded by the memory limit');
     assert.deepEqual(after(outer, '--info-fd'), [String(SEAL_FDS.outerInfo)]);
     assert.deepEqual(after(outer, '--block-fd'), [String(SEAL_FDS.outerGo)]);
+    // R7: the exit status goes to a file, and nothing ties the sandbox's life to the daemon's.
+    assert.deepEqual(after(outer, '--json-status-fd'), [String(SEAL_FDS.status)]);
+    assert.equal(plan.args.includes('--die-with-parent'), false);
     assert.deepEqual(after(outer, '--cap-add'), WPAR_CAPABILITIES);
     assert.ok(!WPAR_CAPABILITIES.includes('CAP_SYS_ADMIN') && !WPAR_CAPABILITIES.includes('CAP_NET_ADMIN'));
     // The inner layer: the unprivileged user namespace, mapped by the daemon, and the cgroup namespace.

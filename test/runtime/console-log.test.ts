@@ -3,7 +3,8 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { ConsoleLog, followLog, readLogTail } from '../../src/runtime/console-log.ts';
+import { spawn } from 'node:child_process';
+import { closeConsoleFile, ConsoleLog, ConsoleLogKeeper, followLog, openConsoleFile, readLogTail } from '../../src/runtime/console-log.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'corral-log-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -116,5 +117,77 @@ describe('followLog', () => {
     for await (const chunk of followLog(path, { signal: AbortSignal.abort(), lines: 0 })) chunks.push(chunk);
     assert.deepEqual(chunks, []);
     await close(log);
+  });
+});
+
+describe('ConsoleLogKeeper (a log its writers append to themselves, R7)', () => {
+  /** A shell that appends `count` 10-byte lines to the log through its own O_APPEND descriptor. */
+  async function shellWrites(path: string, from: number, count: number): Promise<void> {
+    const fd = openConsoleFile(path);
+    try {
+      const script = `i=${from}; while [ $i -lt ${from + count} ]; do printf 'line %04d\\n' $i; i=$((i+1)); done`;
+      const child = spawn('sh', ['-c', script], { stdio: ['ignore', fd, 'inherit'] });
+      await new Promise((resolve) => child.once('exit', resolve));
+    } finally {
+      closeConsoleFile(fd);
+    }
+  }
+
+  test('copy and truncate keeps N files near maxBytes while another process writes; the newest lines are kept', async () => {
+    const path = fresh();
+    closeConsoleFile(openConsoleFile(path));
+    assert.equal(statSync(path).mode & 0o777, 0o600, 'the log is 0600');
+    const keeper = new ConsoleLogKeeper(path, { maxBytes: 200, files: 3 });
+    try {
+      for (let batch = 0; batch < 20; batch++) {
+        await shellWrites(path, batch * 25, 25); // 250 bytes: past maxBytes every batch
+        await keeper.check();
+      }
+    } finally {
+      await keeper.close();
+    }
+    assert.ok(keeper.rotations >= 19, `rotated ${keeper.rotations} times`);
+    assert.deepEqual(readdirSync(join(path, '..')).sort(), ['console.log', 'console.log.1', 'console.log.2']);
+    const text = await readLogTail(path);
+    assert.ok(Buffer.byteLength(text) <= 3 * 250, 'bounded by files x (maxBytes + one burst)');
+    assert.ok(text.endsWith(line(499)), 'the newest line is kept');
+    const numbers = [...text.matchAll(/line (\d+)/g)].map((m) => Number(m[1]));
+    // In order. (A rotation racing a write may lose what lands between its copy and its truncation.)
+    assert.ok(numbers.every((v, i) => i === 0 || v > numbers[i - 1]!), 'in order');
+    assert.ok(numbers.length >= 40, 'the rotated files hold at least maxBytes each');
+  });
+
+  test('a log that grew unwatched (no daemon) keeps only its last maxBytes when rotated', async () => {
+    const path = fresh();
+    await shellWrites(path, 0, 100); // 1000 bytes
+    const keeper = new ConsoleLogKeeper(path, { maxBytes: 100, files: 2 });
+    await keeper.close();
+    assert.equal(statSync(path).size, 0);
+    assert.equal(readFileSync(`${path}.1`, 'utf8'), Array.from({ length: 10 }, (_, k) => line(90 + k)).join(''));
+  });
+
+  test('followLog goes on across a truncation, reading what it missed from the copy', async () => {
+    const path = fresh();
+    await shellWrites(path, 0, 3);
+    const keeper = new ConsoleLogKeeper(path, { maxBytes: 1_000_000, files: 2 });
+    const ac = new AbortController();
+    const got: string[] = [];
+    const seen = (text: string): Promise<void> => new Promise((resolve) => { waiting = () => got.join('').includes(text) && resolve(); waiting(); });
+    let waiting = (): void => undefined;
+    const following = (async () => {
+      for await (const chunk of followLog(path, { signal: ac.signal, files: 2 })) { got.push(chunk); waiting(); }
+    })();
+    try {
+      await seen(line(2));
+      await shellWrites(path, 3, 2); // read or not yet, then truncated away: the copy has them
+      await keeper.rotate();
+      await shellWrites(path, 5, 2);
+      await seen(line(6));
+    } finally {
+      ac.abort();
+      await following;
+      await keeper.close();
+    }
+    assert.equal(got.join(''), Array.from({ length: 7 }, (_, k) => line(k)).join(''));
   });
 });

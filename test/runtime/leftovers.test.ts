@@ -5,13 +5,14 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, describe, test } from 'node:test';
 import { killLeftovers } from '../../src/runtime/leftovers.ts';
-import { isolation, running, Scratch, skipUnlessIsolated } from './helpers.ts';
+import { adopt, examineRecorded, type AdoptOptions } from '../../src/runtime/launch.ts';
+import { definition, fallback, isolation, running, Scratch, skipUnlessIsolated } from './helpers.ts';
 
 const scratch = new Scratch();
 after(() => scratch.cleanup());
 const fixture = join(import.meta.dirname, 'fixtures', 'crashing-daemon.ts');
 
-interface Recorded { pgid: number; pids: number[]; cgroupPath: string | null }
+interface Recorded { pid: number; pgid: number; pids: number[]; cgroupPath: string | null; startTime: number | null }
 
 /** Runs a "daemon" that starts a WPAR, reads what it recorded, then SIGKILLs it. */
 async function crash(fallback: boolean): Promise<Recorded> {
@@ -61,5 +62,51 @@ describe('killLeftovers', { timeout: 30_000 }, () => {
 
   test('nothing to do is fine', async () => {
     assert.deepEqual(await killLeftovers({ isolation, cgroupParent: `${scratch.cgroupParent}-none`, groups: [] }), { killed: [], cgroupsRemoved: [] });
+  });
+});
+
+describe('adopting what a crashed daemon left running (R7)', { timeout: 60_000 }, () => {
+  const options = (recorded: Recorded, more: Partial<AdoptOptions> = {}): AdoptOptions => ({
+    definition: definition('crash', ['sh']), consoleLog: join(scratch.dir, 'crash', 'console.log'),
+    agentPath: join(scratch.dir, 'crash', 'agent', 'agent.sock'), isolation, cgroupParent: scratch.cgroupParent,
+    record: { pid: recorded.pid, startTime: recorded.startTime, cgroupPath: recorded.cgroupPath }, ...more,
+  });
+
+  test('only the recorded processes are adopted: start time, name, cgroup and the seal are checked', { skip: skipUnlessIsolated }, async () => {
+    const recorded = await crash(false);
+    try {
+      assert.equal(typeof recorded.startTime, 'number');
+      assert.deepEqual(examineRecorded(options(recorded)), { kind: 'running' });
+      assert.equal(examineRecorded(options(recorded, { definition: definition('other', ['sh']) })).kind, 'refused', 'another WPAR\'s name');
+      assert.equal(examineRecorded(options(recorded, { record: { pid: recorded.pid, startTime: recorded.startTime! + 1, cgroupPath: recorded.cgroupPath } })).kind, 'exited', 'the pid is another process now');
+      assert.equal(examineRecorded(options(recorded, { record: { pid: recorded.pid, startTime: null, cgroupPath: recorded.cgroupPath } })).kind, 'refused', 'no start time recorded');
+      assert.equal(examineRecorded(options(recorded, { record: { pid: recorded.pid, startTime: recorded.startTime, cgroupPath: 'elsewhere' } })).kind, 'refused', 'another cgroup');
+      assert.equal(examineRecorded(options(recorded, { isolation: fallback })).kind, 'refused', 'not sealed');
+
+      const wpar = await adopt(options(recorded));
+      assert.equal(wpar.adopted, true);
+      assert.equal(wpar.pid, recorded.pid);
+      assert.deepEqual([...wpar.pids()].sort(), [...recorded.pids].sort());
+      await wpar.freeze();
+      await wpar.thaw();
+      const exit = await wpar.stop({ graceMs: 5_000 });
+      assert.equal(exit.signal, 'SIGTERM', 'the exit status, from bwrap\'s status file');
+      assert.deepEqual(recorded.pids.filter(running), [], 'every process is gone');
+      assert.equal(existsSync(join(Object.values(isolation.cgroup!.mounts)[0]!, recorded.cgroupPath!)), false, 'its cgroup is removed');
+      assert.equal(examineRecorded(options(recorded)).kind, 'exited');
+    } finally {
+      await killLeftovers({ isolation, cgroupParent: scratch.cgroupParent });
+    }
+  });
+
+  test('killLeftovers leaves the cgroups it is told to keep, and their parent', { skip: skipUnlessIsolated }, async () => {
+    const recorded = await crash(false);
+    try {
+      const report = await killLeftovers({ isolation, cgroupParent: scratch.cgroupParent, keep: [recorded.cgroupPath!] });
+      assert.deepEqual(report, { killed: [], cgroupsRemoved: [] });
+      assert.deepEqual(recorded.pids.filter((pid) => !running(pid)), []);
+    } finally {
+      await killLeftovers({ isolation, cgroupParent: scratch.cgroupParent });
+    }
   });
 });
