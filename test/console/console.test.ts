@@ -78,6 +78,8 @@ test('log in, see WPARs live: a denial appears without a reload, a checkpoint wr
     await row(page, 'denier').locator('td.state', { hasText: 'active' }).waitFor();
     await row(page, 'web').locator('td.state', { hasText: 'active' }).waitFor();
     await row(page, 'batch').locator('td.state', { hasText: 'defined' }).waitFor();
+    // W3: Move is offered (the daemon has the move route) for an active, checkpointable WPAR.
+    assert.equal(await row(page, 'web').getByRole('button', { name: 'Move' }).isEnabled(), true);
     assert.match(await row(page, 'denier').locator('td').nth(4).innerText(), /\/ 256 MiB/, 'memory use against its limit');
 
     // A denial made by the agent after the page loaded appears without a reload.

@@ -126,7 +126,9 @@ function fill(tr: HTMLTableRowElement, r: Row): void {
   chk!.disabled = !(r.state === 'A' && r.checkpointable);
   if (moveEnabled && !c[10]!.querySelector('[data-act=move]')) {
     // Shown only when the daemon has a move route (MOVE_ROUTE in src/console/server.ts).
-    c[10]!.append(' ', Object.assign(document.createElement('button'), { type: 'button', textContent: 'Move', dataset: { act: 'move' } }));
+    const move = Object.assign(document.createElement('button'), { type: 'button', textContent: 'Move' });
+    move.dataset['act'] = 'move'; // dataset itself is read-only
+    c[10]!.append(' ', move);
   }
   const mv = c[10]!.querySelector<HTMLButtonElement>('[data-act=move]');
   if (mv) mv.disabled = !(r.state === 'A' && r.checkpointable);
