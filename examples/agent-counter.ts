@@ -47,13 +47,30 @@ while (count < limit) {
 /** Appends the next batch under a denial: no checkpoint can happen in the middle of it. */
 async function writeBatch(): Promise<void> {
   const batch = Math.floor(count / batchSize) + 1;
-  using _denial = await agent.deny(`writing batch ${batch}`);
+  using _denial = await denyWhenReachable(`writing batch ${batch}`);
   for (let i = 0; i < batchSize && count < limit; i++) {
     await appendFile(FILE, `${count + 1}\n`);
     count += 1;
     await sleep(stepMs);
   }
   console.log(`counter: batch ${batch} written, count ${count}`);
+}
+
+/**
+ * A denial, waiting while the agent endpoint cannot be reached: a restarting daemon adopts this WPAR
+ * and opens its endpoint again (R7), and no checkpoint can start before it has. EBUSY (a checkpoint
+ * is under way) is the caller's to handle.
+ */
+async function denyWhenReachable(reason: string): Promise<Disposable> {
+  for (;;) {
+    try {
+      return await agent.deny(reason);
+    } catch (err) {
+      if (err instanceof WparError && err.code === 'EBUSY') throw err;
+      console.log(`counter: the agent endpoint cannot be reached (${(err as Error).message}); trying again`);
+      await sleep(250);
+    }
+  }
 }
 
 function setting(name: string, fallback: number): number {

@@ -6,11 +6,11 @@
  */
 
 import { WparError } from '../kernel/errno.ts';
-import { Cgroup } from './cgroup.ts';
+import { Cgroup, signalProcess } from './cgroup.ts';
 import { errorCode, systemError } from './errors.ts';
 import type { Isolation } from './isolation.ts';
 import { waitFor } from './poll.ts';
-import { environValue, groupMembers } from './proc.ts';
+import { childrenOf, environValue, groupMembers, namespaceMembers, ownPidNamespace } from './proc.ts';
 
 /** A WPAR started without a cgroup, as the daemon recorded it. */
 export interface RecordedGroup {
@@ -67,14 +67,20 @@ export async function killLeftovers(options: LeftoverOptions): Promise<LeftoverR
   for (const group of options.groups ?? []) {
     const members = groupMembers(group.pgid);
     if (!members.some((pid) => environValue(pid, 'WPAR_NAME') === group.name)) continue;
-    killed.push(...members);
+    // A sealed WPAR without a cgroup: its sandbox (the outer bwrap's child, PID 1 of the WPAR's PID
+    // namespace) runs in a session of its own, so outside the recorded group; its namespace goes with it.
+    const sandboxes = members.flatMap((pid) => childrenOf(pid))
+      .filter((pid) => environValue(pid, 'WPAR_NAME') === group.name && ownPidNamespace(pid));
+    const inside = (): number[] => sandboxes.flatMap((pid) => namespaceMembers(pid));
+    killed.push(...new Set([...members, ...inside()]));
     await waitFor(() => {
       try {
         process.kill(-group.pgid, 'SIGKILL');
       } catch (err) {
         if (errorCode(err) !== 'ESRCH') throw systemError(`cannot kill process group ${group.pgid} of WPAR ${group.name}`, err);
       }
-      return groupMembers(group.pgid).length === 0;
+      for (const pid of sandboxes) signalProcess(pid, 'SIGKILL');
+      return groupMembers(group.pgid).length === 0 && inside().length === 0;
     }, { timeoutMs: 10_000, what: `process group ${group.pgid} of WPAR ${group.name} to die` }).catch((err: unknown) => {
       throw err instanceof WparError ? err : systemError(`WPAR ${group.name}`, err);
     });

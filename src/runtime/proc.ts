@@ -76,6 +76,12 @@ export function namespaceMembers(initPid: number): number[] {
   return allProcesses().filter((p) => pidNamespace(p.pid) === ns).map((p) => p.pid);
 }
 
+/** Whether `pid` is in a PID namespace other than this process's (the init of a WPAR's, say). */
+export function ownPidNamespace(pid: number): boolean {
+  const ns = pidNamespace(pid);
+  return ns !== null && ns !== pidNamespace(process.pid);
+}
+
 function pidNamespace(pid: number): string | null {
   try {
     return readlinkSync(`/proc/${pid}/ns/pid`);

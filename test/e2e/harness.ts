@@ -58,13 +58,14 @@ export class System implements AsyncDisposable {
 
   /**
    * Starts `wpard --home TEMP [--extension M]...`; resolves once it serves its socket. `netns` runs it
-   * on a test host (`ip netns exec`); `user` runs it as that uid (and gid) instead of root.
+   * on a test host (`nsenter --net`, which unlike `ip netns exec` keeps /sys and so the cgroups);
+   * `user` runs it as that uid (and gid) instead of root.
    */
   static async start(options: { home?: string; extensions?: readonly string[]; args?: readonly string[]; netns?: string; user?: number } = {}): Promise<System> {
     const home = options.home ?? mkdtempSync(join(tmpdir(), 'corral-e2e-'));
     const args = ['--home', home, ...(options.extensions ?? []).flatMap((e) => ['--extension', e]), ...(options.args ?? [])];
     const argv = [process.execPath, join(DIST, 'daemon/wpard.js'), ...args];
-    const wrapped = options.netns === undefined ? argv : ['ip', 'netns', 'exec', options.netns, ...argv];
+    const wrapped = options.netns === undefined ? argv : ['nsenter', `--net=/run/netns/${options.netns}`, '--', ...argv];
     const ids = options.user === undefined ? {} : { uid: options.user, gid: options.user };
     const daemon = spawn(wrapped[0]!, wrapped.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], ...ids });
     const sys = new System(home, daemon);

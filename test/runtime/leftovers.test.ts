@@ -15,8 +15,8 @@ const fixture = join(import.meta.dirname, 'fixtures', 'crashing-daemon.ts');
 interface Recorded { pid: number; pgid: number; pids: number[]; cgroupPath: string | null; startTime: number | null }
 
 /** Runs a "daemon" that starts a WPAR, reads what it recorded, then SIGKILLs it. */
-async function crash(fallback: boolean): Promise<Recorded> {
-  const daemon = spawn(process.execPath, [fixture, JSON.stringify({ dir: scratch.dir, cgroupParent: scratch.cgroupParent, fallback })], {
+async function crash(fallback: boolean, noCgroup = false): Promise<Recorded> {
+  const daemon = spawn(process.execPath, [fixture, JSON.stringify({ dir: scratch.dir, cgroupParent: scratch.cgroupParent, fallback, noCgroup })], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const exited = new Promise((resolve) => daemon.once('exit', resolve));
@@ -47,6 +47,16 @@ describe('killLeftovers', { timeout: 30_000 }, () => {
     const report = await killLeftovers({ isolation, groups: [{ pgid: recorded.pgid, name: 'crash' }] });
     assert.deepEqual([...report.killed].sort(), [...recorded.pids].sort());
     assert.deepEqual(recorded.pids.filter(running), []);
+  });
+
+  test('kills a sealed WPAR of a crashed daemon that had no cgroup: its sandbox runs in a session of its own', { skip: skipUnlessIsolated }, async () => {
+    const recorded = await crash(false, true);
+    assert.equal(recorded.cgroupPath, null);
+    assert.ok(recorded.pids.length >= 4, `both bwraps, sh and a sleep at least: ${recorded.pids.join(' ')}`);
+    assert.deepEqual(recorded.pids.filter((pid) => !running(pid)), []);
+    const report = await killLeftovers({ isolation: { ...isolation, cgroup: null }, groups: [{ pgid: recorded.pgid, name: 'crash' }] });
+    assert.deepEqual(recorded.pids.filter(running), [], 'the whole PID namespace is gone, setsid or not');
+    for (const pid of recorded.pids) assert.ok(report.killed.includes(pid), `${pid} reported`);
   });
 
   test('leaves a recorded group alone when its processes are not that WPAR\'s', async () => {
