@@ -297,15 +297,42 @@ describe('movewpar between test hosts', { skip: !canMakeHosts() && 'needs root a
     const ended = new Promise((r) => writer.once('exit', r));
     // Once it is writing, move Redis while it keeps writing.
     await Promise.race([writing, ended]);
-    await a.ok('movewpar', ['redis', 'beta']);
+    const moved = await a.ok('movewpar', ['--json', 'redis', 'beta']);
     await ended;
     const r = JSON.parse(out.trim().split('\n').at(-1)!) as { acked: number; onFirst: number; missing: number[] };
     assert.ok(r.onFirst > 0, 'it wrote on the departure');
     assert.ok(r.acked >= r.onFirst + 100, 'and on the arrival');
-    assert.deepEqual(r.missing, [], 'every acknowledged write is present on the arrival');
+    assert.deepEqual(r.missing, [], `every acknowledged write is present on the arrival (${out.trim()}; ${moved})`);
     await b.ok('rmwpar', ['-F', 'redis']);
   });
+
+  it('the link cut after the commit: the departure asks the arrival, learns it runs there, and hands over', async () => {
+    // Its agent takes 1.5 s to restore: the link is cut while the arrival runs it but before it says so.
+    await a.ok('mkwpar', ['-n', 'asked', '-c', '-s', '--', process.execPath, join(import.meta.dirname, 'fixtures/slow-restore.ts')]);
+    await waitForOutput(sys(a), 'asked', /registered/);
+    const starting = await subscribe(sys(b), (e) => e.type === 'runtime.started' && e.name === 'asked');
+    const settled = await subscribe(sys(b), (e) => e.type === 'move.done' && e.name === 'asked');
+    const asking = await subscribe(sys(a), (e) => e.type === 'move.asking' && e.name === 'asked');
+    const moving = a.run('movewpar', ['asked', 'beta']);
+    await starting.event;
+    a.link(false);
+    try {
+      await settled.event; // the arrival runs it and has given up waiting for the departure's done
+      await asking.event; // the departure has given up waiting for active (its idle bound)
+    } finally {
+      a.link(true);
+    }
+    const r = await moving;
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /moved to beta/);
+    assert.ok(journal(a).some((e) => e.type === 'move.asked' && e.name === 'asked' && e.outcome === 'active'));
+    assert.deepEqual((await a.list()).filter((w) => w.name === 'asked'), [], 'removed on the departure');
+    assert.deepEqual(processesOf('asked', a.home), []);
+    assert.equal((await b.list()).find((w) => w.name === 'asked')?.state, 'A');
+    await b.ok('rmwpar', ['-F', 'asked']);
+  });
 });
+
 
 function hasRedis(): boolean {
   return ((process.env.PATH ?? '').split(':').some((d) => existsSync(join(d, 'redis-server'))));
