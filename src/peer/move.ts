@@ -189,6 +189,7 @@ export class Mover {
     let step = 'connect';
     let committed = false;
     let arrivalFailed = false;
+    let agentsSaved = false;
     let frozenAt = 0;
     const rounds: RoundStats[] = [];
     let frozenMs = 0;
@@ -248,6 +249,7 @@ export class Mover {
       wire.idleMs = IDLE_MS;
       // M3.4: agents save, freeze, the last delta, the definition and the states.
       step = 'freeze';
+      agentsSaved = true;
       const states = access.agents ? await access.agents.save() : {};
       await access.freeze();
       frozenAt = performance.now();
@@ -318,7 +320,7 @@ export class Mover {
       ticket?.clear();
       await access.thaw().catch((e: Error) => this.#event('move.thaw-failed', name, { reason: e.message }));
       access.release();
-      if (frozenAt) await access.agents?.saved({ completed: false });
+      if (agentsSaved) await access.agents?.saved({ completed: false });
       this.#event('move.failed', name, { to: peer.name, move: id, step, reason });
       if (err instanceof WparError) {
         const message = reason.startsWith(`${name}:`) ? reason : `${name}: not moved to ${peer.name} (${step}): ${reason}`;
@@ -443,6 +445,7 @@ export class Mover {
       }
       const lastDefinition = checkDefinition(final.definition);
       if (lastDefinition.name !== name) throw new WparError('EPROTO', 'the final definition names another WPAR');
+      compatible(lastDefinition);
       const states = agentStates(final.agents);
       await receiver.finish();
       await wire.send({ type: 'ready' });
