@@ -331,6 +331,31 @@ describe('movewpar between test hosts', { skip: !canMakeHosts() && 'needs root a
     assert.equal((await b.list()).find((w) => w.name === 'asked')?.state, 'A');
     await b.ok('rmwpar', ['-F', 'asked']);
   });
+
+  it('a command the arrival cannot find: refused (ENOENT) before anything freezes (M6)', async () => {
+    const { copyFileSync, mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const dir = mkdtempSync(join(tmpdir(), 'corral-cmv-cmd-'));
+    const cmd = join(dir, 'only-here');
+    try {
+      copyFileSync('/bin/sleep', cmd);
+      const { chmodSync } = await import('node:fs');
+      chmodSync(cmd, 0o755);
+      await a.ok('mkwpar', ['-n', 'local', '-c', '-s', '--', cmd, '300']);
+      const pid = (await a.list()).find((w) => w.name === 'local')!.pid;
+      rmSync(cmd); // it runs on, but a restart anywhere would not find it
+      const r = await a.run('movewpar', ['local', 'beta']);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /^movewpar: local: .*the command .*only-here is not found on this system \(ENOENT\)\n$/);
+      assert.ok(!journal(a).some((e) => e.name === 'local' && e.type === 'move.frozen'), 'never frozen');
+      const w = (await a.list()).find((x) => x.name === 'local')!;
+      assert.deepEqual([w.state, w.pid], ['A', pid]);
+      assert.deepEqual((await b.list()).filter((x) => x.name === 'local'), []);
+      await a.ok('rmwpar', ['-F', 'local']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 
