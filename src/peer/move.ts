@@ -53,7 +53,7 @@ const SMALL_ROUND_BYTES = 2 << 20;
  */
 const IDLE_MS = Number(process.env.CORRAL_PEER_IDLE_MS) > 0 ? Number(process.env.CORRAL_PEER_IDLE_MS) : 15_000;
 /** How long the departure waits for the arrival to start the WPAR and restore its agents. */
-const ACTIVATE_MS = 60_000;
+const ACTIVATE_MS = 4 * IDLE_MS;
 
 /** `POST /v1/wpars/:name/move`. */
 export interface MoveRequest {
@@ -207,8 +207,28 @@ export class Mover {
     let step = 'connect';
     let committed = false;
     let arrivalFailed = false;
+    let agentsSaved = false;
     let frozenAt = 0;
     const rounds: RoundStats[] = [];
+    let frozenMs = 0;
+    /** M3.5: the arrival runs it — only now do the frozen processes go, then the definition and root. */
+    const handOver = async (): Promise<MoveResult> => {
+      const downtimeMs = performance.now() - frozenAt;
+      this.#record({ id, name, peer: peer.name, state: 'done' }, name);
+      step = 'hand-over';
+      ticket?.clear();
+      access.release();
+      await manager.stop(name, { force: true, reason: `moved to ${peer.name}` });
+      await manager.remove(name, { force: true });
+      this.#record(null, name);
+      const bytes = rounds.reduce((sum, x) => sum + x.bytes, 0);
+      const result: MoveResult = {
+        name, from, to: peer.name, rounds: rounds.map((r) => ({ files: r.files, bytes: r.bytes, ms: Math.round(r.ms) })),
+        bytes, frozenMs: Math.round(frozenMs), downtimeMs: Math.round(downtimeMs), totalMs: Math.round(performance.now() - t0),
+      };
+      this.#event('move.done', name, { to: peer.name, move: id, rounds: rounds.length, bytes, frozenMs: result.frozenMs, downtimeMs: result.downtimeMs, totalMs: result.totalMs });
+      return result;
+    };
     try {
       const socket = await connectPeer(service.identity, peer);
       wire = new Wire(socket, `peer ${peer.name}`, IDLE_MS);
@@ -247,6 +267,7 @@ export class Mover {
       wire.idleMs = IDLE_MS;
       // M3.4: agents save, freeze, the last delta, the definition and the states.
       step = 'freeze';
+      agentsSaved = true;
       const states = access.agents ? await access.agents.save() : {};
       await access.freeze();
       frozenAt = performance.now();
@@ -262,7 +283,7 @@ export class Mover {
       await wire.message('round-ok');
       step = 'verify';
       await wire.message('ready');
-      const frozenMs = performance.now() - frozenAt;
+      frozenMs = performance.now() - frozenAt;
 
       // Commit: from here, silence from the arrival may mean the WPAR runs there.
       step = 'commit';
@@ -279,28 +300,21 @@ export class Mover {
         throw new WparError('ECANCELED', `peer ${peer.name}: ${typeof answer.message === 'string' ? answer.message : 'activation failed'}`);
       }
       if (answer.type !== 'active') throw new WparError('EPROTO', `peer ${peer.name}: expected active, got ${answer.type}`);
-      const downtimeMs = performance.now() - frozenAt;
-      this.#record({ id, name, peer: peer.name, state: 'done' }, name);
-
-      // M3.5: only now do the frozen processes go, then the definition and root.
-      step = 'hand-over';
-      ticket.clear();
-      access.release();
-      await manager.stop(name, { force: true, reason: `moved to ${peer.name}` });
-      await manager.remove(name, { force: true });
-      this.#record(null, name);
+      const result = await handOver();
       await wire.send({ type: 'done' }).catch(() => {});
       wire.end();
-      const bytes = rounds.reduce((s, x) => s + x.bytes, 0);
-      const totalMs = performance.now() - t0;
-      const result: MoveResult = {
-        name, from, to: peer.name, rounds: rounds.map((r) => ({ files: r.files, bytes: r.bytes, ms: Math.round(r.ms) })),
-        bytes, frozenMs: Math.round(frozenMs), downtimeMs: Math.round(downtimeMs), totalMs: Math.round(totalMs),
-      };
-      this.#event('move.done', name, { to: peer.name, move: id, rounds: rounds.length, bytes, frozenMs: result.frozenMs, downtimeMs: result.downtimeMs, totalMs: result.totalMs });
       return result;
     } catch (err) {
       const reason = (err as Error).message;
+      if (committed && !arrivalFailed) {
+        // Silence after the commit: ask the arrival (a new connection) what became of the move.
+        wire?.destroy();
+        this.#event('move.asking', name, { to: peer.name, move: id, reason });
+        const outcome = await this.#askOutcome(peer, id, name);
+        this.#event('move.asked', name, { to: peer.name, move: id, outcome });
+        if (outcome === 'active') return handOver();
+        if (outcome === 'aborted' || outcome === 'unknown') committed = false; // nothing there: roll back
+      }
       if (committed && !arrivalFailed) {
         // Cannot tell whether the arrival runs it: never two copies — stop it here, keep it, say why.
         const why = `move to ${peer.name} uncertain after the hand-over began (${reason}); it may run on ${peer.name}: check there before starting it here`;
@@ -324,7 +338,7 @@ export class Mover {
       ticket?.clear();
       await access.thaw().catch((e: Error) => this.#event('move.thaw-failed', name, { reason: e.message }));
       access.release();
-      if (frozenAt) await access.agents?.saved({ completed: false });
+      if (agentsSaved) await access.agents?.saved({ completed: false });
       this.#event('move.failed', name, { to: peer.name, move: id, step, reason });
       if (err instanceof WparError) {
         const message = reason.startsWith(`${name}:`) ? reason : `${name}: not moved to ${peer.name} (${step}): ${reason}`;
@@ -334,7 +348,44 @@ export class Mover {
     }
   }
 
+  /**
+   * After silence following the commit: asks the arrival, on new connections for up to twice the
+   * idle bound, what became of move `id`: `active` (it runs there), `aborted` (it made nothing or
+   * removed it), `unknown` (no record and no WPAR of that name: nothing there), `exists` (no record
+   * but a WPAR of that name: cannot tell), or `unreachable`.
+   */
+  async #askOutcome(peer: Peer, id: string, name: string): Promise<string> {
+    const deadline = Date.now() + 2 * IDLE_MS;
+    while (Date.now() < deadline) {
+      try {
+        const socket = await connectPeer(this.#deps.peer.identity, peer, Math.min(2000, Math.max(500, deadline - Date.now())));
+        const wire = new Wire(socket, `peer ${peer.name}`, IDLE_MS);
+        try {
+          await wire.send({ type: 'status', protocol: PROTOCOL_VERSION, move: id, name });
+          const answer = await wire.message('status');
+          const state = typeof answer.state === 'string' ? answer.state : 'exists';
+          if (state !== 'activating') return state;
+        } finally {
+          wire.destroy();
+        }
+      } catch {
+        // unreachable for now: try again until the deadline
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    return 'unreachable';
+  }
+
   // Arrival -----------------------------------------------------------------------------------
+
+  /** What became of recent incoming moves, by id (answers `status` questions; the last 100). */
+  readonly #outcomes = new Map<string, 'activating' | 'active' | 'aborted'>();
+
+  #outcome(id: string, state: 'activating' | 'active' | 'aborted'): void {
+    this.#outcomes.delete(id);
+    this.#outcomes.set(id, state);
+    if (this.#outcomes.size > 100) this.#outcomes.delete(this.#outcomes.keys().next().value!);
+  }
 
   /** Serves one trusted peer connection: an incoming move. Never throws. */
   accept(socket: TLSSocket, peer: Peer): void {
@@ -351,7 +402,21 @@ export class Mover {
     let step = 'hello';
     let created = false;
     try {
-      const hello = await wire.message('hello');
+      const first = await wire.message();
+      if (first.type === 'status') {
+        // A departure that lost the connection after its commit asks what became of the move.
+        const asked = typeof first.move === 'string' ? first.move : '';
+        const known = this.#outcomes.get(asked);
+        const state = known ?? (typeof first.name === 'string' && manager.has(first.name) ? 'exists' : 'unknown');
+        // A fence: a move not yet committed here can never be afterwards (its commit, should it
+        // still arrive on the old connection, is refused), so the departure may roll back.
+        if (known === undefined && asked !== '') this.#outcome(asked, 'aborted');
+        await wire.send({ type: 'status', state });
+        wire.end();
+        return;
+      }
+      if (first.type !== 'hello') throw new WparError('EPROTO', `expected hello, got ${first.type}`);
+      const hello = first;
       if (hello.protocol !== PROTOCOL_VERSION) throw new WparError('EPROTO', `protocol ${String(hello.protocol)} is not supported (this system speaks ${PROTOCOL_VERSION})`);
       id = typeof hello.move === 'string' && /^[0-9a-f]{16}$/.test(hello.move) ? hello.move : (() => { throw new WparError('EPROTO', 'bad move id'); })();
       name = checkName(hello.name);
@@ -398,6 +463,7 @@ export class Mover {
       }
       const lastDefinition = checkDefinition(final.definition);
       if (lastDefinition.name !== name) throw new WparError('EPROTO', 'the final definition names another WPAR');
+      compatible(lastDefinition);
       const states = agentStates(final.agents);
       await receiver.finish();
       await wire.send({ type: 'ready' });
@@ -408,7 +474,9 @@ export class Mover {
       if (commit.type !== 'commit') throw new WparError('EPROTO', `expected commit, got ${commit.type}`);
 
       // Activation: the root into place, the definition, restart:true, agents, RESTART_CLEAR.
+      if (this.#outcomes.get(id) === 'aborted') throw new WparError('ECANCELED', 'the departure asked about this move after losing it; the commit comes too late');
       step = 'activate';
+      this.#outcome(id, 'activating');
       // The definition first (with an empty root), then the verified root renamed over it: a crash
       // in between leaves a visible, removable WPAR, never an orphan root.
       await manager.create(lastDefinition, false, { reserved: true });
@@ -426,6 +494,7 @@ export class Mover {
       // The WPAR is this side's from here: the departure committed and never runs it again, so a
       // departure that is gone by now (its daemon killed, the link cut) changes nothing here.
       step = 'done';
+      this.#outcome(id, 'active');
       await wire.send({ type: 'active', cid: info.cid, pid: info.pid }).catch(() => {});
       // The departure's `done` is a courtesy: once `active` is sent, this side has the WPAR.
       await wire.message('done').catch(() => undefined);
@@ -435,6 +504,7 @@ export class Mover {
       const reason = (err as Error).message;
       if (step === 'done') { this.#event('move.done', name, { from: peer.name, move: id }); return; }
       if (created) await manager.remove(name, { force: true }).catch(() => {});
+      if (id !== '?') this.#outcome(id, 'aborted');
       if (staging !== null) await rm(staging, { recursive: true, force: true }).catch(() => {});
       release?.();
       const code = err instanceof WparError ? err.code : 'EIO';

@@ -6,7 +6,7 @@
  * @module
  */
 import { createHash } from 'node:crypto';
-import { closeSync, constants as fsConstants, fchmodSync, futimesSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, writeSync, type BigIntStats } from 'node:fs';
+import { closeSync, constants as fsConstants, fchmodSync, futimesSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, writeSync, type Stats } from 'node:fs';
 import { chmod, lutimes, mkdir, readlink, rm, symlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { WparError } from '../kernel/errno.ts';
@@ -51,11 +51,12 @@ interface Sent {
   readonly racy: boolean;
 }
 
-function signature(st: BigIntStats): string {
-  return `${st.mode}:${st.size}:${st.mtimeNs}:${st.ctimeNs}:${st.ino}`;
+/** What an lstat says about an entry's content (times as float ms: sub-microsecond precision). */
+function signature(st: Stats): string {
+  return `${st.mode}:${st.size}:${st.mtimeMs}:${st.ctimeMs}:${st.ino}`;
 }
 
-function kind(st: BigIntStats): TreeEntry['type'] | null {
+function kind(st: Stats): TreeEntry['type'] | null {
   if (st.isFile()) return 'file';
   if (st.isDirectory()) return 'dir';
   if (st.isSymbolicLink()) return 'symlink';
@@ -98,10 +99,11 @@ export class TreeSender {
     const seen = new Set<string>();
     const walk = async (rel: string): Promise<void> => {
       const abs = rel === '' ? this.#root : join(this.#root, rel);
-      let st: BigIntStats;
+      let st: Stats;
       const lookedAt = Date.now();
       try {
-        st = lstatSync(abs, { bigint: true });
+        // Number stats, not BigInt ones: the frozen round lstats every entry of the root.
+        st = lstatSync(abs);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') return; // deleted meanwhile: sent as a deletion
         throw err;
@@ -115,15 +117,15 @@ export class TreeSender {
       const before = this.#sent.get(rel);
       if (before === undefined || before.sig !== sig || (final && before.racy) || before.entry.type !== type) {
         if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new WparError('EINTR', 'move interrupted');
-        const mode = Number(st.mode & 0o7777n);
-        const mtimeMs = Number(st.mtimeNs / 1_000_000n);
-        const racy = lookedAt - Number(st.ctimeNs / 1_000_000n) < RACY_MS;
+        const mode = st.mode & 0o7777;
+        const mtimeMs = Math.floor(st.mtimeMs);
+        const racy = lookedAt - st.ctimeMs < RACY_MS;
         if (type === 'file') {
           const r = await this.#sendFile(wire, rel, abs, mode, mtimeMs, Number(st.size));
           files++;
           bytes += r.size;
           // A file that changed while it was read is sent again next round.
-          const after = lstatSync(abs, { bigint: true, throwIfNoEntry: false });
+          const after = lstatSync(abs, { throwIfNoEntry: false });
           const stable = after !== undefined && signature(after) === sig && r.size === Number(st.size);
           this.#sent.set(rel, { entry: { type, mode, mtimeMs, size: r.size, content: r.sha256 }, sig: stable ? sig : 'changed', racy });
         } else if (type === 'dir') {

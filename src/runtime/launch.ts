@@ -655,9 +655,11 @@ class RunningWpar implements WparProcess {
 
   async stop(options: StopOptions = {}): Promise<WparExit> {
     if (!this.#mainExited) {
-      // A forced stop of a frozen cgroup kills it still frozen (killAll freezes, kills, thaws): the
-      // processes never run again — a WPAR moved away must not run on after its arrival started.
-      if (this.#frozen && !(options.force && this.#cgroup?.canFreeze)) await this.thaw();
+      // A forced stop of frozen processes kills them still frozen (a cgroup's killAll freezes, kills,
+      // thaws; SIGKILL ends a SIGSTOPped process): they never run again — a WPAR moved away must not
+      // answer one more request after its arrival started (thawing first let Redis acknowledge
+      // writes that were then lost with it).
+      if (this.#frozen && !options.force) await this.thaw();
       if (options.force) {
         await this.#killAll();
         this.#frozen = false;

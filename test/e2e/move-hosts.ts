@@ -1,7 +1,7 @@
 /**
  * Test hosts for moves: network namespaces made by the tests themselves. A bridge namespace holds a
  * bridge; each host is a namespace with one end of a veth pair (the other end in the bridge) and an
- * address in 10.213.0.0/24, and runs its own `wpard` through `nsenter --net` (so /sys, and the cgroups, stay as on the host). Every name starts with
+ * address in 10.213.0.0/24, and runs its own `wpard` in it (`nsenter --net`). Every name starts with
  * `cmv` (plus a per-run tag), so nothing collides with other tests; `destroy()` removes everything,
  * also after a failure.
  */
@@ -103,8 +103,8 @@ export class Host {
 
   /** Starts `wpard --name NAME --listen ADDR:7070` in the namespace; resolves once it serves. */
   async start(name: string, extra: readonly string[] = [], env: NodeJS.ProcessEnv = {}): Promise<void> {
-    // nsenter, not `ip netns exec`: that also remounts /sys for the namespace, which hides the cgroup
-    // hierarchies (the daemon would run without limits or a freezer, unlike on a real host).
+    // nsenter enters the network namespace only: `ip netns exec` would also remount /sys, hiding
+    // the cgroup hierarchies, and the WPARs would run with the fallback isolation (no freezer).
     const args = [`--net=/run/netns/${this.ns}`, '--', process.execPath, join(DIST, 'daemon/wpard.js'), '--home', this.home, '--name', name, '--listen', this.endpoint, ...extra];
     const daemon = spawn('nsenter', args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
     this.#daemon = daemon;

@@ -298,15 +298,67 @@ describe('movewpar between test hosts', { skip: !canMakeHosts() && 'needs root a
     const ended = new Promise((r) => writer.once('exit', r));
     // Once it is writing, move Redis while it keeps writing.
     await Promise.race([writing, ended]);
-    await a.ok('movewpar', ['redis', 'beta']);
+    const moved = await a.ok('movewpar', ['--json', 'redis', 'beta']);
     await ended;
     const r = JSON.parse(out.trim().split('\n').at(-1)!) as { acked: number; onFirst: number; missing: number[] };
     assert.ok(r.onFirst > 0, 'it wrote on the departure');
     assert.ok(r.acked >= r.onFirst + 100, 'and on the arrival');
-    assert.deepEqual(r.missing, [], 'every acknowledged write is present on the arrival');
+    assert.deepEqual(r.missing, [], `every acknowledged write is present on the arrival (${out.trim()}; ${moved})`);
     await b.ok('rmwpar', ['-F', 'redis']);
   });
+
+  it('the link cut after the commit: the departure asks the arrival, learns it runs there, and hands over', async () => {
+    // Its agent takes 1.5 s to restore: the link is cut while the arrival runs it but before it says so.
+    await a.ok('mkwpar', ['-n', 'asked', '-c', '-s', '--', process.execPath, join(import.meta.dirname, 'fixtures/slow-restore.ts')]);
+    await waitForOutput(sys(a), 'asked', /registered/);
+    const starting = await subscribe(sys(b), (e) => e.type === 'runtime.started' && e.name === 'asked');
+    const settled = await subscribe(sys(b), (e) => e.type === 'move.done' && e.name === 'asked');
+    const asking = await subscribe(sys(a), (e) => e.type === 'move.asking' && e.name === 'asked');
+    const moving = a.run('movewpar', ['asked', 'beta']);
+    await starting.event;
+    a.link(false);
+    try {
+      await settled.event; // the arrival runs it and has given up waiting for the departure's done
+      await asking.event; // the departure has given up waiting for active (its idle bound)
+    } finally {
+      a.link(true);
+    }
+    const r = await moving;
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /moved to beta/);
+    assert.ok(journal(a).some((e) => e.type === 'move.asked' && e.name === 'asked' && e.outcome === 'active'));
+    assert.deepEqual((await a.list()).filter((w) => w.name === 'asked'), [], 'removed on the departure');
+    assert.deepEqual(processesOf('asked', a.home), []);
+    assert.equal((await b.list()).find((w) => w.name === 'asked')?.state, 'A');
+    await b.ok('rmwpar', ['-F', 'asked']);
+  });
+
+  it('a command the arrival cannot find: refused (ENOENT) before anything freezes (M6)', async () => {
+    const { copyFileSync, mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const dir = mkdtempSync(join(tmpdir(), 'corral-cmv-cmd-'));
+    const cmd = join(dir, 'only-here');
+    try {
+      copyFileSync('/bin/sleep', cmd);
+      const { chmodSync } = await import('node:fs');
+      chmodSync(cmd, 0o755);
+      await a.ok('mkwpar', ['-n', 'local', '-c', '-s', '--', cmd, '300']);
+      const pid = (await a.list()).find((w) => w.name === 'local')!.pid;
+      rmSync(cmd); // it runs on, but a restart anywhere would not find it
+      const r = await a.run('movewpar', ['local', 'beta']);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /^movewpar: local: .*the command .*only-here is not found on this system \(ENOENT\)\n$/);
+      assert.ok(!journal(a).some((e) => e.name === 'local' && e.type === 'move.frozen'), 'never frozen');
+      const w = (await a.list()).find((x) => x.name === 'local')!;
+      assert.deepEqual([w.state, w.pid], ['A', pid]);
+      assert.deepEqual((await b.list()).filter((x) => x.name === 'local'), []);
+      await a.ok('rmwpar', ['-F', 'local']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
+
 
 function hasRedis(): boolean {
   return ((process.env.PATH ?? '').split(':').some((d) => existsSync(join(d, 'redis-server'))));
