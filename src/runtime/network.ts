@@ -9,7 +9,6 @@
 
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { WparError } from '../kernel/errno.ts';
 
 /** A WPAR's network definition; a definition without one uses the host's network. */
@@ -159,10 +158,10 @@ export async function attachBridge(tools: NetworkTools, spec: Extract<NetworkSpe
 }
 
 async function ensureBridge(ip: string, spec: Extract<NetworkSpec, { mode: 'bridge' }>): Promise<void> {
-  if (!existsSync(`/sys/class/net/${spec.bridge}`)) {
-    await run(ip, ['link', 'add', spec.bridge, 'type', 'bridge'], [], `cannot create bridge ${spec.bridge}`)
-      .catch((err: unknown) => { if (!existsSync(`/sys/class/net/${spec.bridge}`)) throw err; });
-  }
+  // Not a look in /sys/class/net: that is the network namespace /sys was mounted in, which need not
+  // be the daemon's (`nsenter --net`). A bridge that exists already is what we want.
+  await run(ip, ['link', 'add', spec.bridge, 'type', 'bridge'], [], `cannot create bridge ${spec.bridge}`)
+    .catch((err: unknown) => { if (!(err instanceof WparError && err.code === 'EEXIST')) throw err; });
   // `replace` adds the gateway address once, however many WPARs share the subnet.
   await run(ip, ['-batch', '-'], [
     `addr replace ${spec.gateway}/${spec.prefix} dev ${spec.bridge}`,

@@ -52,6 +52,14 @@ function live(pid: number): boolean {
   }
 }
 
+function parentOf(pid: number): number {
+  try {
+    return Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+  } catch {
+    return 0;
+  }
+}
+
 function command(pid: number): string {
   try {
     return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
@@ -79,8 +87,13 @@ test('SIGKILL of the daemon with three WPARs running (one mid-checkpoint): the n
     // A checkpoint in flight: TRY granted, the participant's save never answers.
     chkpt = spawn(process.execPath, [join(ROOT, 'dist/cli/bin/chkptwpar.js'), '--home', first.home, '-d', join(first.home, 'img'), 'ckpt'], { stdio: 'ignore' });
     await waitForOutput(first, 'ckpt', /saving/);
-    // Every process but the ticker's short-lived sleeps.
-    const lasting = (name: string): number[] => processesOf(name, first.home).filter((pid) => !command(pid).startsWith('sleep\0'));
+    // Every process but the ticker's short-lived children (a sleep, or the shell's fork before it
+    // execs sleep, whose command line is still the shell's): the children of a `sh` of the WPAR.
+    const lasting = (name: string): number[] => {
+      const pids = processesOf(name, first.home);
+      const shells = new Set(pids.filter((pid) => command(pid).startsWith('sh\0')));
+      return pids.filter((pid) => !command(pid).startsWith('sleep\0') && !shells.has(parentOf(pid)));
+    };
     const before = Object.fromEntries((await first.list()).map((w) => [w.name, { pid: w.pid!, cid: w.cid!, all: lasting(w.name) }]));
     assert.equal((await first.wpar('ckpt')).state, 'T', 'mid-checkpoint when the daemon dies');
 

@@ -342,6 +342,7 @@ describe('movewpar between test hosts', { skip: !canMakeHosts() && 'needs root a
       copyFileSync('/bin/sleep', cmd);
       const { chmodSync } = await import('node:fs');
       chmodSync(cmd, 0o755);
+      chmodSync(dir, 0o755); // a sealed WPAR reaches host programs as others may (mkdtemp makes 0700)
       await a.ok('mkwpar', ['-n', 'local', '-c', '-s', '--', cmd, '300']);
       const pid = (await a.list()).find((w) => w.name === 'local')!.pid;
       rmSync(cmd); // it runs on, but a restart anywhere would not find it
