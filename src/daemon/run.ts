@@ -3,6 +3,8 @@
  * @module
  */
 import { startAgentServer } from '../agent/server.ts';
+import { WparError } from '../kernel/errno.ts';
+import { parseClusterFlags, type ClusterFlags } from '../cluster/etcd.ts';
 import { startDaemon, type Daemon } from './daemon.ts';
 import { resolveHome } from './home.ts';
 
@@ -15,6 +17,8 @@ export interface RunOptions {
   readonly name?: string;
   /** `wpard --listen ADDR:PORT`. */
   readonly listen?: string;
+  /** `wpard --cluster URL[,URL...] [--lease-ttl SEC] [--etcd-ca F --etcd-cert F --etcd-key F]`. */
+  readonly cluster?: ClusterFlags;
   /** Printed once the daemon is ready (e.g. how to use the commands against it). */
   readonly banner?: (daemon: Daemon) => string;
 }
@@ -30,14 +34,16 @@ export async function runDaemon(options: RunOptions): Promise<void> {
       fallbackIsolation: options.fallbackIsolation === true,
       ...(options.name !== undefined && { name: options.name }),
       ...(options.listen !== undefined && { listen: options.listen }),
+      ...(options.cluster !== undefined && { cluster: parseClusterFlags(options.cluster) }),
       agents: startAgentServer,
       log,
     });
   } catch (err) {
-    log(`cannot start: ${(err as Error).message}`);
+    log(`cannot start: ${(err as Error).message}${err instanceof WparError ? ` (${err.code})` : ''}`);
     process.exit(1);
   }
   const id = daemon.peer.info();
+  if (daemon.cluster) log(`cluster: joined as ${daemon.cluster.name}`);
   if (id.listen !== null) log(`peer endpoint ${id.listen} (TLS 1.3, mutual; system ${id.name}, ${id.fingerprint})`);
   log(`serving ${daemon.layout.home} on ${daemon.layout.socket} (isolation: ${daemon.isolation.summary}; pid ${process.pid})`);
   if (options.banner) process.stdout.write(options.banner(daemon) + '\n');

@@ -1,0 +1,229 @@
+/**
+ * The daemon's cluster service (C1–C3): membership under a lease, the namespace of WPARs in etcd,
+ * `GET /v1/hosts`, and the routing of every control request to the host where its WPAR is.
+ *
+ * Routing happens before a control route runs (the server's `forward` hook): a request about a
+ * WPAR another host owns is sent there over the peer endpoint and its answer returned as it came;
+ * a request forwarded *to* this host (it carries {@link FORWARDED}) runs here as a local one.
+ * @module
+ */
+import type { TLSSocket } from 'node:tls';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Etcd3 } from 'etcd3';
+import { WparError } from '../kernel/errno.ts';
+import { checkDefinition, checkName } from '../daemon/definition-check.ts';
+import type { Journal } from '../daemon/journal.ts';
+import type { CreateRequest, WparInfo } from '../daemon/protocol.ts';
+import type { WparManager } from '../daemon/wpars.ts';
+import type { PeerService } from '../peer/service.ts';
+import { checkSystemName, type Peer } from '../peer/peers.ts';
+import { answerCall, callPeer, dispatch, FORWARDED, type Answer, type Call } from './calls.ts';
+import { etcdClient, type ClusterOptions } from './etcd.ts';
+import { Membership } from './membership.ts';
+import { Namespace } from './namespace.ts';
+
+/** What the cluster service works with. */
+export interface ClusterDeps {
+  readonly manager: WparManager;
+  readonly peer: PeerService;
+  readonly journal: Journal;
+  readonly log: (line: string) => void;
+}
+
+/** A WPAR as the cluster lists it: where it is. */
+export type ClusterWparInfo = WparInfo & { readonly host: string };
+
+/** A joined host's cluster service. */
+export class ClusterService {
+  readonly membership: Membership;
+  readonly namespace: Namespace;
+  readonly #client: Etcd3;
+  readonly #deps: ClusterDeps;
+  #app: FastifyInstance | null = null;
+
+  private constructor(client: Etcd3, membership: Membership, namespace: Namespace, deps: ClusterDeps) {
+    this.#client = client;
+    this.membership = membership;
+    this.namespace = namespace;
+    this.#deps = deps;
+  }
+
+  /**
+   * Joins the cluster (C1). Needs the peer endpoint (`--listen`): members reach each other there.
+   * EEXIST when a live host has this name; EAGAIN when etcd cannot be reached.
+   */
+  static async start(options: ClusterOptions, deps: ClusterDeps): Promise<ClusterService> {
+    const id = deps.peer.info();
+    if (id.listen === null) throw new WparError('EINVAL', '--cluster needs --listen ADDR:PORT: members reach each other on the peer endpoint');
+    const client = etcdClient(options);
+    try {
+      const membership = await Membership.join({
+        client, options, journal: deps.journal, log: deps.log,
+        self: { name: id.name, address: id.listen, fingerprint: deps.peer.identity.fingerprint },
+        load: () => ({ wpars: deps.manager.names().length, active: deps.manager.active().length }),
+      });
+      return new ClusterService(client, membership, new Namespace(client, options.urls), deps);
+    } catch (err) {
+      client.close();
+      throw err;
+    }
+  }
+
+  /** This host's name. */
+  get name(): string {
+    return this.membership.name;
+  }
+
+  /** Trust for the peer endpoint: the live member with that fingerprint (C1). */
+  byFingerprint(fp: string): Peer | undefined {
+    return this.membership.byFingerprint(fp);
+  }
+
+  /** Serves one trusted peer connection: a cluster call, or else `other` (a move). */
+  dispatch(socket: TLSSocket, from: Peer, other: (socket: TLSSocket, from: Peer) => void): void {
+    dispatch(socket, from, {
+      member: (p) => this.membership.byFingerprint(p.fingerprint)?.name === p.name,
+      serve: (call, caller) => {
+        if (!this.#app) throw new WparError('EAGAIN', 'this host is still starting');
+        return answerCall(this.#app, caller, call);
+      },
+      other,
+    });
+  }
+
+  /** Adds `GET /v1/hosts` and keeps the app to run forwarded calls against. */
+  routes(app: FastifyInstance): void {
+    this.#app = app;
+    app.get('/v1/hosts', async () => this.membership.hosts());
+  }
+
+  /**
+   * The server's `forward` hook: an answer for a request this host does not serve itself (the WPAR
+   * is elsewhere, or the request is about the whole cluster), or undefined to run it here.
+   */
+  async forward(req: FastifyRequest): Promise<Answer | undefined> {
+    if (req.headers[FORWARDED] !== undefined) return undefined;
+    const route = req.routeOptions.url ?? '';
+    if (route === '/v1/wpars' && req.method === 'GET') {
+      const q = (req.query as { name?: string | string[] }).name;
+      return json(200, await this.list((q === undefined ? [] : ([] as string[]).concat(q)).map(checkName)));
+    }
+    if (route === '/v1/wpars' && req.method === 'POST') return this.#create((req.body ?? {}) as CreateRequest & { host?: unknown });
+    if (!route.startsWith('/v1/wpars/:name')) return undefined;
+    const name = checkName((req.params as { name: string }).name);
+    const record = await this.namespace.get(name);
+    if (!record) {
+      if (this.#deps.manager.has(name)) return undefined; // defined here before this host joined
+      throw new WparError('ENOENT', `${name}: no such WPAR in the cluster`);
+    }
+    if (record.host === this.name) {
+      if (req.method !== 'DELETE') return undefined;
+      const force = (req.query as { force?: string }).force;
+      await this.#deps.manager.remove(name, { force: force !== undefined && force !== '0' && force !== 'false' });
+      await this.namespace.release(name, this.name);
+      return { status: 204, contentType: 'text/plain', body: '' };
+    }
+    if (/[?&]follow=(?!0|false)/.test(req.url)) throw new WparError('EINVAL', `${name} is on host ${record.host}: follow it there (its console and events are that host's)`);
+    const method = req.method as Call['method'];
+    const answer = await this.#call(record.host, { method, path: req.url, ...(req.body !== undefined && req.body !== null && { body: req.body }) });
+    if (method === 'DELETE' && answer.status === 204) await this.namespace.release(name, record.host);
+    return answer;
+  }
+
+  /** `lswpar` across the cluster: every host's WPARs, each with its `host`; unknown names → ENOENT. */
+  async list(names: readonly string[] = []): Promise<ClusterWparInfo[]> {
+    const records = await this.namespace.all();
+    const owners = new Map(records.map((r) => [r.name, r.host]));
+    const hosts = new Set(records.map((r) => r.host).filter((h) => h !== this.name));
+    const all: ClusterWparInfo[] = this.#deps.manager.list().map((w) => ({ ...w, host: this.name }));
+    await Promise.all([...hosts].map(async (host) => {
+      try {
+        const a = await this.#call(host, { method: 'GET', path: '/v1/wpars' });
+        if (a.status !== 200 || !Array.isArray(a.body)) throw new WparError('EIO', `answered ${a.status}`);
+        for (const w of a.body as WparInfo[]) if (owners.get(w.name) === host) all.push({ ...w, host });
+      } catch (err) {
+        this.#deps.journal.record({ type: 'cluster.list.unreachable', time: Date.now(), host, reason: (err as Error).message });
+      }
+    }));
+    all.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    if (names.length === 0) return all;
+    return names.map((n) => {
+      const w = all.find((x) => x.name === n);
+      if (w) return w;
+      const owner = owners.get(n);
+      throw new WparError(owner ? 'EAGAIN' : 'ENOENT', owner ? `${n}: its host ${owner} does not answer` : `${n}: no such WPAR in the cluster`);
+    });
+  }
+
+  /** Leaves the cluster (the host record goes at once) and closes the etcd client. */
+  async close(): Promise<void> {
+    await this.membership.close();
+    this.#client.close();
+  }
+
+  /**
+   * `mkwpar` in a cluster (C3): the name is claimed in etcd first (one transaction: of two
+   * concurrent claims exactly one wins), then the WPAR is created on its host; if that fails, the
+   * claim is released. The host is `--host`, or else the least-loaded `up` host.
+   */
+  async #create(body: CreateRequest & { host?: unknown }): Promise<Answer | undefined> {
+    const definition = checkDefinition(body.definition);
+    if (body.transient === true) {
+      // wparexec: a transient WPAR stays on this host and out of the namespace, but not under a taken name.
+      if (await this.namespace.get(definition.name)) throw new WparError('EEXIST', `${definition.name}: the name is taken in the cluster`);
+      return undefined;
+    }
+    const live = await this.membership.live();
+    let host: string;
+    if (body.host !== undefined) {
+      host = checkSystemName(body.host);
+      const h = live.find((x) => x.name === host);
+      if (!h) throw new WparError('ENOENT', `host ${host} is not a live member of the cluster`);
+      if (h.state !== 'up') throw new WparError('EBUSY', `host ${host} is ${h.state}: nothing new is placed there`);
+    } else {
+      host = await this.#place(live.filter((h) => h.state === 'up').map((h) => h.name));
+    }
+    await this.namespace.claim(definition, host);
+    if (host === this.name) {
+      const { manager } = this.#deps;
+      try {
+        await manager.create(definition, false);
+      } catch (err) {
+        await this.namespace.release(definition.name, host).catch(() => {});
+        throw err;
+      }
+      // A WPAR that fails to start stays defined (state B, with the reason), as on one system.
+      if (body.start) await manager.start(definition.name);
+      return json(201, { ...manager.info(definition.name), host });
+    }
+    let answer: Answer;
+    try {
+      answer = await this.#call(host, { method: 'POST', path: '/v1/wpars', body: { definition, ...(body.start === true && { start: true }) } });
+    } catch (err) {
+      await this.namespace.release(definition.name, host).catch(() => {});
+      throw err;
+    }
+    if (answer.status !== 201) {
+      await this.namespace.release(definition.name, host).catch(() => {});
+      return answer;
+    }
+    return json(201, { ...(answer.body as WparInfo), host });
+  }
+
+  /** The least-loaded of `up` hosts: the fewest WPARs defined there, then the name. */
+  async #place(up: readonly string[]): Promise<string> {
+    if (up.length === 0) throw new WparError('EAGAIN', 'no host of the cluster is up to place it on');
+    const count = new Map(up.map((h) => [h, 0]));
+    for (const r of await this.namespace.all()) if (count.has(r.host)) count.set(r.host, count.get(r.host)! + 1);
+    return [...count.entries()].sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : 1))[0]![0];
+  }
+
+  async #call(host: string, call: Call): Promise<Answer> {
+    const peer = await this.membership.peer(host);
+    return callPeer(this.#deps.peer.identity, peer, call);
+  }
+}
+
+function json(status: number, body: unknown): Answer {
+  return { status, contentType: 'application/json; charset=utf-8', body };
+}

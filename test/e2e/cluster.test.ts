@@ -1,0 +1,100 @@
+// Clusters on etcd, end to end (C1–C3): a real etcd in its own network namespace, real daemons on
+// test hosts in namespaces joined by a bridge, and the real commands run against each host.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { processesOf } from './harness.ts';
+import { ClusterNet, type ClusterHost } from './cluster-hosts.ts';
+import { canMakeHosts } from './move-hosts.ts';
+import { haveEtcd } from '../support/etcd.ts';
+
+const skip = !canMakeHosts() ? 'needs root and iproute2 for network namespaces' : !haveEtcd() ? 'needs etcd (scripts/install-system-deps.sh --tests)' : false;
+
+describe('a cluster of three hosts', { skip, timeout: 120_000 }, () => {
+  const net = new ClusterNet();
+  let a: ClusterHost; let b: ClusterHost; let c: ClusterHost;
+  before(async () => {
+    net.create();
+    a = net.host('a'); b = net.host('b'); c = net.host('c');
+    await net.startEtcd();
+    await Promise.all([a.start('alpha'), b.start('beta'), c.start('gamma')]);
+  });
+  after(async () => { await net.destroy(); });
+
+  it('three hosts join and every one lists the three, up, with their addresses', async () => {
+    for (const h of [a, b, c]) {
+      const hosts = await h.hosts();
+      assert.deepEqual(hosts.map((x) => [x.name, x.address, x.state, x.wpars]), [
+        ['alpha', a.endpoint, 'up', 0], ['beta', b.endpoint, 'up', 0], ['gamma', c.endpoint, 'up', 0],
+      ]);
+      for (const x of hosts) assert.ok(x.ttl >= 1 && x.ttl <= 3, `ttl ${x.ttl}`);
+    }
+    const table = await a.ok('wpar', ['hosts']);
+    assert.match(table, /^Name\s+Address\s+State\s+WPARs\s+TTL\n/);
+  });
+
+  it('a second live host with a taken name is refused at start, in one line with EEXIST', async () => {
+    const d = net.host('d');
+    const r = await d.tryStart('beta');
+    assert.equal(r.code, 1);
+    const lines = r.stderr.trim().split('\n');
+    assert.equal(lines.length, 1, r.stderr);
+    assert.match(lines[0]!, /^wpard: cannot start: .*host name beta is taken by a live member.*\(EEXIST\)$/);
+    // Nothing changed: still the three, beta still at b's address.
+    assert.deepEqual((await a.hosts()).map((x) => [x.name, x.address]), [['alpha', a.endpoint], ['beta', b.endpoint], ['gamma', c.endpoint]]);
+  });
+
+  it('defined on one host for another, started from a third, listed from anywhere with its host', async () => {
+    assert.match(await a.ok('mkwpar', ['-n', 'web', '--host', 'beta', '--', 'sleep', '600']), /Workload partition web created on beta\./);
+    await c.ok('startwpar', ['web']);
+    for (const h of [a, b, c]) {
+      const web = (await h.list()).find((w) => w.name === 'web');
+      assert.equal(web?.host, 'beta');
+      assert.equal(web?.state, 'A');
+    }
+    assert.ok(processesOf('web', b.home).length > 0, 'runs on beta');
+    assert.deepEqual([processesOf('web', a.home).length, processesOf('web', c.home).length], [0, 0]);
+    assert.match(await c.ok('lswpar', []), /^Name\s+Host\s+State/);
+    assert.equal((await a.hosts()).find((x) => x.name === 'beta')?.wpars, 1);
+    // Stopped from alpha, removed from gamma: gone everywhere.
+    await a.ok('stopwpar', ['-F', 'web']);
+    await c.ok('rmwpar', ['web']);
+    for (const h of [a, b, c]) assert.deepEqual((await h.list()).map((w) => w.name), []);
+    const gone = await a.run('startwpar', ['web']);
+    assert.equal(gone.code, 1);
+    assert.match(gone.stderr, /web.*no such WPAR.*\(ENOENT\)/);
+  });
+
+  it('concurrent mkwpar of one name on two hosts: exactly one wins, the other gets EEXIST', async () => {
+    const [ra, rb] = await Promise.all([
+      a.run('mkwpar', ['-n', 'twin', '--host', 'alpha', '--', 'sleep', '600']),
+      b.run('mkwpar', ['-n', 'twin', '--host', 'beta', '--', 'sleep', '600']),
+    ]);
+    assert.deepEqual([ra.code, rb.code].sort(), [0, 1], `${ra.stderr}${rb.stderr}`);
+    const loser = ra.code === 1 ? ra : rb;
+    assert.match(loser.stderr, /twin.*taken in the cluster.*\(EEXIST\)/);
+    const twins = (await c.list()).filter((w) => w.name === 'twin');
+    assert.equal(twins.length, 1);
+    assert.equal(twins[0]!.host, ra.code === 0 ? 'alpha' : 'beta');
+    await c.ok('rmwpar', ['twin']);
+  });
+
+  it('without --host, each WPAR goes to the least-loaded up host', async () => {
+    const placed: string[] = [];
+    for (const n of ['p1', 'p2', 'p3']) {
+      const info = JSON.parse(await c.ok('mkwpar', ['--json', '-n', n, '--', 'sleep', '600'])) as { host: string };
+      placed.push(info.host);
+    }
+    assert.deepEqual(placed, ['alpha', 'beta', 'gamma']);
+    const bad = await a.run('mkwpar', ['-n', 'p4', '--host', 'nowhere', '--', 'true']);
+    assert.match(bad.stderr, /host nowhere is not a live member.*\(ENOENT\)/);
+    for (const n of ['p1', 'p2', 'p3']) await a.ok('rmwpar', [n]);
+  });
+
+  it('a host that leaves is listed lost, and its name is free again', async () => {
+    await c.stop();
+    const hosts = await a.hosts();
+    assert.deepEqual(hosts.map((x) => [x.name, x.state]), [['alpha', 'up'], ['beta', 'up'], ['gamma', 'lost']]);
+    await c.start('gamma');
+    assert.equal((await a.hosts()).find((x) => x.name === 'gamma')?.state, 'up');
+  });
+});
