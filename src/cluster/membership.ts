@@ -10,7 +10,7 @@
  * so (`cluster.lease.lost`) and re-joins with a new lease as soon as etcd answers.
  * @module
  */
-import type { Etcd3, Lease, Watcher } from 'etcd3';
+import { EtcdLeaseInvalidError, type Etcd3, type Lease, type Watcher } from 'etcd3';
 import { WparError } from '../kernel/errno.ts';
 import type { Journal } from '../daemon/journal.ts';
 import type { Fingerprint } from '../peer/fingerprint.ts';
@@ -183,7 +183,8 @@ export class Membership {
       else await this.#renew(now);
       await this.#refresh();
     } catch (err) {
-      if (!this.#lost && Date.now() - this.#renewedSent >= this.#ttlMs) this.#markLost(Date.now());
+      // etcd says the lease is gone, or our own deadline passed: lost either way.
+      if (!this.#lost && (err instanceof EtcdLeaseInvalidError || Date.now() - this.#renewedSent >= this.#ttlMs)) this.#markLost(Date.now());
       this.#o.journal.record({ type: 'cluster.renew.failed', time: Date.now(), host: this.name, reason: (err as Error).message.split('\n')[0] });
     } finally {
       this.#schedule();

@@ -116,6 +116,9 @@ export class ClusterService {
       if (this.#deps.manager.has(name)) return undefined; // defined here before this host joined
       throw new WparError('ENOENT', `${name}: no such WPAR in the cluster`);
     }
+    if (route === '/v1/wpars/:name/move') {
+      throw new WparError('EINVAL', `${name}: a move in a cluster must hand its ownership over in etcd (C4), which this version does not do yet; not moved`);
+    }
     if (record.host === this.name) {
       if (req.method !== 'DELETE') return undefined;
       const force = (req.query as { force?: string }).force;
@@ -123,6 +126,7 @@ export class ClusterService {
       await this.namespace.release(name, this.name);
       return { status: 204, contentType: 'text/plain', body: '' };
     }
+    if (route === '/v1/wpars/:name/checkpoint') throw new WparError('EINVAL', `${name} is on host ${record.host}: checkpoint it there (the image directory is that host's)`);
     if (/[?&]follow=(?!0|false)/.test(req.url)) throw new WparError('EINVAL', `${name} is on host ${record.host}: follow it there (its console and events are that host's)`);
     const method = req.method as Call['method'];
     const answer = await this.#call(record.host, { method, path: req.url, ...(req.body !== undefined && req.body !== null && { body: req.body }) });

@@ -160,6 +160,11 @@ export class ClusterHost {
     return JSON.parse(await this.ok('wpar', ['hosts', '--json'])) as HostLine[];
   }
 
+  /** Cuts (or restores) this host's link to the bridge. */
+  link(up: boolean): void {
+    ip('-n', this.net.bridge, 'link', 'set', this.cable, up ? 'up' : 'down');
+  }
+
   /** Stops the daemon (SIGTERM; SIGKILL after 20 s). */
   async stop(): Promise<void> {
     const d = this.#daemon;
