@@ -118,7 +118,7 @@ export class Membership {
   /** The live host of that name as a peer to connect to (ENOENT when it is not up). */
   async peer(name: string): Promise<Peer> {
     const r = (await this.live()).find((h) => h.name === name);
-    if (!r) throw new WparError('ENOENT', `host ${name} is not a live member of the cluster`);
+    if (!r) throw new WparError('EAGAIN', `host ${name} is not a live member of the cluster now (lost: its lease expired)`);
     return { name: r.name, fingerprint: r.fingerprint, address: r.address };
   }
 
