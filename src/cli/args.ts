@@ -87,7 +87,7 @@ export function checkWparName(name: string, what = 'WPAR name'): string {
 }
 
 /** Variables the runtime sets itself; a definition may not override them. */
-export const RESERVED_ENV: ReadonlySet<string> = new Set(['WPAR_NAME', 'WPAR_CID', 'WPAR_ROOT', 'WPAR_AGENT']);
+export const RESERVED_ENV: ReadonlySet<string> = new Set(['WPAR_NAME', 'WPAR_CID', 'WPAR_ROOT', 'WPAR_AGENT', 'WPAR_EPOCH']);
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** `-e NAME=VALUE` items as an environment; a later item for the same name wins. */

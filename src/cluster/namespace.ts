@@ -46,7 +46,7 @@ export class Namespace {
   /** Claims `definition.name` for `host`: EEXIST (naming the owner) if the name is taken. */
   async claim(definition: WparDefinition, host: string): Promise<WparRecord> {
     const key = WPARS + definition.name;
-    const record: WparRecord = { name: definition.name, host, definition, created: Date.now() };
+    const record: WparRecord = { name: definition.name, host, definition, created: Date.now(), epoch: 1 };
     let result;
     try {
       result = await this.#client.if(key, 'Create', '==', 0)

@@ -56,6 +56,8 @@ export interface WparRecord {
   readonly definition: WparDefinition;
   /** When it was defined (ms since the epoch). */
   readonly created: number;
+  /** The ownership epoch (C4): 1 when defined, raised by every change of owner; `WPAR_EPOCH`. */
+  readonly epoch: number;
 }
 
 function object(text: string): Record<string, unknown> | null {
@@ -107,8 +109,9 @@ export function parseWpar(key: string, text: string): WparRecord | null {
   try {
     const definition = checkDefinition(o.definition);
     const created = count(o.created);
-    if (definition.name !== o.name || created === null) return null;
-    return { name: definition.name, host: checkSystemName(o.host), definition, created };
+    const epoch = count(o.epoch);
+    if (definition.name !== o.name || created === null || epoch === null || epoch < 1) return null;
+    return { name: definition.name, host: checkSystemName(o.host), definition, created, epoch };
   } catch {
     return null;
   }

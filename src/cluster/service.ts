@@ -31,7 +31,7 @@ export interface ClusterDeps {
 }
 
 /** A WPAR as the cluster lists it: where it is. */
-export type ClusterWparInfo = WparInfo & { readonly host: string };
+export type ClusterWparInfo = WparInfo & { readonly host: string; readonly epoch?: number };
 
 /** A joined host's cluster service. */
 export class ClusterService {
@@ -40,6 +40,8 @@ export class ClusterService {
   readonly #client: Etcd3;
   readonly #deps: ClusterDeps;
   #app: FastifyInstance | null = null;
+  /** Epochs of the WPARs this host owns, as last read from etcd. */
+  readonly #epochs = new Map<string, number>();
 
   private constructor(client: Etcd3, membership: Membership, namespace: Namespace, deps: ClusterDeps) {
     this.#client = client;
@@ -62,7 +64,10 @@ export class ClusterService {
         self: { name: id.name, address: id.listen, fingerprint: deps.peer.identity.fingerprint },
         load: () => ({ wpars: deps.manager.names().length, active: deps.manager.active().length }),
       });
-      return new ClusterService(client, membership, new Namespace(client, options.urls), deps);
+      const service = new ClusterService(client, membership, new Namespace(client, options.urls), deps);
+      // The epochs of what this host owns, before anything auto-starts.
+      for (const r of await service.namespace.all()) if (r.host === service.name) service.#epochs.set(r.name, r.epoch);
+      return service;
     } catch (err) {
       client.close();
       throw err;
@@ -102,8 +107,8 @@ export class ClusterService {
    * is elsewhere, or the request is about the whole cluster), or undefined to run it here.
    */
   async forward(req: FastifyRequest): Promise<Answer | undefined> {
-    if (req.headers[FORWARDED] !== undefined) return undefined;
     const route = req.routeOptions.url ?? '';
+    if (req.headers[FORWARDED] !== undefined) return this.#served(req, route);
     if (route === '/v1/wpars' && req.method === 'GET') {
       const q = (req.query as { name?: string | string[] }).name;
       return json(200, await this.list((q === undefined ? [] : ([] as string[]).concat(q)).map(checkName)));
@@ -120,10 +125,12 @@ export class ClusterService {
       throw new WparError('EINVAL', `${name}: a move in a cluster must hand its ownership over in etcd (C4), which this version does not do yet; not moved`);
     }
     if (record.host === this.name) {
+      this.#epochs.set(name, record.epoch);
       if (req.method !== 'DELETE') return undefined;
       const force = (req.query as { force?: string }).force;
       await this.#deps.manager.remove(name, { force: force !== undefined && force !== '0' && force !== 'false' });
       await this.namespace.release(name, this.name);
+      this.#epochs.delete(name);
       return { status: 204, contentType: 'text/plain', body: '' };
     }
     if (route === '/v1/wpars/:name/checkpoint') throw new WparError('EINVAL', `${name} is on host ${record.host}: checkpoint it there (the image directory is that host's)`);
@@ -134,17 +141,48 @@ export class ClusterService {
     return answer;
   }
 
+  /** The epoch this host last read for a WPAR it owns (`WPAR_EPOCH` of its next start), or undefined. */
+  epochOf(name: string): number | undefined {
+    return this.#epochs.get(name);
+  }
+
+  /**
+   * A request forwarded here runs here — but one that changes a WPAR only while etcd, read just
+   * now, names this host as its owner (C4: a host acts only with the current epoch); the epoch
+   * read is the one its processes get. EPERM otherwise, and nothing is done.
+   */
+  async #served(req: FastifyRequest, route: string): Promise<undefined> {
+    if (req.method === 'GET') return undefined;
+    let name: string;
+    if (route === '/v1/wpars' && req.method === 'POST') name = checkDefinition(((req.body ?? {}) as CreateRequest).definition).name;
+    else if (route.startsWith('/v1/wpars/:name')) name = checkName((req.params as { name: string }).name);
+    else return undefined;
+    const record = await this.namespace.get(name);
+    if (!record) {
+      if (route === '/v1/wpars') throw new WparError('EPERM', `${name}: not defined in the cluster; not created`);
+      return undefined; // defined here before this host joined
+    }
+    if (record.host !== this.name) throw new WparError('EPERM', `${name}: ${this.name} is not its owner in the cluster (${record.host} is, epoch ${record.epoch}); not done`);
+    this.#epochs.set(name, record.epoch);
+    return undefined;
+  }
+
   /** `lswpar` across the cluster: every host's WPARs, each with its `host`; unknown names → ENOENT. */
   async list(names: readonly string[] = []): Promise<ClusterWparInfo[]> {
     const records = await this.namespace.all();
     const owners = new Map(records.map((r) => [r.name, r.host]));
+    const epochs = new Map(records.map((r) => [r.name, r.epoch]));
+    const withEpoch = (w: WparInfo, host: string): ClusterWparInfo => {
+      const epoch = owners.get(w.name) === host ? epochs.get(w.name) : undefined;
+      return { ...w, host, ...(epoch !== undefined && { epoch }) };
+    };
     const hosts = new Set(records.map((r) => r.host).filter((h) => h !== this.name));
-    const all: ClusterWparInfo[] = this.#deps.manager.list().map((w) => ({ ...w, host: this.name }));
+    const all: ClusterWparInfo[] = this.#deps.manager.list().map((w) => withEpoch(w, this.name));
     await Promise.all([...hosts].map(async (host) => {
       try {
         const a = await this.#call(host, { method: 'GET', path: '/v1/wpars' });
         if (a.status !== 200 || !Array.isArray(a.body)) throw new WparError('EIO', `answered ${a.status}`);
-        for (const w of a.body as WparInfo[]) if (owners.get(w.name) === host) all.push({ ...w, host });
+        for (const w of a.body as WparInfo[]) if (owners.get(w.name) === host) all.push(withEpoch(w, host));
       } catch (err) {
         this.#deps.journal.record({ type: 'cluster.list.unreachable', time: Date.now(), host, reason: (err as Error).message });
       }
@@ -187,8 +225,9 @@ export class ClusterService {
     } else {
       host = await this.#place(live.filter((h) => h.state === 'up').map((h) => h.name));
     }
-    await this.namespace.claim(definition, host);
+    const claimed = await this.namespace.claim(definition, host);
     if (host === this.name) {
+      this.#epochs.set(definition.name, claimed.epoch);
       const { manager } = this.#deps;
       try {
         await manager.create(definition, false);
@@ -198,7 +237,7 @@ export class ClusterService {
       }
       // A WPAR that fails to start stays defined (state B, with the reason), as on one system.
       if (body.start) await manager.start(definition.name);
-      return json(201, { ...manager.info(definition.name), host });
+      return json(201, { ...manager.info(definition.name), host, epoch: claimed.epoch });
     }
     let answer: Answer;
     try {
@@ -211,7 +250,7 @@ export class ClusterService {
       await this.namespace.release(definition.name, host).catch(() => {});
       return answer;
     }
-    return json(201, { ...(answer.body as WparInfo), host });
+    return json(201, { ...(answer.body as WparInfo), host, epoch: claimed.epoch });
   }
 
   /** The least-loaded of `up` hosts: the fewest WPARs defined there, then the name. */

@@ -120,6 +120,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       throw err;
     }
     peer.trustAlso(cluster);
+    const joined = cluster;
+    manager.epochOf = (name) => joined.epochOf(name);
   }
 
   const extensions: LoadedExtension[] = [];

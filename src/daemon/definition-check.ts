@@ -8,7 +8,7 @@ import { WparError } from '../kernel/errno.ts';
 import { WPAR_NAME_PATTERN, type Limits, type WparDefinition } from '../runtime/definition.ts';
 
 /** Variables the runtime sets itself; a definition may not override them. */
-const RESERVED_ENV = new Set(['WPAR_NAME', 'WPAR_CID', 'WPAR_ROOT', 'WPAR_AGENT']);
+const RESERVED_ENV = new Set(['WPAR_NAME', 'WPAR_CID', 'WPAR_ROOT', 'WPAR_AGENT', 'WPAR_EPOCH']);
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** Checks a WPAR name (the kernel's rule); throws EINVAL saying why. */

@@ -72,6 +72,8 @@ export interface WparInfo {
   readonly movingTo?: string;
   /** In a cluster (C3): the host it is defined on. */
   readonly host?: string;
+  /** In a cluster (C4): its ownership epoch, which rises with every change of owner (`WPAR_EPOCH`). */
+  readonly epoch?: number;
 }
 
 /** `POST /v1/wpars`. */

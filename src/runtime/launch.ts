@@ -33,6 +33,8 @@ export interface LaunchOptions {
   readonly root: string;
   /** The agent endpoint (`WPAR_AGENT`). */
   readonly agentPath: string;
+  /** In a cluster: the ownership epoch (`WPAR_EPOCH`, C4). */
+  readonly epoch?: number;
   /** The console log file (`.../console.log`); its directory is created if missing. */
   readonly consoleLog: string;
   /** Console log bounds (default 1 MiB × 3 files). */
@@ -117,7 +119,7 @@ export async function launch(options: LaunchOptions): Promise<WparProcess> {
   checkArgv(name, definition.argv);
   if (!isAbsolute(options.root)) throw new WparError('EINVAL', `WPAR ${name}: root ${JSON.stringify(options.root)} is not an absolute path`);
   const hostname = checkHostname(name, definition.hostname ?? name);
-  const env = wparEnvironment(definition, { cid: options.cid, root: options.root, agent: options.agentPath });
+  const env = wparEnvironment(definition, { cid: options.cid, root: options.root, agent: options.agentPath, ...(options.epoch !== undefined && { epoch: options.epoch }) });
   try {
     mkdirSync(options.root, { recursive: true });
   } catch (err) {

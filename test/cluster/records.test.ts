@@ -27,11 +27,12 @@ describe('records read back from etcd', () => {
 
   it('known hosts and WPAR records', () => {
     assert.deepEqual(parseKnown(KNOWN + 'alpha', JSON.stringify({ name: 'alpha', address: '10.0.0.1:7070', fingerprint: FP })), { name: 'alpha', address: '10.0.0.1:7070', fingerprint: FP });
-    const w = parseWpar(WPARS + 'web', JSON.stringify({ name: 'web', host: 'alpha', definition, created: 5 }));
+    const w = parseWpar(WPARS + 'web', JSON.stringify({ name: 'web', host: 'alpha', definition, created: 5, epoch: 1 }));
     assert.equal(w?.host, 'alpha');
     assert.deepEqual(w?.definition.argv, ['sleep', '1']);
-    assert.equal(parseWpar(WPARS + 'web', JSON.stringify({ name: 'web', host: 'alpha', definition: { ...definition, name: 'other' }, created: 5 })), null);
-    assert.equal(parseWpar(WPARS + 'web', JSON.stringify({ name: 'web', host: 'alpha', definition: { ...definition, argv: [] }, created: 5 })), null);
+    assert.equal(parseWpar(WPARS + 'web', JSON.stringify({ name: 'web', host: 'alpha', definition: { ...definition, name: 'other' }, created: 5, epoch: 1 })), null);
+    assert.equal(parseWpar(WPARS + 'web', JSON.stringify({ name: 'web', host: 'alpha', definition, created: 5, epoch: 0 })), null);
+    assert.equal(parseWpar(WPARS + 'web', JSON.stringify({ name: 'web', host: 'alpha', definition: { ...definition, argv: [] }, created: 5, epoch: 1 })), null);
   });
 });
 

@@ -2,6 +2,7 @@
 // test hosts in namespaces joined by a bridge, and the real commands run against each host.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { processesOf } from './harness.ts';
 import { ClusterNet, type ClusterHost } from './cluster-hosts.ts';
 import { canMakeHosts } from './move-hosts.ts';
@@ -51,7 +52,11 @@ describe('a cluster of three hosts', { skip, timeout: 120_000 }, () => {
       assert.equal(web?.host, 'beta');
       assert.equal(web?.state, 'A');
     }
-    assert.ok(processesOf('web', b.home).length > 0, 'runs on beta');
+    const onBeta = processesOf('web', b.home);
+    assert.ok(onBeta.length > 0, 'runs on beta');
+    // C4: its processes know the ownership epoch, which lswpar shows too.
+    for (const pid of onBeta) assert.ok(readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').includes('WPAR_EPOCH=1'), `pid ${pid}`);
+    assert.equal((await a.list()).find((w) => w.name === 'web')?.epoch, 1);
     assert.deepEqual([processesOf('web', a.home).length, processesOf('web', c.home).length], [0, 0]);
     assert.match(await c.ok('lswpar', []), /^Name\s+Host\s+State/);
     assert.equal((await a.hosts()).find((x) => x.name === 'beta')?.wpars, 1);
