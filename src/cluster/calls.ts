@@ -41,13 +41,13 @@ export interface Answer {
   readonly body: unknown;
 }
 
-/** Checks a call received from a member: only the control API's WPAR and system routes, never a stream. */
+/** Checks a call received from a member: only the control API's WPAR, system and drain routes, never a stream. */
 export function checkCall(m: Record<string, unknown>): Call {
   if (m.protocol !== CALL_PROTOCOL) throw new WparError('EPROTO', `call protocol ${String(m.protocol)} is not supported (this host speaks ${CALL_PROTOCOL})`);
   const method = m.method;
   if (method !== 'GET' && method !== 'POST' && method !== 'DELETE') throw new WparError('EPROTO', `bad call method ${JSON.stringify(method)}`);
   const path = m.path;
-  if (typeof path !== 'string' || !/^\/v1\/(wpars|system)(\/|\?|$)/.test(path) || path.length > 4096 || /follow=/.test(path)) {
+  if (typeof path !== 'string' || !/^\/v1\/(wpars|system|hosts\/[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\/(drain|undrain))(\/|\?|$)/.test(path) || path.length > 4096 || /follow=/.test(path)) {
     throw new WparError('EPROTO', `bad call path ${JSON.stringify(path)}`);
   }
   return { method, path, ...(m.body !== undefined && { body: m.body }) };

@@ -5,11 +5,14 @@
  * Lease loss is decided here, not by the client library: `etcd3` reports a lost lease only when a
  * keep-alive finally fails or etcd answers that the lease is gone, which can be long after etcd
  * expired it. So the host keeps its own deadline: the lease counts as expired once `ttl` seconds
- * have passed since the *sending* of the last keep-alive that etcd acknowledged — never later than
- * etcd's own expiry, which is measured from when etcd received it. Past that deadline the host says
- * so (`cluster.lease.lost`) and re-joins with a new lease as soon as etcd answers.
+ * (less a small margin) have passed since the *sending* of the last keep-alive that etcd
+ * acknowledged — never later than etcd's own expiry, which is measured from when etcd received it.
+ * A failed keep-alive is tried again at once (another etcd member may answer), each attempt bounded
+ * by what is left before the deadline. Past it the host says so (`cluster.lease.lost`) and re-joins
+ * with a new lease as soon as etcd answers.
  * @module
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import { EtcdLeaseInvalidError, type Etcd3, type Lease, type Watcher } from 'etcd3';
 import { WparError } from '../kernel/errno.ts';
 import type { Journal } from '../daemon/journal.ts';
@@ -17,6 +20,11 @@ import type { Fingerprint } from '../peer/fingerprint.ts';
 import type { Peer } from '../peer/peers.ts';
 import { CALL_MS, etcdError, type ClusterOptions } from './etcd.ts';
 import { HOSTS, KNOWN, parseHost, parseKnown, parseWpar, WPARS, type HostRecord } from './records.ts';
+
+/** The most one keep-alive attempt may take (then the next is tried, possibly on another etcd member). */
+const ATTEMPT_MS = 1000;
+/** The pause between two attempts at a renewal. */
+const RETRY_MS = 100;
 
 /** One line of `wpar hosts --json` (C2). */
 export interface HostInfo {
@@ -52,6 +60,8 @@ export interface MembershipOptions {
 export class Membership {
   readonly #o: MembershipOptions;
   readonly #ttlMs: number;
+  /** The lease counts as lost this much before `sent + TTL`, so that no attempt in flight overlaps etcd's expiry. */
+  readonly #marginMs: number;
   #lease: Lease;
   #record: HostRecord;
   /** When the last acknowledged keep-alive (or the grant) was sent. */
@@ -66,6 +76,7 @@ export class Membership {
   private constructor(o: MembershipOptions, lease: Lease, record: HostRecord, sent: number) {
     this.#o = o;
     this.#ttlMs = o.options.leaseTtl * 1000;
+    this.#marginMs = Math.min(500, this.#ttlMs / 10);
     this.#lease = lease;
     this.#record = record;
     this.#renewedSent = sent;
@@ -101,6 +112,30 @@ export class Membership {
   byFingerprint(fp: string): Peer | undefined {
     const r = this.#live.get(fp);
     return r && r.name !== this.name ? { name: r.name, fingerprint: r.fingerprint, address: r.address } : undefined;
+  }
+
+  /** The live member of that name (not this host), as a peer, or undefined. */
+  byName(name: string): Peer | undefined {
+    if (name === this.name) return undefined;
+    for (const r of this.#live.values()) if (r.name === name) return { name: r.name, fingerprint: r.fingerprint, address: r.address };
+    return undefined;
+  }
+
+  /** This host's state as it publishes it. */
+  get state(): 'up' | 'draining' {
+    return this.#record.state;
+  }
+
+  /** Publishes `up` or `draining` (C7) under the lease. */
+  async setState(state: 'up' | 'draining'): Promise<void> {
+    const record = { ...this.#record, state };
+    try {
+      await this.#o.client.put(HOSTS + this.name).value(JSON.stringify(record)).lease(await this.#lease.grant()).exec();
+    } catch (err) {
+      throw etcdError(err, `${this.name}: publishing its state ${state}`, this.#o.options.urls);
+    }
+    this.#record = record;
+    this.#o.journal.record({ type: state === 'draining' ? 'cluster.draining' : 'cluster.undrained', time: Date.now(), host: this.name });
   }
 
   /** The live host records now, from etcd. */
@@ -176,23 +211,40 @@ export class Membership {
   }
 
   async #tick(): Promise<void> {
-    const now = Date.now();
     try {
-      if (!this.#lost && now - this.#renewedSent >= this.#ttlMs) this.#markLost(now);
-      if (this.#lost) await this.#rejoin(now);
-      else await this.#renew(now);
+      if (this.#lost) await this.#rejoin(Date.now());
+      else await this.#renewInTime();
       await this.#refresh();
     } catch (err) {
-      // etcd says the lease is gone, or our own deadline passed: lost either way.
-      if (!this.#lost && (err instanceof EtcdLeaseInvalidError || Date.now() - this.#renewedSent >= this.#ttlMs)) this.#markLost(Date.now());
       this.#o.journal.record({ type: 'cluster.renew.failed', time: Date.now(), host: this.name, reason: (err as Error).message.split('\n')[0] });
     } finally {
       this.#schedule();
     }
   }
 
-  async #renew(sent: number): Promise<void> {
-    const res = await this.#lease.keepaliveOnce({ deadline: sent + CALL_MS });
+  /**
+   * Renews the lease, trying again at once (every {@link RETRY_MS}) while the deadline allows: a
+   * keep-alive that went to an etcd member that just died fails, and the next goes to another.
+   * Each attempt is bounded so that none outlives the deadline; past it, the lease counts as lost.
+   */
+  async #renewInTime(): Promise<void> {
+    for (let attempt = 0; !this.#closed; attempt++) {
+      const sent = Date.now();
+      const left = this.#renewedSent + this.#ttlMs - this.#marginMs - sent;
+      if (left <= 0) { this.#markLost(sent); return; }
+      try {
+        await this.#renew(sent, Math.min(ATTEMPT_MS, left));
+        return;
+      } catch (err) {
+        if (err instanceof EtcdLeaseInvalidError) { this.#markLost(Date.now()); return; }
+        if (attempt === 0) this.#o.journal.record({ type: 'cluster.renew.failed', time: Date.now(), host: this.name, reason: (err as Error).message.split('\n')[0] });
+        await delay(RETRY_MS);
+      }
+    }
+  }
+
+  async #renew(sent: number, budgetMs: number): Promise<void> {
+    const res = await this.#lease.keepaliveOnce({ deadline: sent + budgetMs });
     if (Number(res.TTL) <= 0) { this.#markLost(Date.now()); return; }
     this.#renewedSent = sent;
     const load = this.#o.load();
@@ -204,6 +256,7 @@ export class Membership {
   }
 
   #markLost(now: number): void {
+    if (this.#lost) return;
     this.#lost = true;
     this.#o.journal.record({ type: 'cluster.lease.lost', time: now, host: this.name, renewedAgoMs: now - this.#renewedSent });
     this.#o.log(`cluster: no lease renewal for ${Math.round((now - this.#renewedSent) / 1000)} s: this host counts as lost until it re-joins`);
@@ -211,7 +264,7 @@ export class Membership {
 
   async #rejoin(sent: number): Promise<void> {
     this.#lease.release();
-    const { lease, record } = await register(this.#o, sent);
+    const { lease, record } = await register(this.#o, sent, this.#record.state);
     this.#lease = lease;
     this.#record = record;
     this.#renewedSent = sent;
@@ -246,14 +299,14 @@ export class Membership {
 }
 
 /** Grants a lease and publishes the host record under it (see {@link Membership.join}). */
-async function register(o: MembershipOptions, now: number): Promise<{ lease: Lease; record: HostRecord }> {
+async function register(o: MembershipOptions, now: number, state: 'up' | 'draining' = 'up'): Promise<{ lease: Lease; record: HostRecord }> {
   const { client, options, self } = o;
   const key = HOSTS + self.name;
   const lease = client.lease(options.leaseTtl, { autoKeepAlive: false });
   lease.on('lost', () => { /* decided by our own deadline, see the module comment */ });
   try {
     const id = await lease.grant();
-    const record: HostRecord = { ...self, state: 'up', load: o.load(), ttl: options.leaseTtl, since: now };
+    const record: HostRecord = { ...self, state, load: o.load(), ttl: options.leaseTtl, since: now };
     const value = JSON.stringify(record);
     const known = JSON.stringify({ name: self.name, address: self.address, fingerprint: self.fingerprint });
     const first = await client.if(key, 'Create', '==', 0)

@@ -64,6 +64,23 @@ export class Namespace {
     return record;
   }
 
+  /**
+   * Changes the owner of `record` to `host`, raising its epoch (C4), by a transaction that succeeds
+   * only if the record is still exactly `record` (EBUSY if it changed meanwhile). Returns the new record.
+   */
+  async transfer(record: WparRecord, host: string): Promise<WparRecord> {
+    const key = WPARS + record.name;
+    const next: WparRecord = { ...record, host, epoch: record.epoch + 1 };
+    let result;
+    try {
+      result = await this.#client.if(key, 'Value', '==', JSON.stringify(record)).then(this.#client.put(key).value(JSON.stringify(next))).commit();
+    } catch (err) {
+      throw etcdError(err, `${record.name}: handing it to ${host} in the cluster`, this.#urls);
+    }
+    if (!result.succeeded) throw new WparError('EBUSY', `${record.name}: its record changed while handing it to ${host}; not moved`);
+    return next;
+  }
+
   /** Removes the record of `name` if it still names `host` as its owner. */
   async release(name: string, host: string): Promise<void> {
     const key = WPARS + name;

@@ -21,6 +21,8 @@ import { answerCall, callPeer, dispatch, FORWARDED, type Answer, type Call } fro
 import { etcdClient, type ClusterOptions } from './etcd.ts';
 import { Membership } from './membership.ts';
 import { Namespace } from './namespace.ts';
+import type { Mover } from '../peer/move.ts';
+import type { WparRecord } from './records.ts';
 
 /** What the cluster service works with. */
 export interface ClusterDeps {
@@ -28,6 +30,15 @@ export interface ClusterDeps {
   readonly peer: PeerService;
   readonly journal: Journal;
   readonly log: (line: string) => void;
+}
+
+/** What `wpar drain HOST` did (C7). */
+export interface DrainResult {
+  readonly host: string;
+  readonly state: 'draining';
+  readonly moved: readonly { readonly name: string; readonly to: string; readonly epoch: number; readonly downtimeMs: number }[];
+  /** Those left where they are, and why (not checkpointable, not active, the move failed). */
+  readonly notMoved: readonly { readonly name: string; readonly reason: string }[];
 }
 
 /** A WPAR as the cluster lists it: where it is. */
@@ -40,8 +51,7 @@ export class ClusterService {
   readonly #client: Etcd3;
   readonly #deps: ClusterDeps;
   #app: FastifyInstance | null = null;
-  /** Epochs of the WPARs this host owns, as last read from etcd. */
-  readonly #epochs = new Map<string, number>();
+  #mover: Mover | null = null;
 
   private constructor(client: Etcd3, membership: Membership, namespace: Namespace, deps: ClusterDeps) {
     this.#client = client;
@@ -65,8 +75,6 @@ export class ClusterService {
         load: () => ({ wpars: deps.manager.names().length, active: deps.manager.active().length }),
       });
       const service = new ClusterService(client, membership, new Namespace(client, options.urls), deps);
-      // The epochs of what this host owns, before anything auto-starts.
-      for (const r of await service.namespace.all()) if (r.host === service.name) service.#epochs.set(r.name, r.epoch);
       return service;
     } catch (err) {
       client.close();
@@ -82,6 +90,16 @@ export class ClusterService {
   /** Trust for the peer endpoint: the live member with that fingerprint (C1). */
   byFingerprint(fp: string): Peer | undefined {
     return this.membership.byFingerprint(fp);
+  }
+
+  /** The live member of that name, as a peer (moves of a drain go to members). */
+  byName(name: string): Peer | undefined {
+    return this.membership.byName(name);
+  }
+
+  /** Gives the service the daemon's mover (drains move WPARs live, C7). */
+  useMover(mover: Mover): void {
+    this.#mover = mover;
   }
 
   /** Serves one trusted peer connection: a cluster call, or else `other` (a move). */
@@ -100,6 +118,8 @@ export class ClusterService {
   routes(app: FastifyInstance): void {
     this.#app = app;
     app.get('/v1/hosts', async () => this.membership.hosts());
+    app.post<{ Params: { name: string } }>('/v1/hosts/:name/drain', async (req) => this.#onHost(req, checkSystemName(req.params.name), 'drain'));
+    app.post<{ Params: { name: string } }>('/v1/hosts/:name/undrain', async (req) => this.#onHost(req, checkSystemName(req.params.name), 'undrain'));
   }
 
   /**
@@ -125,12 +145,10 @@ export class ClusterService {
       throw new WparError('EINVAL', `${name}: a move in a cluster must hand its ownership over in etcd (C4), which this version does not do yet; not moved`);
     }
     if (record.host === this.name) {
-      this.#epochs.set(name, record.epoch);
       if (req.method !== 'DELETE') return undefined;
       const force = (req.query as { force?: string }).force;
       await this.#deps.manager.remove(name, { force: force !== undefined && force !== '0' && force !== 'false' });
       await this.namespace.release(name, this.name);
-      this.#epochs.delete(name);
       return { status: 204, contentType: 'text/plain', body: '' };
     }
     if (route === '/v1/wpars/:name/checkpoint') throw new WparError('EINVAL', `${name} is on host ${record.host}: checkpoint it there (the image directory is that host's)`);
@@ -141,15 +159,78 @@ export class ClusterService {
     return answer;
   }
 
-  /** The epoch this host last read for a WPAR it owns (`WPAR_EPOCH` of its next start), or undefined. */
-  epochOf(name: string): number | undefined {
-    return this.#epochs.get(name);
+  /**
+   * The epoch a start of `name` here runs with (`WPAR_EPOCH`, C4), read from etcd at that moment:
+   * undefined for a WPAR outside the namespace; EPERM if etcd names another owner (nothing starts).
+   */
+  async epochOf(name: string): Promise<number | undefined> {
+    const r = await this.namespace.get(name);
+    if (!r) return undefined;
+    if (r.host !== this.name) throw new WparError('EPERM', `${name}: ${this.name} is not its owner in the cluster (${r.host} is, epoch ${r.epoch}); not started`);
+    return r.epoch;
+  }
+
+  /** `wpar drain HOST` / `wpar undrain HOST`: done by that host itself (forwarded there if need be). */
+  async #onHost(req: FastifyRequest, host: string, what: 'drain' | 'undrain'): Promise<unknown> {
+    if (host !== this.name) {
+      if (req.headers[FORWARDED] !== undefined) throw new WparError('EINVAL', `${what} ${host} was sent to ${this.name}`);
+      const a = await this.#call(host, { method: 'POST', path: `/v1/hosts/${host}/${what}` });
+      if (a.status >= 300) {
+        const e = (a.body as { error?: { code?: string; message?: string } }).error;
+        throw new WparError((e?.code ?? 'EIO') as WparError['code'], e?.message ?? `host ${host} answered ${a.status}`);
+      }
+      return a.body;
+    }
+    if (what === 'undrain') {
+      await this.membership.setState('up');
+      return { host, state: 'up' };
+    }
+    return this.#drain();
+  }
+
+  /**
+   * C7: nothing new is placed here from now on; each active checkpointable WPAR this host owns is
+   * handed to the least-loaded other `up` host — ownership first, by transaction (its epoch rises,
+   * so the arrival starts it with the new `WPAR_EPOCH`), then the live move; if the move fails the
+   * ownership comes back (the epoch rises again) and the WPAR runs on here. The rest are listed.
+   */
+  async #drain(): Promise<DrainResult> {
+    const { manager } = this.#deps;
+    await this.membership.setState('draining');
+    const moved: DrainResult['moved'][number][] = [];
+    const notMoved: DrainResult['notMoved'][number][] = [];
+    for (const r of (await this.namespace.all()).filter((x) => x.host === this.name)) {
+      const info = manager.has(r.name) ? manager.info(r.name) : null;
+      const why = !info ? 'not defined on this host' : !info.checkpointable ? 'not checkpointable' : info.state !== 'A' ? `not active (state ${info.state}): a live move needs it running` : !this.#mover ? 'moves are not available' : null;
+      if (why !== null) { notMoved.push({ name: r.name, reason: why }); continue; }
+      try {
+        const others = (await this.membership.live()).filter((h) => h.state === 'up' && h.name !== this.name).map((h) => h.name);
+        const to = await this.#place(others);
+        moved.push(await this.#moveTo(r, to));
+      } catch (err) {
+        notMoved.push({ name: r.name, reason: (err as Error).message });
+      }
+    }
+    this.#deps.journal.record({ type: 'cluster.drained', time: Date.now(), host: this.name, moved: moved.map((m) => m.name), notMoved: notMoved.map((m) => m.name) });
+    return { host: this.name, state: 'draining', moved, notMoved };
+  }
+
+  async #moveTo(record: WparRecord, to: string): Promise<DrainResult['moved'][number]> {
+    const handed = await this.namespace.transfer(record, to);
+    try {
+      const result = await this.#mover!.moveOut(record.name, { peer: to });
+      return { name: record.name, to, epoch: handed.epoch, downtimeMs: result.downtimeMs };
+    } catch (err) {
+      // The move did not commit (or the arrival could not start it): it runs on here, ours again.
+      await this.namespace.transfer(handed, this.name).catch((e: Error) => this.#deps.log(`cluster: ${record.name}: ownership not taken back after a failed move: ${e.message}`));
+      throw err;
+    }
   }
 
   /**
    * A request forwarded here runs here — but one that changes a WPAR only while etcd, read just
-   * now, names this host as its owner (C4: a host acts only with the current epoch); the epoch
-   * read is the one its processes get. EPERM otherwise, and nothing is done.
+   * now, names this host as its owner (C4: a host acts only with the current epoch). EPERM
+   * otherwise, and nothing is done.
    */
   async #served(req: FastifyRequest, route: string): Promise<undefined> {
     if (req.method === 'GET') return undefined;
@@ -163,7 +244,6 @@ export class ClusterService {
       return undefined; // defined here before this host joined
     }
     if (record.host !== this.name) throw new WparError('EPERM', `${name}: ${this.name} is not its owner in the cluster (${record.host} is, epoch ${record.epoch}); not done`);
-    this.#epochs.set(name, record.epoch);
     return undefined;
   }
 
@@ -227,7 +307,6 @@ export class ClusterService {
     }
     const claimed = await this.namespace.claim(definition, host);
     if (host === this.name) {
-      this.#epochs.set(definition.name, claimed.epoch);
       const { manager } = this.#deps;
       try {
         await manager.create(definition, false);

@@ -161,6 +161,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   };
   const deps = { kernel, manager, layout, journal, peer };
   const mover = new Mover(deps);
+  cluster?.useMover(mover);
   // Before anything auto-starts: half-received WPARs go, committed moves never run here again.
   const movedAway = mover.recover();
   peer.onConnection((socket, from) => (cluster ? cluster.dispatch(socket, from, (s, f) => mover.accept(s, f)) : mover.accept(socket, from)));

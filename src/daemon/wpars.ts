@@ -112,7 +112,7 @@ export class WparManager {
   }
 
   /** In a cluster (`src/cluster`): the ownership epoch a WPAR's processes get as `WPAR_EPOCH` (C4), or undefined. */
-  epochOf: (name: string) => number | undefined = () => undefined;
+  epochOf: (name: string) => Promise<number | undefined> | number | undefined = () => undefined;
 
   /** Loads stored definitions (at daemon start). */
   load(stored: Map<string, StoredWpar>): void {
@@ -360,7 +360,7 @@ export class WparManager {
       });
     opening.catch(() => {}); // awaited by launch (the gate) and below; never an unhandled rejection
     try {
-      const epoch = this.epochOf(name);
+      const epoch = await this.epochOf(name);
       e.proc = await launch({
         definition: e.definition, cid, root: this.#layout.root(name), agentPath: socketPath, ...(epoch !== undefined && { epoch }),
         consoleLog: this.#layout.consoleLog(name), isolation: this.#isolation, cgroupParent: this.#layout.cgroupParent,

@@ -48,10 +48,18 @@ export interface PeerService {
    * Cluster (C1, docs/cluster.md): also trust the identities `members` knows (the live members of
    * the cluster), after the trusted peers of M2.
    */
-  trustAlso(members: { byFingerprint(fp: string): Peer | undefined }): void;
+  trustAlso(members: MemberLookup): void;
+  /** A trusted peer by name (M2), else a live cluster member of that name (C7 drains move to members). */
+  peerNamed(name: string): Peer | undefined;
   /** Hands each trusted peer connection to `handler` (the move arrival). */
   onConnection(handler: (socket: TLSSocket, peer: Peer) => void): void;
   close(): Promise<void>;
+}
+
+/** The live members of a cluster, as the peer service consults them (`src/cluster`). */
+export interface MemberLookup {
+  byFingerprint(fp: string): Peer | undefined;
+  byName(name: string): Peer | undefined;
 }
 
 /** The default system name: the hostname if it follows the name rule. */
@@ -72,7 +80,7 @@ export async function startPeerService(options: PeerServiceOptions): Promise<Pee
   const open = new Set<TLSSocket>();
   let server: Server | null = null;
   // Cluster members (trustAlso): consulted after the trusted peers.
-  let members: { byFingerprint(fp: string): Peer | undefined } | null = null;
+  let members: MemberLookup | null = null;
   const lookup = { byFingerprint: (fp: string) => peers.byFingerprint(fp) ?? members?.byFingerprint(fp), get: (n: string) => peers.get(n) };
   if (listen) {
     try {
@@ -115,6 +123,7 @@ export async function startPeerService(options: PeerServiceOptions): Promise<Pee
       });
     },
     trustAlso(m) { members = m; },
+    peerNamed: (n) => peers.get(n) ?? members?.byName(n),
     onConnection(h) { handler = h; },
     async close() {
       if (server) {

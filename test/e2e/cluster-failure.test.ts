@@ -56,7 +56,7 @@ describe('a host cut off from the cluster', { skip, timeout: 90_000 }, () => {
     const e = await lost.event;
     const othersSee = await until(a, (hs) => hs.find((x) => x.name === 'beta')?.state === 'lost', 15_000);
     assert.ok((e.time as number) <= othersSee, `beta counted itself lost at +${(e.time as number) - cutAt} ms, alpha saw it lost at +${othersSee - cutAt} ms`);
-    assert.ok((e.renewedAgoMs as number) >= 3000);
+    assert.ok((e.renewedAgoMs as number) >= 2700, `lost after ${String(e.renewedAgoMs)} ms`); // TTL 3 s less the 300 ms margin
     // Without --failover nothing is fenced: the same processes run on (C4).
     assert.deepEqual(processesOf('steady', b.home), pids);
     const back = await next(b, 'cluster.rejoined');
