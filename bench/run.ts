@@ -1,11 +1,12 @@
 /**
- * `npm run bench [-- kernel|daemon|start|move]`: every measure (or one group) beside a baseline taken in
+ * `npm run bench [-- kernel|daemon|start|move|cluster]`: every measure (or one group) beside a baseline taken in
  * the same run, as ratios. Re-runs itself with --expose-gc so heap measures are exact.
  */
 import { spawnSync } from 'node:child_process';
 import { daemonBench, startBench } from './daemon.ts';
 import { kernelBench } from './kernel.ts';
 import { moveBench } from './move.ts';
+import { clusterBench } from './cluster.ts';
 import { printTable } from './measure.ts';
 
 if (!(globalThis as { gc?: unknown }).gc) {
@@ -14,12 +15,13 @@ if (!(globalThis as { gc?: unknown }).gc) {
 }
 
 const only = process.argv[2];
-if (only !== undefined && !['kernel', 'daemon', 'start', 'move'].includes(only)) {
-  console.error(`bench: unknown group ${JSON.stringify(only)} (kernel, daemon, start, move)`);
+if (only !== undefined && !['kernel', 'daemon', 'start', 'move', 'cluster'].includes(only)) {
+  console.error(`bench: unknown group ${JSON.stringify(only)} (kernel, daemon, start, move, cluster)`);
   process.exit(2);
 }
 console.log(`corral bench — node ${process.version}, ${process.platform}/${process.arch}`);
 if (only === undefined || only === 'kernel') printTable('Kernel (issue #2)', await kernelBench());
 if (only === undefined || only === 'daemon') printTable('Runtime and checkpoint (issues #3, #4), through a real wpard', await daemonBench());
 if (only === undefined || only === 'move') printTable('Live moves between test hosts (issue 8)', await moveBench());
+if (only === undefined || only === 'cluster') printTable('Clusters on etcd (issue 9)', await clusterBench());
 if (only === 'start') printTable('WPAR start latency', await startBench());

@@ -8,6 +8,7 @@
  * anything that is not a cluster call, untouched, to the next handler (the move arrival).
  * @module
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import type { TLSSocket } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import { WparError } from '../kernel/errno.ts';
@@ -53,14 +54,45 @@ export function checkCall(m: Record<string, unknown>): Call {
   return { method, path, ...(m.body !== undefined && { body: m.body }) };
 }
 
-/** Sends `call` to `peer` and resolves its answer (bounded by the handshake and {@link CALL_IDLE_MS}). */
+/** How often a call refused before any answer is tried again, and the pause before each try. */
+const REFUSED_TRIES = 3;
+const REFUSED_PAUSE_MS = 250;
+
+/**
+ * Sends `call` to `peer` and resolves its answer (bounded by the handshake and {@link CALL_IDLE_MS}).
+ * A connection closed right after the handshake, before any answer, is what a member that has not
+ * yet seen this host's record does (its endpoint refuses an unknown fingerprint before reading
+ * anything): that is tried again, up to {@link REFUSED_TRIES} times.
+ */
 export async function callPeer(identity: Identity, peer: Peer, call: Call): Promise<Answer> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await callOnce(identity, peer, call);
+    } catch (err) {
+      if (!(err instanceof RefusedError) || attempt >= REFUSED_TRIES) throw err instanceof RefusedError ? err.cause : err;
+      await delay(REFUSED_PAUSE_MS);
+    }
+  }
+}
+
+/** A connection closed before any answer and within {@link REFUSED_WITHIN_MS} of the handshake. */
+class RefusedError extends Error {}
+const REFUSED_WITHIN_MS = 1000;
+
+async function callOnce(identity: Identity, peer: Peer, call: Call): Promise<Answer> {
   const socket = await connectPeer(identity, peer);
+  const connected = Date.now();
   const wire = new Wire(socket, `host ${peer.name}`, CALL_IDLE_MS);
   try {
     await wire.send({ type: 'cluster.call', protocol: CALL_PROTOCOL, method: call.method, path: call.path, ...(call.body !== undefined && { body: call.body }) });
     await wire.flush();
-    const a = await wire.message('cluster.answer');
+    let a;
+    try {
+      a = await wire.message('cluster.answer');
+    } catch (err) {
+      if (err instanceof WparError && err.code === 'ECONNRESET' && Date.now() - connected < REFUSED_WITHIN_MS) throw new RefusedError('refused', { cause: err });
+      throw err;
+    }
     if (typeof a.status !== 'number' || typeof a.contentType !== 'string') throw new WparError('EPROTO', `host ${peer.name}: protocol error: a bad answer`);
     return { status: a.status, contentType: a.contentType, body: a.body };
   } finally {

@@ -72,6 +72,8 @@ export class Membership {
   #watcher: Watcher | null = null;
   /** Live members by fingerprint (the peer endpoint's second source of trust). */
   #live = new Map<string, HostRecord>();
+  /** When a miss last made the directory reload. */
+  #lookedAgain = 0;
 
   private constructor(o: MembershipOptions, lease: Lease, record: HostRecord, sent: number) {
     this.#o = o;
@@ -91,8 +93,8 @@ export class Membership {
     const sent = Date.now();
     const { lease, record } = await register(o, sent);
     const m = new Membership(o, lease, record, sent);
-    await m.#refresh();
-    await m.#watch();
+    // The watch starts right after the revision the directory was read at: no join is missed between.
+    await m.#watch(await m.#refresh());
     m.#schedule();
     o.journal.record({ type: 'cluster.joined', time: Date.now(), host: o.self.name, urls: o.options.urls.join(','), ttl: o.options.leaseTtl });
     return m;
@@ -111,6 +113,11 @@ export class Membership {
   /** The live member with that fingerprint, as a peer (its name and endpoint), or undefined. */
   byFingerprint(fp: string): Peer | undefined {
     const r = this.#live.get(fp);
+    // A host that joined a moment ago may call before the watch told us: look again (the caller retries).
+    if (!r && !this.#closed && Date.now() - this.#lookedAgain > 200) {
+      this.#lookedAgain = Date.now();
+      this.#refresh().catch(() => {});
+    }
     return r && r.name !== this.name ? { name: r.name, fingerprint: r.fingerprint, address: r.address } : undefined;
   }
 
@@ -273,15 +280,20 @@ export class Membership {
     this.#o.log('cluster: re-joined with a new lease');
   }
 
-  /** Reloads the directory of live members (the watch keeps it current in between). */
-  async #refresh(): Promise<void> {
+  /** Reloads the directory of live members (the watch keeps it current in between); resolves the revision read. */
+  async #refresh(): Promise<string> {
+    const res = await this.#o.client.getAll().prefix(HOSTS).exec();
     const live = new Map<string, HostRecord>();
-    for (const r of await this.live()) live.set(r.fingerprint, r);
+    for (const kv of res.kvs) {
+      const r = parseHost(kv.key.toString(), kv.value.toString());
+      if (r) live.set(r.fingerprint, r);
+    }
     this.#live = live;
+    return res.header.revision;
   }
 
-  async #watch(): Promise<void> {
-    const w = await this.#o.client.watch().prefix(HOSTS).create();
+  async #watch(revision: string): Promise<void> {
+    const w = await this.#o.client.watch().prefix(HOSTS).startRevision(String(BigInt(revision) + 1n)).create();
     w.on('put', (kv) => {
       const r = parseHost(kv.key.toString(), kv.value.toString());
       if (r) {

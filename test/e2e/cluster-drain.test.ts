@@ -10,8 +10,13 @@ import { haveEtcd } from '../support/etcd.ts';
 
 const skip = !canMakeHosts() ? 'needs root and iproute2 for network namespaces' : !haveEtcd() ? 'needs etcd (scripts/install-system-deps.sh --tests)' : false;
 
+/** `WPAR_EPOCH=N` from a process's environment (undefined if it has gone meanwhile). */
 function epochOf(pid: number): string | undefined {
-  return readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').find((v) => v.startsWith('WPAR_EPOCH='));
+  try {
+    return readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').find((v) => v.startsWith('WPAR_EPOCH='));
+  } catch {
+    return undefined;
+  }
 }
 
 describe('draining a host', { skip, timeout: 120_000 }, () => {
@@ -28,7 +33,7 @@ describe('draining a host', { skip, timeout: 120_000 }, () => {
   it('moves the checkpointable WPARs off with a raised epoch, lists the others, places nothing new there', async () => {
     await c.ok('mkwpar', ['-c', '-n', 'job', '--host', 'beta', '-s', '--', 'sleep', '600']);
     await c.ok('mkwpar', ['-n', 'pinned', '--host', 'beta', '-s', '--', 'sleep', '600']);
-    const pinnedPids = processesOf('pinned', b.home);
+    const pinned = (await b.list()).find((w) => w.name === 'pinned')?.pid;
     assert.equal(epochOf(processesOf('job', b.home)[0]!), 'WPAR_EPOCH=1');
 
     const r = JSON.parse(await a.ok('wpar', ['drain', '--json', 'beta'])) as { host: string; moved: { name: string; to: string; epoch: number }[]; notMoved: { name: string; reason: string }[] };
@@ -40,9 +45,10 @@ describe('draining a host', { skip, timeout: 120_000 }, () => {
     assert.deepEqual(listed.map((w) => [w.name, w.host, w.state, w.epoch]), [['job', 'alpha', 'A', 2], ['pinned', 'beta', 'A', 1]]);
     const moved = processesOf('job', a.home);
     assert.ok(moved.length > 0);
-    for (const pid of moved) assert.equal(epochOf(pid), 'WPAR_EPOCH=2');
+    assert.deepEqual([...new Set(moved.map(epochOf).filter((e) => e !== undefined))], ['WPAR_EPOCH=2']);
     assert.deepEqual(processesOf('job', b.home), []);
-    assert.deepEqual(processesOf('pinned', b.home), pinnedPids, 'left running');
+    assert.ok(pinned !== null && pinned !== undefined && processesOf('pinned', b.home).includes(pinned), 'left running');
+    assert.equal(listed.find((w) => w.name === 'pinned')?.pid, pinned);
     assert.equal((await a.hosts()).find((h) => h.name === 'beta')?.state, 'draining');
 
     // Nothing new is placed on beta: not by choice, not by --host.

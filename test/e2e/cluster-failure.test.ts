@@ -47,9 +47,8 @@ describe('a host cut off from the cluster', { skip, timeout: 90_000 }, () => {
 
   it('counts itself lost no later than etcd expires its lease, and re-joins when the link is back', async () => {
     await b.ok('mkwpar', ['-n', 'steady', '--host', 'beta', '-s', '--', 'sleep', '600']);
-    const pids = processesOf('steady', b.home);
-    assert.ok(pids.length > 0);
     const pid = (await b.list()).find((w) => w.name === 'steady')?.pid;
+    assert.ok(pid !== null && pid !== undefined && processesOf('steady', b.home).includes(pid));
     const lost = await next(b, 'cluster.lease.lost');
     const cutAt = Date.now();
     b.link(false);
@@ -58,7 +57,7 @@ describe('a host cut off from the cluster', { skip, timeout: 90_000 }, () => {
     assert.ok((e.time as number) <= othersSee, `beta counted itself lost at +${(e.time as number) - cutAt} ms, alpha saw it lost at +${othersSee - cutAt} ms`);
     assert.ok((e.renewedAgoMs as number) >= 2700, `lost after ${String(e.renewedAgoMs)} ms`); // TTL 3 s less the 300 ms margin
     // Without --failover nothing is fenced: the same processes run on (C4).
-    assert.deepEqual(processesOf('steady', b.home), pids);
+    assert.ok(processesOf('steady', b.home).includes(pid), 'the same main process runs on');
     const back = await next(b, 'cluster.rejoined');
     b.link(true);
     await back.event;
@@ -81,8 +80,8 @@ describe('a three-member etcd that loses one member', { skip, timeout: 90_000 },
 
   it('changes nothing for running WPARs; commands still work; no host loses its lease', async () => {
     await a.ok('mkwpar', ['-n', 'job', '--host', 'beta', '-s', '--', 'sleep', '600']);
-    const pids = processesOf('job', b.home);
-    assert.ok(pids.length > 0);
+    const pid = (await b.list()).find((w) => w.name === 'job')?.pid;
+    assert.ok(pid !== null && pid !== undefined && processesOf('job', b.home).includes(pid));
     const killedAt = Date.now();
     await net.etcd!.members[0]!.kill();
     await a.ok('mkwpar', ['-n', 'more', '--host', 'alpha', '--', 'sleep', '600']);
@@ -93,7 +92,8 @@ describe('a three-member etcd that loses one member', { skip, timeout: 90_000 },
     await delay(Math.max(0, killedAt + 6000 - Date.now()));
     for (const h of [a, b]) assert.deepEqual(events(h, 'cluster.lease.lost'), [], `${h.ns} lost its lease`);
     assert.deepEqual((await a.hosts()).map((x) => [x.name, x.state]), [['alpha', 'up'], ['beta', 'up']]);
-    assert.deepEqual(processesOf('job', b.home), pids);
+    assert.ok(processesOf('job', b.home).includes(pid), 'the same main process runs on');
+    assert.equal((await a.list()).find((w) => w.name === 'job')?.pid, pid);
     await b.ok('stopwpar', ['-F', 'more']);
   });
 });
