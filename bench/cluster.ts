@@ -41,6 +41,26 @@ async function defineAll(home: string, names: readonly string[], host?: (i: numb
   }));
 }
 
+/** Median time of `GET /v1/wpars` on a home's control socket (the daemon's side only), 15 runs. */
+async function timeApi(home: string, expect: number): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < 15; i++) {
+    const t = performance.now();
+    const n = await new Promise<number>((resolve, reject) => {
+      const req = request({ socketPath: join(home, 'run/wpard.sock'), path: '/v1/wpars' }, (res) => {
+        let text = '';
+        res.setEncoding('utf8').on('data', (d: string) => { text += d; });
+        res.on('end', () => resolve((JSON.parse(text) as unknown[]).length));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    times.push(performance.now() - t);
+    if (n !== expect) throw new Error(`GET /v1/wpars listed ${n}, expected ${expect}`);
+  }
+  return median(times);
+}
+
 async function timeLswpar(run: () => Promise<{ code: number | null; stdout: string }>, expect: number): Promise<number> {
   const times: number[] = [];
   for (let i = 0; i < 5; i++) {
@@ -62,6 +82,7 @@ export async function clusterBench(): Promise<Row[]> {
   try {
     await defineAll(single.home, names);
     const one = await timeLswpar(() => single.run('lswpar', ['--json']), WPARS);
+    const oneApi = await timeApi(single.home, WPARS);
     net.create();
     const hosts: ClusterHost[] = [net.host('a'), net.host('b'), net.host('c')];
     await net.startEtcd();
@@ -70,8 +91,10 @@ export async function clusterBench(): Promise<Row[]> {
     await defineAll(hosts[0]!.home, names, (i) => ['alpha', 'beta', 'gamma'][i % 3]!);
     const defineMs = performance.now() - t;
     const three = await timeLswpar(() => hosts[0]!.run('lswpar', ['--json']), WPARS);
+    const threeApi = await timeApi(hosts[0]!.home, WPARS);
     return [
       { measure: `lswpar --json, ${WPARS} WPARs on 3 hosts`, value: `${three.toFixed(0)} ms`, baseline: `${one.toFixed(0)} ms on one host`, ratio: `${(three / one).toFixed(2)}×`, target: verdict(three / one <= 1.5, '≤ 1.5×') },
+      { measure: '  GET /v1/wpars (the daemon\'s part, median of 15)', value: `${threeApi.toFixed(1)} ms`, baseline: `${oneApi.toFixed(1)} ms on one host`, ratio: `${(threeApi / oneApi).toFixed(2)}×`, target: 'reported' },
       { measure: `  mkwpar through the cluster (API, 8 in flight)`, value: `${(defineMs / WPARS).toFixed(1)} ms each`, baseline: '-', ratio: '-', target: 'reported' },
     ];
   } finally {

@@ -128,6 +128,11 @@ export class Membership {
     return undefined;
   }
 
+  /** The names of the other live members, as the directory knows them. */
+  otherNames(): string[] {
+    return [...this.#live.values()].map((r) => r.name).filter((n) => n !== this.name);
+  }
+
   /** This host's state as it publishes it. */
   get state(): 'up' | 'draining' {
     return this.#record.state;

@@ -249,24 +249,36 @@ export class ClusterService {
 
   /** `lswpar` across the cluster: every host's WPARs, each with its `host`; unknown names → ENOENT. */
   async list(names: readonly string[] = []): Promise<ClusterWparInfo[]> {
-    const records = await this.namespace.all();
+    // The namespace and every other live member's list at once: one round trip, not two.
+    const [records, answers] = await Promise.all([
+      this.namespace.all(),
+      Promise.all(this.membership.otherNames().map(async (host): Promise<[string, Answer | Error]> => {
+        try {
+          return [host, await this.#call(host, { method: 'GET', path: '/v1/wpars' })];
+        } catch (err) {
+          return [host, err as Error];
+        }
+      })),
+    ]);
     const owners = new Map(records.map((r) => [r.name, r.host]));
     const epochs = new Map(records.map((r) => [r.name, r.epoch]));
     const withEpoch = (w: WparInfo, host: string): ClusterWparInfo => {
       const epoch = owners.get(w.name) === host ? epochs.get(w.name) : undefined;
       return { ...w, host, ...(epoch !== undefined && { epoch }) };
     };
-    const hosts = new Set(records.map((r) => r.host).filter((h) => h !== this.name));
     const all: ClusterWparInfo[] = this.#deps.manager.list().map((w) => withEpoch(w, this.name));
-    await Promise.all([...hosts].map(async (host) => {
-      try {
-        const a = await this.#call(host, { method: 'GET', path: '/v1/wpars' });
-        if (a.status !== 200 || !Array.isArray(a.body)) throw new WparError('EIO', `answered ${a.status}`);
-        for (const w of a.body as WparInfo[]) if (owners.get(w.name) === host) all.push(withEpoch(w, host));
-      } catch (err) {
-        this.#deps.journal.record({ type: 'cluster.list.unreachable', time: Date.now(), host, reason: (err as Error).message });
-      }
-    }));
+    const answered = new Set<string>();
+    for (const [host, a] of answers) {
+      if (a instanceof Error || a.status !== 200 || !Array.isArray(a.body)) continue;
+      answered.add(host);
+      for (const w of a.body as WparInfo[]) if (owners.get(w.name) === host) all.push(withEpoch(w, host));
+    }
+    for (const host of new Set(records.map((r) => r.host))) {
+      if (host === this.name || answered.has(host)) continue;
+      const a = answers.find(([h]) => h === host)?.[1];
+      const reason = a === undefined ? 'not a live member' : a instanceof Error ? a.message : `answered ${a.status}`;
+      this.#deps.journal.record({ type: 'cluster.list.unreachable', time: Date.now(), host, reason });
+    }
     all.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     if (names.length === 0) return all;
     return names.map((n) => {
@@ -341,7 +353,7 @@ export class ClusterService {
   }
 
   async #call(host: string, call: Call): Promise<Answer> {
-    const peer = await this.membership.peer(host);
+    const peer = this.membership.byName(host) ?? await this.membership.peer(host);
     return callPeer(this.#deps.peer.identity, peer, call);
   }
 }
