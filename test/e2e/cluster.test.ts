@@ -2,11 +2,13 @@
 // test hosts in namespaces joined by a bridge, and the real commands run against each host.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { processesOf } from './harness.ts';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { processesOf, ROOT, runNode, System } from './harness.ts';
 import { ClusterNet, type ClusterHost } from './cluster-hosts.ts';
 import { canMakeHosts } from './move-hosts.ts';
-import { haveEtcd } from '../support/etcd.ts';
+import { freePort, haveEtcd } from '../support/etcd.ts';
 
 const skip = !canMakeHosts() ? 'needs root and iproute2 for network namespaces' : !haveEtcd() ? 'needs etcd (scripts/install-system-deps.sh --tests)' : false;
 
@@ -102,5 +104,50 @@ describe('a cluster of three hosts', { skip, timeout: 120_000 }, () => {
     assert.deepEqual(hosts.map((x) => [x.name, x.state]), [['alpha', 'up'], ['beta', 'up'], ['gamma', 'lost']]);
     await c.start('gamma');
     assert.equal((await a.hosts()).find((x) => x.name === 'gamma')?.state, 'up');
+  });
+});
+
+describe('cluster flags and commands outside a cluster', { timeout: 60_000 }, () => {
+  const wpard = (args: readonly string[]): Promise<{ code: number | null; stderr: string }> =>
+    runNode(join(ROOT, 'dist/daemon/wpard.js'), args).then((r) => ({ code: r.code, stderr: r.stderr }));
+
+  it('wpar hosts and mkwpar --host say they need a cluster', async () => {
+    await using sys = await System.start();
+    const hosts = await sys.run('wpar', ['hosts']);
+    assert.equal(hosts.code, 1);
+    assert.match(hosts.stderr, /not in a cluster.*\(EINVAL\)/);
+    const mk = await sys.run('mkwpar', ['-n', 'x', '--host', 'beta', '--', 'true']);
+    assert.match(mk.stderr, /only in a cluster.*\(EINVAL\)/);
+    assert.deepEqual(await sys.list(), []);
+  });
+
+  it('wpard refuses bad cluster flags in one line, before anything starts', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'corral-ccl-flags-'));
+    try {
+      const noCluster = await wpard(['--home', home, '--lease-ttl', '3']);
+      assert.equal(noCluster.code, 2);
+      assert.match(noCluster.stderr, /^wpard: --lease-ttl needs --cluster\n/);
+      const noListen = await wpard(['--home', home, '--cluster', 'http://127.0.0.1:1']);
+      assert.equal(noListen.code, 1);
+      assert.match(noListen.stderr, /^wpard: cannot start: --cluster needs --listen ADDR:PORT.*\(EINVAL\)\n$/);
+      const badUrl = await wpard(['--home', home, '--cluster', 'etcd:2379', '--listen', '127.0.0.1:0']);
+      assert.match(badUrl.stderr, /^wpard: cannot start: --cluster: bad etcd client URL "etcd:2379".*\(EINVAL\)\n$/);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+
+  it('an etcd that does not answer fails the start in one line with EAGAIN, bounded', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'corral-ccl-noetcd-'));
+    try {
+      const port = await freePort();
+      const t = Date.now();
+      const r = await wpard(['--home', home, '--name', 'lonely', '--cluster', `http://127.0.0.1:${port}`, '--listen', `127.0.0.1:${await freePort()}`]);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /^wpard: cannot start: cannot join the cluster as lonely: the cluster's etcd .* cannot be reached.*\(EAGAIN\)\n$/);
+      assert.ok(Date.now() - t < 30_000, `took ${Date.now() - t} ms`);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
   });
 });
