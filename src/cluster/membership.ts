@@ -209,8 +209,11 @@ export class Membership {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#timer) clearTimeout(this.#timer);
-    await this.#watcher?.cancel().catch(() => {});
-    await this.#lease.revoke({ deadline: Date.now() + CALL_MS }).catch(() => {});
+    // Bounded: with etcd unreachable, the daemon's stop must not wait for it (the lease then expires by itself).
+    await Promise.race([
+      Promise.allSettled([this.#watcher?.cancel(), this.#lease.revoke({ deadline: Date.now() + CALL_MS })]),
+      delay(CALL_MS + 500),
+    ]);
     this.#o.journal.record({ type: 'cluster.left', time: Date.now(), host: this.name });
   }
 

@@ -65,6 +65,15 @@ describe('a host cut off from the cluster', { skip, timeout: 90_000 }, () => {
     const steady = (await a.list()).find((w) => w.name === 'steady');
     assert.deepEqual([steady?.host, steady?.state, steady?.pid], ['beta', 'A', pid]);
   });
+
+  it('stops cleanly and in bounded time while cut off', async () => {
+    b.link(false);
+    const t = Date.now();
+    assert.equal(await b.stop(), 0);
+    assert.ok(Date.now() - t < 10_000, `stop took ${Date.now() - t} ms`);
+    assert.deepEqual(processesOf('steady', b.home), []);
+    b.link(true);
+  });
 });
 
 describe('a three-member etcd that loses one member', { skip, timeout: 90_000 }, () => {

@@ -165,16 +165,18 @@ export class ClusterHost {
     ip('-n', this.net.bridge, 'link', 'set', this.cable, up ? 'up' : 'down');
   }
 
-  /** Stops the daemon (SIGTERM; SIGKILL after 20 s). */
-  async stop(): Promise<void> {
+  /** Stops the daemon (SIGTERM; SIGKILL after 20 s); resolves its exit code (null if killed or not running). */
+  async stop(): Promise<number | null> {
     const d = this.#daemon;
+    let code: number | null = null;
     if (d && d.exitCode === null && d.signalCode === null) {
       d.kill('SIGTERM');
       const t = setTimeout(() => d.kill('SIGKILL'), 20_000);
-      await this.#exited;
+      code = await this.#exited;
       clearTimeout(t);
     }
     this.#daemon = null;
+    return code;
   }
 
   /** Stops the daemon and removes the home. */
