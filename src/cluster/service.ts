@@ -147,7 +147,8 @@ export class ClusterService {
     if (record.host === this.name) {
       if (req.method !== 'DELETE') return undefined;
       const force = (req.query as { force?: string }).force;
-      await this.#deps.manager.remove(name, { force: force !== undefined && force !== '0' && force !== 'false' });
+      // A record whose WPAR this host no longer has (a crash mid-drain) can still be removed.
+      if (this.#deps.manager.has(name)) await this.#deps.manager.remove(name, { force: force !== undefined && force !== '0' && force !== 'false' });
       await this.namespace.release(name, this.name);
       return { status: 204, contentType: 'text/plain', body: '' };
     }
@@ -271,7 +272,8 @@ export class ClusterService {
     for (const [host, a] of answers) {
       if (a instanceof Error || a.status !== 200 || !Array.isArray(a.body)) continue;
       answered.add(host);
-      for (const w of a.body as WparInfo[]) if (owners.get(w.name) === host) all.push(withEpoch(w, host));
+      // Its cluster WPARs, and those it has outside the namespace (defined before it joined, wparexec's).
+      for (const w of a.body as WparInfo[]) if (owners.get(w.name) === host || !owners.has(w.name)) all.push(withEpoch(w, host));
     }
     for (const host of new Set(records.map((r) => r.host))) {
       if (host === this.name || answered.has(host)) continue;
