@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- kernel|daemon|start|console|commands|move]`: every measure (or one group) beside a baseline taken in
+ * `npm run bench [-- kernel|daemon|start|console|commands|move|cluster]`: every measure (or one group) beside a baseline taken in
  * the same run, as ratios. Re-runs itself with --expose-gc so heap measures are exact.
  */
 import { spawnSync } from 'node:child_process';
@@ -8,6 +8,7 @@ import { consoleBench } from './console.ts';
 import { daemonBench, startBench } from './daemon.ts';
 import { kernelBench } from './kernel.ts';
 import { moveBench } from './move.ts';
+import { clusterBench } from './cluster.ts';
 import { printTable } from './measure.ts';
 
 if (!(globalThis as { gc?: unknown }).gc) {
@@ -16,8 +17,8 @@ if (!(globalThis as { gc?: unknown }).gc) {
 }
 
 const only = process.argv[2];
-if (only !== undefined && !['kernel', 'daemon', 'start', 'console', 'commands', 'move'].includes(only)) {
-  console.error(`bench: unknown group ${JSON.stringify(only)} (kernel, daemon, start, console, commands, move)`);
+if (only !== undefined && !['kernel', 'daemon', 'start', 'console', 'commands', 'move', 'cluster'].includes(only)) {
+  console.error(`bench: unknown group ${JSON.stringify(only)} (kernel, daemon, start, console, commands, move, cluster)`);
   process.exit(2);
 }
 console.log(`corral bench — node ${process.version}, ${process.platform}/${process.arch}`);
@@ -26,4 +27,5 @@ if (only === undefined || only === 'daemon') printTable('Runtime and checkpoint 
 if (only === undefined || only === 'console') printTable('Web console and metrics (issue 10)', await consoleBench());
 if (only === undefined || only === 'commands') printTable('Command start-up (issue 11, item 19)', await commandsBench());
 if (only === undefined || only === 'move') printTable('Live moves between test hosts (issue 8)', await moveBench());
+if (only === undefined || only === 'cluster') printTable('Clusters on etcd (issue 9)', await clusterBench());
 if (only === 'start') printTable('WPAR start latency', await startBench());

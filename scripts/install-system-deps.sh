@@ -10,6 +10,7 @@
 #   chromium                       the web console's browser tests (driven by playwright-core)
 #   redis-server                   a real program checkpointed, restarted and moved in the tests
 #   (ip netns from iproute2 makes the tests' hosts)
+#   etcd-server                    the cluster tests' etcd (started by the tests themselves)
 # Idempotent: installs only what is missing. Not root, or not Debian/apt: says what it skipped
 # and exits 0, because the runtime then falls back to a process group and rlimits (and says so).
 set -eu
@@ -31,6 +32,16 @@ fi
 # Mobility (docs/mobility.md): openssl makes each home's identity (key and self-signed
 # certificate) at the daemon's first start.
 command -v openssl >/dev/null 2>&1 || add openssl
+
+# Clusters (docs/cluster.md, C8), only with --tests (npm test passes it): the cluster tests start
+# real etcd v3 members themselves (test/support/etcd.ts), from Debian's etcd-server (3.4). It is
+# never started as a service here: a test runs each member on loopback or in a test host's
+# network namespace, with a temporary data directory, and removes it after.
+for arg in "$@"; do
+  if [ "$arg" = --tests ]; then
+    command -v etcd >/dev/null 2>&1 || need="$need etcd-server"
+  fi
+done
 
 if [ -z "$need" ]; then
   echo "install-system-deps: nothing to do (everything is present)"

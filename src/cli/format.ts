@@ -75,10 +75,13 @@ export function formatTable(header: readonly string[], rows: readonly (readonly 
 
 /** `lswpar`'s table: Name, State, CID, Phase, Denials (count), Command. */
 export function lswparTable(wpars: readonly WparInfo[]): string {
+  // In a cluster (C3) every WPAR has a host, shown after its name.
+  const hosts = wpars.some((w) => w.host !== undefined);
   return formatTable(
-    ['Name', 'State', 'CID', 'Phase', 'Denials', 'Command'],
+    ['Name', ...(hosts ? ['Host'] : []), 'State', 'CID', 'Phase', 'Denials', 'Command'],
     wpars.map((w) => [
       w.name,
+      ...(hosts ? [w.host ?? '-'] : []),
       w.state,
       w.cid === null ? '-' : String(w.cid),
       w.phase ?? '-',
@@ -118,6 +121,7 @@ function longForm(w: WparInfo): string {
   let out = `${RULE}\n${w.name} - ${stateName(w.state)}\n${RULE}\n`;
   out += 'GENERAL\n';
   out += field('Name', w.name);
+  if (w.host !== undefined) out += field('Host', w.host);
   out += field('State', `${w.state} (${stateName(w.state)})${w.movingTo === undefined ? '' : ` to ${w.movingTo}`}`);
   out += field('CID', w.cid === null ? '-' : String(w.cid));
   out += field('Checkpointable', yes(w.checkpointable));

@@ -24,6 +24,8 @@ import { Store } from './store.ts';
 import { WparManager, type AgentFactory, type Recovery } from './wpars.ts';
 import { startPeerService, type PeerService } from '../peer/service.ts';
 import { Mover } from '../peer/move.ts';
+import { ClusterService } from '../cluster/service.ts';
+import type { ClusterOptions } from '../cluster/etcd.ts';
 
 /** Options of {@link startDaemon}. */
 export interface DaemonOptions {
@@ -39,6 +41,8 @@ export interface DaemonOptions {
   readonly name?: string;
   /** Open the peer endpoint on `ADDR:PORT` (`--listen`); nothing listens without it. */
   readonly listen?: string;
+  /** Join the cluster kept in this etcd (`--cluster`, docs/cluster.md); needs `listen`. */
+  readonly cluster?: ClusterOptions;
   /** Where the daemon reports what it does (default: stderr lines). */
   readonly log?: (line: string) => void;
   /** Serve the web console and `/metrics` here (`wpard --http`); off when absent. */
@@ -59,6 +63,8 @@ export interface Daemon {
   readonly console: ConsoleServer | null;
   /** Identity, trusted peers, the peer endpoint and moves. */
   readonly peer: PeerService;
+  /** The cluster service, when the daemon joined one (`--cluster`). */
+  readonly cluster: ClusterService | null;
   /** Stops every WPAR cleanly (TERM, then KILL; WPARSTOP callouts run), unloads extensions, closes. */
   stop(): Promise<void>;
 }
@@ -107,6 +113,22 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     throw err;
   }
 
+  // C1: join before serving anything; a taken name (EEXIST) or an unreachable etcd stops the start.
+  let cluster: ClusterService | null = null;
+  if (options.cluster) {
+    try {
+      cluster = await ClusterService.start(options.cluster, { manager, peer, journal, log });
+    } catch (err) {
+      await peer.close().catch(() => {});
+      await journal.close();
+      store.close();
+      throw err;
+    }
+    peer.trustAlso(cluster);
+    const joined = cluster;
+    manager.epochOf = (name) => joined.epochOf(name);
+  }
+
   const extensions: LoadedExtension[] = [];
   for (const spec of options.extensions ?? []) {
     try {
@@ -145,7 +167,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const serving: { server?: FastifyInstance; console?: ConsoleServer } = {};
   let stopping: Promise<void> | undefined;
   const daemon: Daemon = {
-    layout, kernel, manager, journal, isolation, extensions, peer,
+    layout, kernel, manager, journal, isolation, extensions, peer, cluster,
     get console() { return serving.console ?? null; },
     stop: () => (stopping ??= (async () => {
       journal.record({ type: 'daemon.stopping', time: Date.now() });
@@ -158,6 +180,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       for (const ext of extensions.reverse()) await unloadExtension(ext).catch((err: Error) => log(`unloading ${ext.name}: ${err.message}`));
       await serving.console?.close();
       await serving.server?.close();
+      await cluster?.close().catch((err: Error) => log(`cluster: ${err.message}`));
       await peer.close().catch((err: Error) => log(`peer endpoint: ${err.message}`));
       journal.record({ type: 'daemon.stopped', time: Date.now() });
       await journal.close();
@@ -169,9 +192,10 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   };
   const deps = { kernel, manager, layout, journal, peer };
   const mover = new Mover(deps);
+  cluster?.useMover(mover);
   // Before anything auto-starts: half-received WPARs go, committed moves never run here again.
   const movedAway = mover.recover();
-  peer.onConnection((socket, from) => mover.accept(socket, from));
+  peer.onConnection((socket, from) => (cluster ? cluster.dispatch(socket, from, (s, f) => mover.accept(s, f)) : mover.accept(socket, from)));
   const system = (): SystemInfo => ({
     home: layout.home, pid: process.pid, version: VERSION, isolation: isolation.summary, isolationMissing: isolation.notes, hiwater: kernel.hiwater,
     extensions: extensions.map((e) => e.name),
@@ -180,7 +204,13 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     layout, manager, journal, system,
     checkpoint: (name, request, run) => checkpoint(deps, name, request, run),
     restart: (request) => restart(deps, request),
-    routes: (app) => { peer.routes(app); mover.routes(app); },
+    ...(cluster && { forward: (req) => cluster.forward(req) }),
+    routes: (app) => {
+      peer.routes(app);
+      mover.routes(app);
+      if (cluster) cluster.routes(app);
+      else app.get('/v1/hosts', async () => { throw new WparError('EINVAL', 'this system is not in a cluster (wpard --cluster URL --listen ADDR:PORT)'); });
+    },
   });
   if (options.http) {
     // Loaded only when asked for: without --http the console costs the start-up nothing (W6).

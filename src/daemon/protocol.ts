@@ -15,6 +15,7 @@
  * | GET | `/v1/events[?follow=1&tail=N]` | | `application/x-ndjson` stream of {@link DaemonEvent} |
  * | POST | `/v1/wpars/:name/checkpoint` | {@link CheckpointRequest} | {@link CheckpointResult} |
  * | POST | `/v1/restart` | {@link RestartRequest} | 201 {@link WparInfo} |
+ * | GET | `/v1/hosts` | | in a cluster: `HostInfo`[] (`src/cluster/membership.ts`); else 400 EINVAL |
  *
  * Errors: a non-2xx status with {@link ApiError}; `code` is the errno name where the kernel gave one.
  * @module
@@ -73,6 +74,10 @@ export interface WparInfo {
   readonly transient: boolean;
   /** While a move is under way (state `M`): the peer it is moving to. */
   readonly movingTo?: string;
+  /** In a cluster (C3): the host it is defined on. */
+  readonly host?: string;
+  /** In a cluster (C4): its ownership epoch, which rises with every change of owner (`WPAR_EPOCH`). */
+  readonly epoch?: number;
 }
 
 /** `POST /v1/wpars`. */
@@ -84,6 +89,8 @@ export interface CreateRequest {
   readonly keep?: boolean;
   /** Remove it when it ends (`wparexec`). */
   readonly transient?: boolean;
+  /** In a cluster (C3): the host to define it on (`mkwpar --host`); else the least-loaded up host. */
+  readonly host?: string;
 }
 
 /** `POST /v1/wpars/:name/stop`. */

@@ -4,6 +4,7 @@
  */
 import { startAgentServer } from '../agent/server.ts';
 import type { HttpAddress } from '../console/address.ts';
+import { parseClusterFlags, type ClusterFlags } from '../cluster/etcd.ts';
 import { startDaemon, type Daemon } from './daemon.ts';
 import { resolveHome } from './home.ts';
 import type { JournalOptions } from './journal.ts';
@@ -22,6 +23,8 @@ export interface RunOptions {
   readonly name?: string;
   /** `wpard --listen ADDR:PORT`. */
   readonly listen?: string;
+  /** `wpard --cluster URL[,URL...] [--lease-ttl SEC] [--etcd-ca F --etcd-cert F --etcd-key F]`. */
+  readonly cluster?: ClusterFlags;
   /** Printed once the daemon is ready (e.g. how to use the commands against it). */
   readonly banner?: (daemon: Daemon) => string;
 }
@@ -38,6 +41,7 @@ export async function runDaemon(options: RunOptions): Promise<void> {
       ...(options.journal !== undefined && { journal: options.journal }),
       ...(options.name !== undefined && { name: options.name }),
       ...(options.listen !== undefined && { listen: options.listen }),
+      ...(options.cluster !== undefined && { cluster: parseClusterFlags(options.cluster) }),
       agents: startAgentServer,
       log,
       ...(options.http && { http: options.http }),
@@ -53,6 +57,7 @@ export async function runDaemon(options: RunOptions): Promise<void> {
     process.exit(1);
   }
   const id = daemon.peer.info();
+  if (daemon.cluster) log(`cluster: joined as ${daemon.cluster.name}`);
   if (id.listen !== null) log(`peer endpoint ${id.listen} (TLS 1.3, mutual; system ${id.name}, ${id.fingerprint})`);
   // S7: what WPARs do not get here is said, one line each with what to install or enable.
   for (const note of daemon.isolation.notes) log(`isolation: not in force: ${note}`);

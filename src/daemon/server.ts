@@ -5,7 +5,7 @@
  */
 import { chmodSync, mkdirSync } from 'node:fs';
 import { Readable } from 'node:stream';
-import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { WparError } from '../kernel/errno.ts';
 import { followLog, readLogTail } from '../runtime/console-log.ts';
 import { checkDefinition, checkName } from './definition-check.ts';
@@ -28,6 +28,11 @@ export interface ServerOptions {
   readonly system: () => SystemInfo;
   readonly checkpoint?: (name: string, request: CheckpointRequest, run: { onProgress?: (p: { bytesDone: number; bytesTotal: number }) => void; signal?: AbortSignal }) => Promise<CheckpointResult>;
   readonly restart?: (request: RestartRequest) => Promise<WparInfo>;
+  /**
+   * In a cluster (`src/cluster/service.ts`): runs before every route; an answer it gives is sent as
+   * the reply (the request was served by the WPAR's host), undefined lets the route run here.
+   */
+  readonly forward?: (req: FastifyRequest) => Promise<{ status: number; contentType: string; body: unknown } | undefined>;
   /** Adds more routes (the peer service's: identity, peers, moves). */
   readonly routes?: (app: FastifyInstance) => void;
 }
@@ -49,6 +54,16 @@ export async function startServer(options: ServerOptions): Promise<FastifyInstan
     void reply.status(err instanceof WparError || client === undefined ? statusFor(code) : client).send(body);
   });
 
+  const forward = options.forward;
+  if (forward) {
+    app.addHook('preHandler', async (req, reply) => {
+      const answer = await forward(req);
+      if (answer === undefined) return;
+      if (answer.status === 204) return reply.status(204).send();
+      return reply.status(answer.status).type(answer.contentType).send(answer.body);
+    });
+  }
+
   app.get('/v1/system', async () => options.system());
 
   app.get<{ Querystring: { name?: string | string[] } }>('/v1/wpars', async (req) => {
@@ -58,6 +73,7 @@ export async function startServer(options: ServerOptions): Promise<FastifyInstan
 
   app.post<{ Body: CreateRequest }>('/v1/wpars', async (req, reply) => {
     const body = req.body ?? ({} as CreateRequest);
+    if (body.host !== undefined && !options.forward) throw new WparError('EINVAL', 'a host is chosen only in a cluster (wpard --cluster)');
     const definition = checkDefinition(body.definition);
     await manager.create(definition, body.transient === true);
     // A WPAR this request defined and that then fails to start is removed again (nothing is left

@@ -13,6 +13,7 @@ import type { RunOptions } from './run.ts';
 /** `wpard --help`, in the commands' man-page style. */
 export const WPARD_USAGE = `Usage: wpard [--home Directory] [--name Name] [--listen Address:Port] [--extension Module]...
              [--fallback-isolation] [--journal-size Size] [--journal-files Count] [--http Address:Port]
+             [--cluster URL[,URL...] [--lease-ttl Seconds] [--etcd-ca File [--etcd-cert File --etcd-key File]]]
 
 Runs the Corral daemon in the foreground: it keeps the workload partitions of one home, runs
 their processes and serves the commands on Directory/run/wpard.sock. SIGTERM or Ctrl-C stops
@@ -26,6 +27,14 @@ Flags:
   --listen Address:Port
                   Opens the peer endpoint there (TLS 1.3, mutually authenticated) for moves
                   between hosts; nothing listens on a network port without it.
+  --cluster URL[,URL...]
+                  Joins the cluster kept in the etcd members at these client URLs (needs
+                  --listen; docs/cluster.md).
+  --lease-ttl Seconds
+                  The host's lease in the cluster: lost after Seconds without renewal (default 10).
+  --etcd-ca File, --etcd-cert File, --etcd-key File
+                  TLS to etcd: the members' CA (the URLs are then https://), and this host's
+                  client certificate and key.
   --extension Module
                   Loads a kernel extension (a module whose default export receives its own
                   kernel owner); may be repeated.
@@ -57,6 +66,11 @@ export function parseWpardArgs(argv: readonly string[]): RunOptions {
         home: { type: 'string' },
         name: { type: 'string' },
         listen: { type: 'string' },
+        cluster: { type: 'string' },
+        'lease-ttl': { type: 'string' },
+        'etcd-ca': { type: 'string' },
+        'etcd-cert': { type: 'string' },
+        'etcd-key': { type: 'string' },
         extension: { type: 'string', multiple: true },
         'fallback-isolation': { type: 'boolean' },
         'journal-size': { type: 'string' },
@@ -80,6 +94,8 @@ export function parseWpardArgs(argv: readonly string[]): RunOptions {
   if (journalBytes !== undefined && !(journalBytes >= 4096)) usageError(`bad --journal-size value ${JSON.stringify(args['journal-size'])}: expected a size of at least 4K (e.g. 16M)`);
   const journalFiles = args['journal-files'] === undefined ? undefined : parseWhole(args['journal-files']);
   if (journalFiles !== undefined && !(journalFiles >= 1)) usageError(`bad --journal-files value ${JSON.stringify(args['journal-files'])}: expected a whole number of at least 1`);
+  const clusterOnly = (['lease-ttl', 'etcd-ca', 'etcd-cert', 'etcd-key'] as const).find((f) => args[f] !== undefined);
+  if (clusterOnly && args.cluster === undefined) usageError(`--${clusterOnly} needs --cluster`);
   let http: HttpAddress | undefined;
   try {
     if (args.http !== undefined) http = parseHttpAddress(args.http);
@@ -92,6 +108,15 @@ export function parseWpardArgs(argv: readonly string[]): RunOptions {
     ...(http && { http }),
     ...(args.name !== undefined && { name: args.name }),
     ...(args.listen !== undefined && { listen: args.listen }),
+    ...(args.cluster !== undefined && {
+      cluster: {
+        cluster: args.cluster,
+        ...(args['lease-ttl'] !== undefined && { leaseTtl: args['lease-ttl'] }),
+        ...(args['etcd-ca'] !== undefined && { etcdCa: args['etcd-ca'] }),
+        ...(args['etcd-cert'] !== undefined && { etcdCert: args['etcd-cert'] }),
+        ...(args['etcd-key'] !== undefined && { etcdKey: args['etcd-key'] }),
+      },
+    }),
     extensions: args.extension ?? [],
     fallbackIsolation: args['fallback-isolation'] === true,
     journal: { ...(journalBytes !== undefined && { maxBytes: journalBytes }), ...(journalFiles !== undefined && { files: journalFiles }) },

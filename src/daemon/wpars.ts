@@ -134,6 +134,8 @@ export class WparManager {
   get ids(): IdRange | null {
     return this.#isolation.seal?.ids ?? null;
   }
+  /** In a cluster (`src/cluster`): the ownership epoch a WPAR's processes get as `WPAR_EPOCH` (C4), or undefined. */
+  epochOf: (name: string) => Promise<number | undefined> | number | undefined = () => undefined;
 
   /** Loads stored definitions (at daemon start). */
   load(stored: Map<string, StoredWpar>): void {
@@ -460,8 +462,9 @@ export class WparManager {
       });
     opening.catch(() => {}); // awaited by launch (the gate) and below; never an unhandled rejection
     try {
+      const epoch = await this.epochOf(name);
       e.proc = await launch({
-        definition: e.definition, cid, root: this.#layout.root(name), agentPath: socketPath,
+        definition: e.definition, cid, root: this.#layout.root(name), agentPath: socketPath, ...(epoch !== undefined && { epoch }),
         consoleLog: this.#layout.consoleLog(name), statusFile: this.#layout.statusFile(name), isolation: this.#isolation, cgroupParent: this.#layout.cgroupParent,
         privateDir: this.#layout.home, tmpDir: this.#layout.tmpDir(name),
         gate: opening,

@@ -31,7 +31,7 @@ const HOSTNAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9.-]*$/;
 export const HOSTNAME_RULE = `1 to ${HOSTNAME_MAX} letters, digits, '.' or '-', starting with a letter or digit`;
 
 /** Variables the runtime sets itself; a definition may not set them. */
-export const RESERVED_ENV: ReadonlySet<string> = new Set(['WPAR_NAME', 'WPAR_CID', 'WPAR_ROOT', 'WPAR_AGENT']);
+export const RESERVED_ENV: ReadonlySet<string> = new Set(['WPAR_NAME', 'WPAR_CID', 'WPAR_ROOT', 'WPAR_AGENT', 'WPAR_EPOCH']);
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** The smallest memory limit: below 1 MiB no program starts, and cgroup v2 rounds to pages anyway. */

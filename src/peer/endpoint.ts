@@ -12,6 +12,9 @@ import { fingerprintOf } from './fingerprint.ts';
 import type { Identity } from './identity.ts';
 import type { Peer, PeerStore } from './peers.ts';
 
+/** Where the endpoint looks trust up: the trusted peers (M2), and in a cluster also its live members (C1). */
+export type PeerLookup = Pick<PeerStore, 'byFingerprint' | 'get'>;
+
 /** How long a TLS handshake may take before the connection is dropped. */
 const HANDSHAKE_MS = 10_000;
 
@@ -44,7 +47,7 @@ function presented(socket: TLSSocket): { fingerprint: string; name: string | nul
 }
 
 /** Decides whether a presented certificate is a trusted peer's: the peer, or a refusal reason. */
-export function judge(peers: PeerStore, seen: { fingerprint: string; name: string | null } | null): Peer | string {
+export function judge(peers: PeerLookup, seen: { fingerprint: string; name: string | null } | null): Peer | string {
   if (!seen) return 'no client certificate';
   const peer = peers.byFingerprint(seen.fingerprint);
   if (peer) return peer;
@@ -58,7 +61,7 @@ export function judge(peers: PeerStore, seen: { fingerprint: string; name: strin
  * read yet); `onRefused` each refusal.
  */
 export async function listenPeers(options: {
-  host: string; port: number; identity: Identity; peers: PeerStore;
+  host: string; port: number; identity: Identity; peers: PeerLookup;
   onPeer: (socket: TLSSocket, peer: Peer) => void;
   onRefused: (r: Refusal) => void;
 }): Promise<Server> {

@@ -194,7 +194,7 @@ export class Mover {
     const waitSec = request.waitSec ?? DEFAULT_MOVE_WAIT_SECONDS;
     if (!Number.isInteger(waitSec) || waitSec < 0 || waitSec > 2147483) throw new WparError('EINVAL', `${name}: -w must be whole seconds from 0 to 2147483`);
     if (typeof request.peer !== 'string') throw new WparError('EINVAL', `${name}: no peer named`);
-    const peer = service.peers.get(request.peer);
+    const peer = service.peerNamed(request.peer);
     if (!peer) throw new WparError('ENOENT', `${name}: no trusted peer named ${JSON.stringify(request.peer)} (wpar peer ls)`);
     if (peer.address === null) throw new WparError('EINVAL', `${name}: peer ${peer.name} has no address (wpar peer add ${peer.name} FINGERPRINT ADDR:PORT)`);
     const t0 = performance.now();

@@ -44,9 +44,22 @@ export interface PeerService {
   info(): IdentityInfo;
   /** Adds the control routes (`/v1/identity`, `/v1/peers`). */
   routes(app: FastifyInstance): void;
+  /**
+   * Cluster (C1, docs/cluster.md): also trust the identities `members` knows (the live members of
+   * the cluster), after the trusted peers of M2.
+   */
+  trustAlso(members: MemberLookup): void;
+  /** A trusted peer by name (M2), else a live cluster member of that name (C7 drains move to members). */
+  peerNamed(name: string): Peer | undefined;
   /** Hands each trusted peer connection to `handler` (the move arrival). */
   onConnection(handler: (socket: TLSSocket, peer: Peer) => void): void;
   close(): Promise<void>;
+}
+
+/** The live members of a cluster, as the peer service consults them (`src/cluster`). */
+export interface MemberLookup {
+  byFingerprint(fp: string): Peer | undefined;
+  byName(name: string): Peer | undefined;
 }
 
 /** The default system name: the hostname if it follows the name rule. */
@@ -66,10 +79,13 @@ export async function startPeerService(options: PeerServiceOptions): Promise<Pee
   /** Open peer connections: the daemon's stop ends them rather than waiting for their idle bound. */
   const open = new Set<TLSSocket>();
   let server: Server | null = null;
+  // Cluster members (trustAlso): consulted after the trusted peers.
+  let members: MemberLookup | null = null;
+  const lookup = { byFingerprint: (fp: string) => peers.byFingerprint(fp) ?? members?.byFingerprint(fp), get: (n: string) => peers.get(n) };
   if (listen) {
     try {
       server = await listenPeers({
-        host: listen.host, port: listen.port, identity, peers,
+        host: listen.host, port: listen.port, identity, peers: lookup,
         onPeer: (socket, peer) => {
           if (!handler) { socket.destroy(); return; }
           open.add(socket);
@@ -106,6 +122,8 @@ export async function startPeerService(options: PeerServiceOptions): Promise<Pee
         return reply.status(204).send();
       });
     },
+    trustAlso(m) { members = m; },
+    peerNamed: (n) => peers.get(n) ?? members?.byName(n),
     onConnection(h) { handler = h; },
     async close() {
       if (server) {

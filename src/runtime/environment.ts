@@ -15,6 +15,8 @@ export interface WparVariables {
   readonly root: string;
   /** `WPAR_AGENT`: the agent endpoint (a Unix socket path). */
   readonly agent: string;
+  /** `WPAR_EPOCH`: in a cluster, the WPAR's ownership epoch (C4, docs/cluster.md); absent elsewhere. */
+  readonly epoch?: number;
 }
 
 /** PATH when the daemon has none. */
@@ -27,7 +29,7 @@ const INHERITED = ['LANG', 'LC_ALL', 'TZ'] as const;
 /**
  * The environment for `definition`'s processes: PATH (the daemon's, else {@link DEFAULT_PATH}),
  * HOME (the WPAR's root), LANG, LC_ALL and TZ when the daemon has them, the definition's variables,
- * and `WPAR_NAME`, `WPAR_CID`, `WPAR_ROOT`, `WPAR_AGENT`.
+ * and `WPAR_NAME`, `WPAR_CID`, `WPAR_ROOT`, `WPAR_AGENT` (and `WPAR_EPOCH` in a cluster).
  * @throws WparError EINVAL for a variable name that is empty or holds `=` or NUL, or a value with NUL.
  */
 export function wparEnvironment(definition: WparDefinition, vars: WparVariables, daemonEnv: NodeJS.ProcessEnv = process.env): Record<string, string> {
@@ -46,5 +48,6 @@ export function wparEnvironment(definition: WparDefinition, vars: WparVariables,
   env['WPAR_CID'] = String(vars.cid);
   env['WPAR_ROOT'] = vars.root;
   env['WPAR_AGENT'] = vars.agent;
+  if (vars.epoch !== undefined) env['WPAR_EPOCH'] = String(vars.epoch);
   return env;
 }

@@ -39,6 +39,8 @@ export interface LaunchOptions {
    * and is all a WPAR sees of where the socket lives.
    */
   readonly agentPath: string;
+  /** In a cluster: the ownership epoch (`WPAR_EPOCH`, C4). */
+  readonly epoch?: number;
   /**
    * Sealed: the directory a WPAR must not see (the daemon's home), hidden inside but for its root,
    * its agent directory and its temporary directory. Default: the root's grandparent.
@@ -147,7 +149,7 @@ export async function launch(options: LaunchOptions): Promise<WparProcess> {
   const hostname = checkHostname(name, definition.hostname ?? name);
   const ids = isolation.seal?.ids ?? null;
   const layout = isolation.seal ? sealLayout(options) : undefined;
-  const env = wparEnvironment(definition, { cid: options.cid, root: options.root, agent: options.agentPath });
+  const env = wparEnvironment(definition, { cid: options.cid, root: options.root, agent: options.agentPath, ...(options.epoch !== undefined && { epoch: options.epoch }) });
   if (layout) env['TMPDIR'] = layout.tmpDir;
   try {
     prepareRoot(options.root, ids);

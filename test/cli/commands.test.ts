@@ -186,7 +186,7 @@ describe('wpar', () => {
     assert.match(t2.stdout(), /^Usage: wpar exec \[-n WparName\]/);
     const t3 = testIo({});
     assert.equal(await runWpar(['frob'], t3.io), 2);
-    assert.equal(t3.stderr(), `wpar: unknown command "frob" (one of mk, start, stop, rm, ls, exec, chkpt, restart, move, logs, events, identity, peer); see 'wpar --help'\n`);
+    assert.equal(t3.stderr(), `wpar: unknown command "frob" (one of mk, start, stop, rm, ls, exec, chkpt, restart, move, logs, events, identity, peer, hosts, drain, undrain); see 'wpar --help'\n`);
     const t4 = testIo({});
     assert.equal(await runWpar([], t4.io), 2);
     assert.equal(t4.stderr().split('\n').length, 2);

@@ -4,7 +4,9 @@
  */
 import type { Command } from '../command.ts';
 import { chkptwpar } from './chkptwpar.ts';
+import { drain, undrain } from './drain.ts';
 import { events } from './events.ts';
+import { hosts } from './hosts.ts';
 import { identity } from './identity.ts';
 import { logs } from './logs.ts';
 import { lswpar } from './lswpar.ts';
@@ -19,7 +21,7 @@ import { wparexec } from './wparexec.ts';
 
 /** Every command, in the order `wpar --help` lists them. */
 export const COMMANDS: readonly Command<unknown>[] = [
-  mkwpar, startwpar, stopwpar, rmwpar, lswpar, wparexec, chkptwpar, restartwpar, movewpar, logs, events, identity, peer,
+  mkwpar, startwpar, stopwpar, rmwpar, lswpar, wparexec, chkptwpar, restartwpar, movewpar, logs, events, identity, peer, hosts, drain, undrain,
 ];
 
 /** The command a `wpar` verb names (`mk` and `mkwpar` both give mkwpar), or undefined. */
@@ -32,4 +34,4 @@ export function commandNamed(name: string): Command<unknown> | undefined {
   return COMMANDS.find((c) => c.name === name);
 }
 
-export { chkptwpar, events, identity, logs, movewpar, peer, lswpar, mkwpar, restartwpar, rmwpar, startwpar, stopwpar, wparexec };
+export { chkptwpar, drain, events, hosts, undrain, identity, logs, movewpar, peer, lswpar, mkwpar, restartwpar, rmwpar, startwpar, stopwpar, wparexec };

@@ -1,10 +1,10 @@
 /**
- * `mkwpar -n NAME [-c] [-h HOST] [-e K=V]... [-R LIMITS] [-A] [-s] -- CMD [ARG...]`: defines a WPAR
+ * `mkwpar -n NAME [-c] [-h HOST] [-e K=V]... [-R LIMITS] [-A] [-s] [--host NAME] -- CMD [ARG...]`: defines a WPAR
  * (`POST /v1/wpars`), and with `-s` starts it.
  * @module
  */
 import type { CreateRequest, WparInfo } from '../../daemon/protocol.ts';
-import { HELP, JSON_OPTION, parseOptions, splitAtCommand, type Help } from '../args.ts';
+import { checkWparName, HELP, JSON_OPTION, parseOptions, splitAtCommand, type Help } from '../args.ts';
 import { print, printJson, type Command } from '../command.ts';
 import { buildDefinition, defineFlagsHelp, DEFINE_OPTIONS } from '../define.ts';
 import { UsageError } from '../errors.ts';
@@ -26,6 +26,7 @@ const OPTIONS = {
   autostart: { type: 'boolean', short: 'A' },
   start: { type: 'boolean', short: 's' },
   keep: { type: 'boolean' },
+  host: { type: 'string' },
 } as const;
 
 /** Parses `mkwpar`'s arguments. */
@@ -39,7 +40,7 @@ export function parseMkwpar(argv: readonly string[], io: Pick<Io, 'env' | 'cwd'>
   return {
     home: resolveHome(values.home, io.env, io.cwd),
     json: values.json === true,
-    request: { definition, ...(values.start && { start: true }), ...(values.keep && { keep: true }) },
+    request: { definition, ...(values.start && { start: true }), ...(values.keep && { keep: true }), ...(values.host !== undefined && { host: checkWparName(values.host, 'host name') }) },
   };
 }
 
@@ -49,7 +50,7 @@ export const mkwpar: Command<MkwparOptions> = {
   verbs: ['mk', 'mkwpar'],
   summary: 'define a workload partition',
   usage: (p) => `Usage: ${p} -n WparName [-c] [-h Hostname] [-e Name=Value]... [-R Attribute=Value[,...]]
-       ${' '.repeat(p.length)} [-A] [-s [--keep]] [--home Directory] [--json] -- Command [Argument...]
+       ${' '.repeat(p.length)} [-A] [-s [--keep]] [--host HostName] [--home Directory] [--json] -- Command [Argument...]
 
 Defines a workload partition that runs Command with its Arguments. The command is executed
 directly, never through a shell: its arguments are passed exactly as given. Everything after
@@ -61,6 +62,7 @@ ${defineFlagsHelp()}  -A              Starts it whenever the daemon starts.
                   not defined either.
   --keep          With -s: keeps it defined even if it cannot start (state B, with the
                   reason in lswpar -L).
+  --host HostName In a cluster: defines it on that host (default: the least-loaded up host).
 ${HOME_HELP}  --json          Prints the new workload partition as JSON (as lswpar --json).
   -?, --help      Prints this text.
 `,
@@ -68,8 +70,13 @@ ${HOME_HELP}  --json          Prints the new workload partition as JSON (as lswp
   async run(o, ctx) {
     const info = await ctx.connect(o.home).request<WparInfo>('POST', '/v1/wpars', { body: o.request, subject: o.request.definition.name });
     if (o.json) printJson(ctx.io, info);
-    else if (info.cid !== null) print(ctx.io, `Workload partition ${info.name} created and started (CID ${info.cid}${info.pid === null ? '' : `, PID ${info.pid}`}).`);
-    else print(ctx.io, `Workload partition ${info.name} created.`);
+    else if (info.cid !== null) print(ctx.io, `Workload partition ${info.name} created and started${on(info)} (CID ${info.cid}${info.pid === null ? '' : `, PID ${info.pid}`}).`);
+    else print(ctx.io, `Workload partition ${info.name} created${on(info)}.`);
     return 0;
   },
 };
+
+/** ` on HOST` in a cluster. */
+function on(info: WparInfo): string {
+  return info.host === undefined ? '' : ` on ${info.host}`;
+}

@@ -1,0 +1,66 @@
+// What Corral reads back from etcd is checked field by field (docs/cluster.md §1), and wpard's
+// cluster flags are refused in one line naming the flag.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { HOSTS, parseHost, parseKnown, parseWpar, WPARS, KNOWN } from '../../src/cluster/records.ts';
+import { parseClusterFlags } from '../../src/cluster/etcd.ts';
+import { checkCall } from '../../src/cluster/calls.ts';
+
+const FP = `sha256:${'ab'.repeat(32)}`;
+const host = { name: 'alpha', address: '10.0.0.1:7070', fingerprint: FP, state: 'up', load: { wpars: 1, active: 0 }, ttl: 10, since: 1 };
+const definition = { name: 'web', argv: ['sleep', '1'], env: {}, limits: {}, checkpointable: false, autostart: false };
+
+describe('records read back from etcd', () => {
+  it('a good host record parses; its key must name it', () => {
+    assert.deepEqual(parseHost(HOSTS + 'alpha', JSON.stringify(host)), host);
+    assert.equal(parseHost(HOSTS + 'beta', JSON.stringify(host)), null);
+  });
+
+  it('a host record with any bad field is ignored whole', () => {
+    for (const bad of [
+      { address: 'nowhere' }, { fingerprint: 'sha256:12' }, { state: 'gone' }, { load: { wpars: -1, active: 0 } },
+      { ttl: 1.5 }, { name: '../x' },
+    ]) assert.equal(parseHost(HOSTS + 'alpha', JSON.stringify({ ...host, ...bad })), null, JSON.stringify(bad));
+    assert.equal(parseHost(HOSTS + 'alpha', 'not json'), null);
+    assert.equal(parseHost(HOSTS + 'alpha', '[1]'), null);
+  });
+
+  it('known hosts and WPAR records', () => {
+    assert.deepEqual(parseKnown(KNOWN + 'alpha', JSON.stringify({ name: 'alpha', address: '10.0.0.1:7070', fingerprint: FP })), { name: 'alpha', address: '10.0.0.1:7070', fingerprint: FP });
+    const w = parseWpar(WPARS + 'web', JSON.stringify({ name: 'web', host: 'alpha', definition, created: 5, epoch: 1 }));
+    assert.equal(w?.host, 'alpha');
+    assert.deepEqual(w?.definition.argv, ['sleep', '1']);
+    assert.equal(parseWpar(WPARS + 'web', JSON.stringify({ name: 'web', host: 'alpha', definition: { ...definition, name: 'other' }, created: 5, epoch: 1 })), null);
+    assert.equal(parseWpar(WPARS + 'web', JSON.stringify({ name: 'web', host: 'alpha', definition, created: 5, epoch: 0 })), null);
+    assert.equal(parseWpar(WPARS + 'web', JSON.stringify({ name: 'web', host: 'alpha', definition: { ...definition, argv: [] }, created: 5, epoch: 1 })), null);
+  });
+});
+
+describe('wpard cluster flags', () => {
+  it('URLs, TTL and TLS files', () => {
+    assert.deepEqual(parseClusterFlags({ cluster: 'http://10.0.0.9:2379,http://10.0.0.10:2379' }), { urls: ['http://10.0.0.9:2379', 'http://10.0.0.10:2379'], leaseTtl: 10 });
+    assert.equal(parseClusterFlags({ cluster: 'http://a:1', leaseTtl: '3' }).leaseTtl, 3);
+    for (const [flags, re] of [
+      [{ cluster: '10.0.0.9:2379' }, /--cluster: bad etcd client URL/],
+      [{ cluster: 'http://a' }, /--cluster: bad etcd client URL/],
+      [{ cluster: 'ftp://a:1' }, /--cluster: bad etcd client URL/],
+      [{ cluster: 'http://a:1', leaseTtl: '1' }, /--lease-ttl: bad value "1"/],
+      [{ cluster: 'http://a:1', leaseTtl: 'ten' }, /--lease-ttl/],
+      [{ cluster: 'http://a:1', etcdCert: '/x' }, /--etcd-cert and --etcd-key go together/],
+      [{ cluster: 'https://a:1' }, /needs --etcd-ca/],
+      [{ cluster: 'http://a:1', etcdCa: '/nonexistent/ca.pem' }, /with --etcd-ca the URLs are https/],
+      [{ cluster: 'https://a:1', etcdCa: '/nonexistent/ca.pem' }, /--etcd-ca \/nonexistent\/ca.pem: cannot read it/],
+    ] as const) assert.throws(() => parseClusterFlags(flags), re);
+  });
+});
+
+describe('forwarded calls', () => {
+  it('only the WPAR and system routes, never a stream, in the known protocol', () => {
+    assert.deepEqual(checkCall({ protocol: 1, method: 'POST', path: '/v1/wpars/web/start' }), { method: 'POST', path: '/v1/wpars/web/start' });
+    for (const m of [
+      { protocol: 2, method: 'GET', path: '/v1/wpars' }, { protocol: 1, method: 'PUT', path: '/v1/wpars' },
+      { protocol: 1, method: 'POST', path: '/v1/peers' }, { protocol: 1, method: 'GET', path: '/v1/wpars/web/logs?follow=1' },
+      { protocol: 1, method: 'GET', path: '/v1/events' }, { protocol: 1, method: 'POST', path: '/v1/restart' },
+    ]) assert.throws(() => checkCall(m), /EPROTO|not supported|bad call/, JSON.stringify(m));
+  });
+});
