@@ -50,7 +50,8 @@ export const mkwpar: Command<MkwparOptions> = {
   verbs: ['mk', 'mkwpar'],
   summary: 'define a workload partition',
   usage: (p) => `Usage: ${p} -n WparName [-c] [-h Hostname] [-e Name=Value]... [-R Attribute=Value[,...]]
-       ${' '.repeat(p.length)} [-A] [-s [--keep]] [--host HostName] [--home Directory] [--json] -- Command [Argument...]
+       ${' '.repeat(p.length)} [-N Network] [-A] [-s [--keep]] [--host HostName] [--home Directory] [--json]
+       ${' '.repeat(p.length)} -- Command [Argument...]
 
 Defines a workload partition that runs Command with its Arguments. The command is executed
 directly, never through a shell: its arguments are passed exactly as given. Everything after

@@ -57,7 +57,7 @@ export const wparexec: Command<WparexecOptions> = {
   verbs: ['exec', 'wparexec'],
   summary: 'run a command in a transient workload partition',
   usage: (p) => `Usage: ${p} [-n WparName] [-c] [-h Hostname] [-e Name=Value]... [-R Attribute=Value[,...]]
-       ${' '.repeat(p.length)} [--home Directory] -- Command [Argument...]
+       ${' '.repeat(p.length)} [-N Network] [--home Directory] -- Command [Argument...]
 
 Runs Command in a new transient workload partition in the foreground: its output is copied to
 standard output, and ${p} exits with Command's exit status (128 + the signal's number if a
