@@ -115,6 +115,7 @@ describe('movewpar between test hosts', { skip: !canMakeHosts() && 'needs root a
     await waitForOutput(sys(a), 'held', /denied/);
     const before = (await a.list())[0]!;
     const copied = await subscribe(sys(b), (e) => e.type === 'move.round' && e.name === 'held');
+    const failedThere = await subscribe(sys(b), (e) => e.type === 'move.failed' && e.name === 'held');
     const moving = a.run('movewpar', ['-w', '1', 'held', 'beta']);
     await copied.event;
     const during = (await a.list())[0]!;
@@ -125,6 +126,8 @@ describe('movewpar between test hosts', { skip: !canMakeHosts() && 'needs root a
     assert.match(r.stderr, /^movewpar: held: not moved after 1 s \(ETIMEDOUT\): denied by agent:held\/\d+ "flushing the journal" since \d\d:\d\d:\d\d\n$/);
     const w = (await a.list())[0]!;
     assert.deepEqual([w.state, w.phase, w.pid, w.cid], ['A', 'normal', before.pid, before.cid], 'runs on untouched');
+    // The arrival journals its side of the failure once it sees the departure give up.
+    await failedThere.event;
     assert.deepEqual(await b.list(), [], 'nothing on the arrival');
     assert.deepEqual(journal(b).filter((e) => e.name === 'held').map((e) => e.type).slice(-1), ['move.failed']);
     await a.ok('rmwpar', ['-F', 'held']);
