@@ -6,46 +6,17 @@
  * - 50 WPARs started by one `startwpar a1 ... a50` ÷ by 50 `startwpar` commands.
  * Runs are interleaved (command, baseline, command, ...) so load from other work affects both alike.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { constants, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { constants, openSync } from 'node:fs';
 import { Socket } from 'node:net';
-import { request } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
+import { join } from 'node:path';
 import { verdict, type Row } from './measure.ts';
+import { call, ROOT, startDaemon, stopDaemon, type Daemon } from './wpard.ts';
 
-const ROOT = resolve(import.meta.dirname, '..');
 // BENCH_CLI_BIN=OTHER/dist/cli/bin measures another build's commands against this daemon (how the
 // numbers before item 19 in docs/performance.md were taken); the several-names measure then is skipped.
 const BIN = process.env['BENCH_CLI_BIN'] ?? join(ROOT, 'dist/cli/bin');
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
-
-interface Daemon { home: string; proc: ChildProcess }
-
-async function startDaemon(): Promise<Daemon> {
-  const home = mkdtempSync(join(tmpdir(), 'corral-bench-'));
-  const proc = spawn(process.execPath, [join(ROOT, 'dist/daemon/wpard.js'), '--home', home, '--fallback-isolation'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  for await (const line of createInterface({ input: proc.stderr! })) if (line.includes(' serving ')) break;
-  return { home, proc };
-}
-
-async function stopDaemon(d: Daemon): Promise<void> {
-  const exited = new Promise((r) => d.proc.once('exit', r));
-  d.proc.kill('SIGTERM');
-  await exited;
-  rmSync(d.home, { recursive: true, force: true });
-}
-
-function call(d: Daemon, method: string, path: string, body?: unknown): Promise<void> {
-  return new Promise((ok, fail) => {
-    const req = request({ socketPath: join(d.home, 'run/wpard.sock'), method, path, headers: body === undefined ? {} : { 'content-type': 'application/json' } }, (res) => {
-      res.resume().on('end', () => (res.statusCode! < 300 ? ok() : fail(new Error(`${method} ${path}: ${res.statusCode}`))));
-    });
-    req.on('error', fail);
-    req.end(body === undefined ? undefined : JSON.stringify(body));
-  });
-}
 
 function run(args: string[]): number {
   const t0 = performance.now();
@@ -115,7 +86,8 @@ async function manyStarts(d: Daemon): Promise<Row> {
 
 /** Every command start-up measure. */
 export async function commandsBench(): Promise<Row[]> {
-  const d = await startDaemon();
+  // The fallback isolation, as the command-start numbers before item 19 were taken: what is measured is the commands.
+  const d = await startDaemon(['--fallback-isolation']);
   try {
     const rows = [await lswparStart(d), await startwparUntilRunning(d)];
     if (process.env['BENCH_CLI_BIN'] === undefined) rows.push(await manyStarts(d));

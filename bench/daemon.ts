@@ -3,46 +3,15 @@
  * WPAR start latency ÷ a bare spawn of the same command, `lswpar --json` with 1,000 WPARs, and
  * checkpoint / restart of a mixed 200 MB root ÷ `tar c` / `tar x` of it.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, constants, mkdirSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { Socket } from 'node:net';
-import { request } from 'node:http';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
+import { join } from 'node:path';
 import { generate } from './image.ts';
 import { verdict, type Row } from './measure.ts';
+import { call, ROOT, startDaemon, stopDaemon, type Daemon } from './wpard.ts';
 
-const ROOT = resolve(import.meta.dirname, '..');
-
-/** A wpard child process on a temp home. */
-interface Daemon { home: string; proc: ChildProcess }
-
-async function startDaemon(args: string[] = []): Promise<Daemon> {
-  const home = mkdtempSync(join(tmpdir(), 'corral-bench-'));
-  const proc = spawn(process.execPath, [join(ROOT, 'dist/daemon/wpard.js'), '--home', home, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-  for await (const line of createInterface({ input: proc.stderr! })) if (line.includes(' serving ')) break;
-  return { home, proc };
-}
-
-async function stopDaemon(d: Daemon): Promise<void> {
-  const exited = new Promise((r) => d.proc.once('exit', r));
-  d.proc.kill('SIGTERM');
-  await exited;
-  rmSync(d.home, { recursive: true, force: true });
-}
-
-function call<T>(d: Daemon, method: string, path: string, body?: unknown): Promise<T> {
-  return new Promise((resolvePromise, reject) => {
-    const req = request({ socketPath: join(d.home, 'run/wpard.sock'), method, path, headers: body === undefined ? {} : { 'content-type': 'application/json' } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8').on('data', (c: string) => { text += c; });
-      res.on('end', () => (res.statusCode! < 300 ? resolvePromise((text ? JSON.parse(text) : null) as T) : reject(new Error(text))));
-    });
-    req.on('error', reject);
-    req.end(body === undefined ? undefined : JSON.stringify(body));
-  });
-}
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 
