@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { ROOT, runNode, type Ran } from './harness.ts';
+import { ROOT, runCommand, type Ran } from './harness.ts';
 import { startEtcd, type Etcd } from '../support/etcd.ts';
 import type { WparInfo } from '../../src/daemon/protocol.ts';
 
@@ -143,7 +143,7 @@ export class ClusterHost {
 
   /** Runs a command against this host's daemon (over its Unix socket, from outside the namespace). */
   run(command: string, args: readonly string[]): Promise<Ran> {
-    return runNode(join(DIST, 'cli/bin', `${command}.js`), ['--home', this.home, ...args]);
+    return runCommand(this.home, command, args);
   }
 
   /** Runs a command that must succeed; returns its stdout. */

@@ -42,6 +42,18 @@ export function runNode(file: string, args: readonly string[], env: NodeJS.Proce
   });
 }
 
+/** Runs a command (`dist/cli/bin/COMMAND.js --home HOME ARGS...`) to completion. */
+export function runCommand(home: string, command: string, args: readonly string[]): Promise<Ran> {
+  return runNode(join(DIST, 'cli/bin', `${command}.js`), ['--home', home, ...args]);
+}
+
+/** Runs a command that must succeed; returns its stdout (throws with its stderr otherwise). */
+export async function mustRun(home: string, command: string, args: readonly string[]): Promise<string> {
+  const r = await runCommand(home, command, args);
+  if (r.code !== 0) throw new Error(`${command} ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+  return r.stdout;
+}
+
 /** One system: a daemon in its own temp home. */
 export class System implements AsyncDisposable {
   readonly home: string;
@@ -113,14 +125,12 @@ export class System implements AsyncDisposable {
 
   /** Runs a command (`mkwpar`, `lswpar`, `wpar`, ...) against this system. */
   run(command: string, args: readonly string[]): Promise<Ran> {
-    return runNode(join(DIST, 'cli/bin', `${command}.js`), ['--home', this.home, ...args]);
+    return runCommand(this.home, command, args);
   }
 
   /** Runs a command that must succeed; returns its stdout. */
-  async ok(command: string, args: readonly string[]): Promise<string> {
-    const r = await this.run(command, args);
-    if (r.code !== 0) throw new Error(`${command} ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
-    return r.stdout;
+  ok(command: string, args: readonly string[]): Promise<string> {
+    return mustRun(this.home, command, args);
   }
 
   /** `lswpar --json [NAME...]`. */

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { ROOT, runNode, type Ran } from './harness.ts';
+import { mustRun, ROOT, runCommand, type Ran } from './harness.ts';
 import type { WparInfo } from '../../src/daemon/protocol.ts';
 
 const DIST = join(ROOT, 'dist');
@@ -145,14 +145,12 @@ export class Host {
 
   /** Runs a command against this host's daemon (over its Unix socket, from outside the namespace). */
   run(command: string, args: readonly string[]): Promise<Ran> {
-    return runNode(join(DIST, 'cli/bin', `${command}.js`), ['--home', this.home, ...args]);
+    return runCommand(this.home, command, args);
   }
 
   /** Runs a command that must succeed; returns its stdout. */
-  async ok(command: string, args: readonly string[]): Promise<string> {
-    const r = await this.run(command, args);
-    if (r.code !== 0) throw new Error(`${command} ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
-    return r.stdout;
+  ok(command: string, args: readonly string[]): Promise<string> {
+    return mustRun(this.home, command, args);
   }
 
   /** `wpar identity --json`. */
