@@ -8,7 +8,7 @@ import { WparError } from '../kernel/errno.ts';
 import { argvProblem, WPAR_NAME_PATTERN } from '../definition/rules.ts';
 import type { WparDefinition } from '../runtime/definition.ts';
 import { parseLimits } from '../runtime/limits.ts';
-import { HOST_NETWORK, parseNetwork } from '../runtime/network.ts';
+import { HOST_NETWORK, parseNetwork } from '../definition/network.ts';
 import { checkHostname, checkWparName, COMMON_OPTIONS, parseEnv } from './args.ts';
 import { UsageError } from './errors.ts';
 

@@ -5,7 +5,7 @@
  */
 import type { CheckpointResult, DaemonEvent, DenialInfo, ExitInfo, WparInfo, WparLetter } from '../daemon/protocol.ts';
 import { formatLimits } from '../runtime/limits.ts';
-import { formatNetwork } from '../runtime/network.ts';
+import { formatNetwork } from '../definition/network.ts';
 
 const STATE_NAMES: Readonly<Record<WparLetter, string>> = {
   D: 'Defined', T: 'Transitional', A: 'Active', F: 'Frozen', B: 'Broken', M: 'Moving',

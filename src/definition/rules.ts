@@ -15,7 +15,7 @@
 import { WparError } from '../kernel/errno.ts';
 import { NAME_PATTERN } from '../kernel/corral.ts';
 import type { Limits, WparDefinition } from '../runtime/definition.ts';
-import { checkNetwork } from '../runtime/network.ts';
+import { checkNetwork } from './network.ts';
 
 /** The kernel's WPAR name rule (K14): 1 to 64 letters, digits, `_`, `.` or `-`, starting with a letter or digit. */
 export const WPAR_NAME_PATTERN: RegExp = NAME_PATTERN;

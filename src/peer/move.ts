@@ -93,6 +93,19 @@ export interface MoveDeps {
   readonly peer: PeerService;
 }
 
+/**
+ * Where a WPAR's ownership is recorded outside this home — a cluster's etcd (C4) — and how a move
+ * hands it over. A move asks {@link check} before anything changes, and {@link handOver} while the
+ * WPAR is frozen, just before the commit, so the arrival's start reads itself as the owner; when
+ * the move then rolls back, the function it returned gives the ownership back.
+ */
+export interface Ownership {
+  /** Throws (EPERM, EINVAL…) if `name` may not move to `to`; resolves for a WPAR it does not manage. */
+  check(name: string, to: string): Promise<void>;
+  /** Records `to` as the owner of `name`; resolves to what gives it back, or null if it does not manage `name`. */
+  handOver(name: string, to: string): Promise<(() => Promise<void>) | null>;
+}
+
 /** A departure's durable record of a move in flight (`HOME/moves/NAME.json`). */
 interface MoveRecord {
   readonly id: string;
@@ -105,12 +118,18 @@ interface MoveRecord {
 /** The departure and arrival sides of moves for one daemon. */
 export class Mover {
   readonly #deps: MoveDeps;
+  #ownership: Ownership | null = null;
 
   constructor(deps: MoveDeps) {
     this.#deps = deps;
   }
 
   get #movesDir(): string { return movesDir(this.#deps.layout.home); }
+
+  /** Makes every move hand the WPAR's ownership over through `ownership` (a cluster's, C4). */
+  useOwnership(ownership: Ownership): void {
+    this.#ownership = ownership;
+  }
 
   /**
    * Names of the WPARs this home was moving away when its daemon stopped (a move record exists): the
@@ -197,6 +216,7 @@ export class Mover {
     const peer = service.peerNamed(request.peer);
     if (!peer) throw new WparError('ENOENT', `${name}: no trusted peer named ${JSON.stringify(request.peer)} (wpar peer ls)`);
     if (peer.address === null) throw new WparError('EINVAL', `${name}: peer ${peer.name} has no address (wpar peer add ${peer.name} FINGERPRINT ADDR:PORT)`);
+    await this.#ownership?.check(name, peer.name);
     const t0 = performance.now();
     const id = randomBytes(8).toString('hex');
     const from = service.identity.name;
@@ -211,6 +231,7 @@ export class Mover {
     let frozenAt = 0;
     const rounds: RoundStats[] = [];
     let frozenMs = 0;
+    let giveBack: (() => Promise<void>) | null = null;
     /** M3.5: the arrival runs it — only now do the frozen processes go, then the definition and root. */
     const handOver = async (): Promise<MoveResult> => {
       const downtimeMs = performance.now() - frozenAt;
@@ -286,8 +307,10 @@ export class Mover {
       frozenMs = performance.now() - frozenAt;
 
       // Commit: from here, silence from the arrival may mean the WPAR runs there.
-      step = 'commit';
       if (run.signal?.aborted) throw new WparError('EINTR', 'movewpar was interrupted');
+      step = 'ownership';
+      giveBack = (await this.#ownership?.handOver(name, peer.name)) ?? null;
+      step = 'commit';
       this.#record({ id, name, peer: peer.name, state: 'committing' }, name);
       await wire.send({ type: 'commit' });
       committed = true;
@@ -335,6 +358,9 @@ export class Mover {
         setTimeout(() => w.destroy(), 1000).unref();
       }
       this.#record(null, name);
+      if (giveBack) {
+        await giveBack().catch((e: Error) => this.#event('move.ownership-not-returned', name, { to: peer.name, move: id, reason: e.message }));
+      }
       ticket?.clear();
       await access.thaw().catch((e: Error) => this.#event('move.thaw-failed', name, { reason: e.message }));
       access.release();

@@ -11,7 +11,7 @@ import { WparError } from '../kernel/errno.ts';
 import type { Limits } from './definition.ts';
 import type { LimitKey } from './cgroup.ts';
 import type { Isolation } from './isolation.ts';
-import { ownNetworkNamespace, type NetworkSpec } from './network.ts';
+import { ownNetworkNamespace, type NetworkSpec } from '../definition/network.ts';
 
 /** The constant trampoline (see the comment at its top for why it exists and what it may do). */
 export const WPAR_INIT = fileURLToPath(new URL('./wpar-init.sh', import.meta.url));

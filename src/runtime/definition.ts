@@ -15,7 +15,7 @@ export interface Limits {
   readonly procs?: number;
 }
 
-import type { NetworkSpec } from './network.ts';
+import type { NetworkSpec } from '../definition/network.ts';
 
 /** Everything `mkwpar` defines about a WPAR. Plain data: it is stored as JSON and carried in images. */
 export interface WparDefinition {

@@ -73,11 +73,14 @@ ${HOME_HELP}  --json          Prints { name, from, to, rounds, bytes, frozenMs, 
     const tty = !o.json && (ctx.io.stderr as Partial<WriteStream>).isTTY === true;
     const res = await ctx.connect(o.home).open('POST', wparPath(o.name, 'move'), { body: o.request, subject: o.name, accept: 'application/x-ndjson' });
     let result: MoveResult | undefined;
+    const streamed = (res.headers['content-type'] ?? '').includes('application/x-ndjson');
     const bar = (text: string): void => { if (tty) ctx.io.stderr.write(`\r\x1b[K${text}`); };
     try {
       for await (const text of createInterface({ input: res, crlfDelay: Infinity })) {
         if (text === '') continue;
         const line = JSON.parse(text) as { type: string; result?: MoveResult; error?: unknown } & Partial<MoveProgress>;
+        // A move forwarded to the WPAR's host in a cluster answers with the result alone (JSON).
+        if (!streamed) { result = line as unknown as MoveResult; continue; }
         if (line.type === 'progress') bar(`movewpar ${o.name} → ${o.request.peer}: ${line.step} round ${line.round}, ${mib(line.bytes ?? 0)}`);
         else if (line.type === 'result' && line.result) result = line.result;
         else if (line.type === 'error') throw apiError(500, JSON.stringify({ error: line.error }), o.name);
