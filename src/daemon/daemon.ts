@@ -216,7 +216,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     // Loaded only when asked for: without --http the console costs the start-up nothing (W6).
     const { startConsole } = await import('../console/server.ts');
     try {
-      serving.console = await startConsole({ address: options.http, layout, control: serving.server, manager, journal, cgroup: isolation.cgroup, log });
+      serving.console = await startConsole({ address: options.http, layout, control: serving.server, manager, journal, cgroup: isolation.cgroup, log, cluster: cluster ? { host: cluster.name } : undefined });
     } catch (err) {
       await daemon.stop();
       throw err;
