@@ -190,7 +190,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       }
     })()),
   };
-  const deps = { kernel, manager, layout, journal, peer };
+  const deps = { kernel, manager, layout, journal, peer, isolation };
   const mover = new Mover(deps);
   cluster?.useMover(mover);
   // Before anything auto-starts: half-received WPARs go, committed moves never run here again.
