@@ -13,6 +13,7 @@ import { ClusterNet, type ClusterHost, type HostLine } from './cluster-hosts.ts'
 import { canMakeHosts } from './move-hosts.ts';
 import { haveEtcd } from '../support/etcd.ts';
 import type { WparInfo } from '../../src/daemon/protocol.ts';
+import { verifyImage } from '../../src/image/index.ts';
 
 const skip = !canMakeHosts() ? 'needs root and iproute2 for network namespaces' : !haveEtcd() ? 'needs etcd (scripts/install-system-deps.sh --tests)' : false;
 const TTL_MS = 3000;
@@ -270,5 +271,18 @@ describe('a daemon killed and restarted within fence-after', { skip, timeout: 12
     assert.deepEqual([w?.state, w?.pid], ['A', fo]);
     assert.ok(processesOf('fo', a.home).includes(fo));
     assert.deepEqual(events(a, 'cluster.fenced'), []);
+  });
+
+  it('a checkpoint records the epoch the WPAR runs with (C4), also after an adoption', async () => {
+    await a.ok('mkwpar', ['-n', 'ck', '-c', '--host', 'alpha', '-s', '--', 'sleep', '600']);
+    const dir = join(a.home, 'images', 'ck');
+    await a.ok('chkptwpar', ['-d', dir, 'ck']);
+    assert.equal((await verifyImage(dir)).epoch, 1);
+    a.signal('SIGKILL');
+    await a.exited();
+    await a.start('alpha', ['--lease-ttl', '10']);
+    await a.ok('chkptwpar', ['-d', dir, '-F', 'ck']);
+    assert.equal((await verifyImage(dir)).epoch, 1);
+    await a.ok('stopwpar', ['-F', 'ck']);
   });
 });
