@@ -112,6 +112,8 @@ interface Watchdog {
   readonly child: ChildProcess;
   readonly pid: number;
   exited: boolean;
+  /** It said `done` (it fenced): its exit is expected. */
+  fenced: boolean;
   readonly gone: Promise<void>;
 }
 
@@ -230,11 +232,16 @@ export class Fence {
     const pid = child.pid;
     if (pid === undefined) throw new WparError('EIO', `fencing: cannot start the watchdog ${FENCE_WATCHDOG}`);
     let done!: () => void;
-    const dog: Watchdog = { child, pid, exited: false, gone: new Promise<void>((r) => { done = r; }) };
+    const dog: Watchdog = { child, pid, exited: false, fenced: false, gone: new Promise<void>((r) => { done = r; }) };
     child.on('error', () => { /* reported by the exit */ });
     child.stdin!.on('error', () => { /* it exited: the next renewal starts another */ });
-    child.once('exit', () => { dog.exited = true; done(); });
-    createInterface({ input: child.stdout! }).on('line', (line) => this.#onLine(line));
+    // 'close' comes after its stdout was read to the end, so a 'done' line is never missed.
+    child.once('close', (code, signal) => {
+      dog.exited = true;
+      done();
+      if (!this.#stopped && !dog.fenced) this.#o.log(`fencing: the watchdog (pid ${pid}) ended unexpectedly (${signal ?? `status ${code}`}); another starts at the next lease renewal`);
+    });
+    createInterface({ input: child.stdout! }).on('line', (line) => { if (line === 'done') dog.fenced = true; else this.#onLine(line); });
     this.#dog = dog;
     const st = readStat(pid);
     writeFileSync(this.#pidFile, `${pid} ${st?.startTime ?? 0}\n`, { mode: 0o600 });

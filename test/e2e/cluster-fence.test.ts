@@ -51,9 +51,9 @@ async function until(h: ClusterHost, ok: (hosts: HostLine[]) => boolean, ms: num
   }
 }
 
-/** Defines and starts `fo` (--failover) and `plain` on `h` (host `name`); resolves their main pids. */
+/** Defines and starts `fo` (--failover, auto-started) and `plain` on `h` (host `name`); resolves their main pids. */
 async function twoWpars(h: ClusterHost, name: string): Promise<{ fo: number; plain: number }> {
-  await h.ok('mkwpar', ['-n', 'fo', '--failover', '--host', name, '-s', '--', 'sleep', '600']);
+  await h.ok('mkwpar', ['-n', 'fo', '--failover', '-A', '--host', name, '-s', '--', 'sleep', '600']);
   await h.ok('mkwpar', ['-n', 'plain', '--host', name, '-s', '--', 'sleep', '600']);
   const list = await h.list();
   const fo = list.find((w) => w.name === 'fo')!;
@@ -113,6 +113,13 @@ describe('fencing a host whose daemon is stopped (SIGSTOP)', { skip, timeout: 12
     await delay(TTL_MS);
     assert.deepEqual(processesOf('fo', a.home), []);
     assert.equal(watchdogs(a).length, 1);
+    assert.equal(events(a, 'cluster.fenced').length, 1);
+    // A clean restart: the fenced WPAR (auto-start) is not started, not reported again; the watchdog stopped with the daemon.
+    assert.equal(await a.stop(), 0);
+    assert.deepEqual(watchdogs(a), []);
+    await a.start('alpha');
+    assertFenced((await a.list()).find((w) => w.name === 'fo'));
+    assert.deepEqual(processesOf('fo', a.home), []);
     assert.equal(events(a, 'cluster.fenced').length, 1);
   });
 });
