@@ -10,7 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
-import { BASH, bootMs, FENCE_WATCHDOG, fenceDeadlineCs, fencedReason } from '../../src/cluster/fence.ts';
+import { BASH, bootMs, Fence, FENCE_WATCHDOG, fenceDeadlineCs, fencedReason } from '../../src/cluster/fence.ts';
+import type { Journal } from '../../src/daemon/journal.ts';
+import type { WparManager } from '../../src/daemon/wpars.ts';
+import type { Isolation } from '../../src/runtime/isolation.ts';
 import { readStat } from '../../src/runtime/proc.ts';
 
 describe('fenceDeadlineCs', () => {
@@ -123,5 +126,96 @@ describe('fence-watchdog.sh', { timeout: 30_000 }, () => {
     await w.exited;
     assert.ok(readStat(v.child.pid!) !== null, 'still running');
     rmSync(join(dir, 'job'));
+  });
+});
+
+describe('Fence (the daemon side)', { timeout: 30_000 }, () => {
+  let run: string;
+  const victims: ChildProcess[] = [];
+  before(() => { run = mkdtempSync(join(tmpdir(), 'corral-fence-run-')); });
+  after(() => {
+    for (const v of victims) if (v.exitCode === null && v.signalCode === null) v.kill('SIGKILL');
+    rmSync(run, { recursive: true, force: true });
+  });
+
+  /** A Fence over a fake manager and journal: `wpars` maps names to their main pid and failover flag. */
+  function fence(wpars: Map<string, { pid: number | null; failover: boolean }>, fenceAfterMs: number) {
+    const followers = new Set<(e: { type: string; time: number; name?: string }) => void>();
+    const recorded: Record<string, unknown>[] = [];
+    const logged: string[] = [];
+    const journal = {
+      follow: (f: (e: { type: string; time: number }) => void) => { followers.add(f); return () => followers.delete(f); },
+      record: (e: Record<string, unknown>) => { recorded.push(e); },
+    };
+    const manager = {
+      has: (n: string) => wpars.has(n),
+      info: (n: string) => ({ pid: wpars.get(n)!.pid, definition: { failover: wpars.get(n)!.failover || undefined } }),
+    };
+    const f = new Fence({
+      runDir: run, cgroupParent: 'corral/test', isolation: { cgroup: null, seal: null } as unknown as Isolation,
+      manager: manager as unknown as WparManager, journal: journal as unknown as Journal, host: 'alpha', fenceAfterMs, lost: () => false, log: (l) => logged.push(l),
+    });
+    const emit = (type: string, name: string): void => { for (const x of followers) x({ type, time: Date.now(), name }); };
+    return { f, emit, recorded, logged };
+  }
+
+  it('guards started failover WPARs only; fences them past the deadline; reports once; refuses starts until renewed', async () => {
+    const fo = victim(); const plain = victim(); victims.push(fo.child, plain.child);
+    const wpars = new Map([['fo', { pid: fo.child.pid!, failover: true }], ['plain', { pid: plain.child.pid!, failover: false }]]);
+    const { f, emit, recorded } = fence(wpars, 600);
+    const t0 = Date.now();
+    f.start(t0);
+    assert.ok(f.guarding);
+    assert.match(readFileSync(join(run, 'fence.pid'), 'latin1'), /^\d+ \d+\n$/);
+    emit('runtime.started', 'fo');
+    emit('runtime.started', 'plain');
+    const killedAt = await fo.exited;
+    assert.ok(killedAt - t0 >= 590 && killedAt - t0 < 1600, `fenced after ${killedAt - t0} ms`);
+    assert.ok(readStat(plain.child.pid!) !== null, 'not a failover WPAR: not touched');
+    const end = Date.now() + 5000;
+    while (f.guarding || recorded.length === 0) {
+      assert.ok(Date.now() < end, 'the watchdog did not exit and report within 5 s');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.deepEqual(recorded.map((e) => [e.type, e.name, e.host]), [['cluster.fenced', 'fo', 'alpha']]);
+    assert.match(f.endedBy('fo') ?? '', /^fenced: lease not renewed for 0\.[5-9] s|^fenced: lease not renewed for 1\.\d s/);
+    assert.equal(f.endedBy('plain'), undefined);
+    assert.deepEqual(f.fencedNames(), ['fo']);
+    assert.throws(() => f.admit('fo'), /fo: a --failover WPAR starts only while this host holds its lease.*/);
+    f.admit('plain'); // without --failover: always
+    f.reportEarlier();
+    assert.equal(recorded.length, 1, 'reported once');
+    // The lease renewed: a new watchdog; a new start of the WPAR clears its marker.
+    f.renewed(Date.now());
+    assert.ok(f.guarding);
+    f.admit('fo');
+    const again = victim(); victims.push(again.child);
+    wpars.set('fo', { pid: again.child.pid!, failover: true });
+    emit('runtime.started', 'fo');
+    assert.deepEqual(f.fencedNames(), []);
+    // A clean stop: nothing fenced, the pid file gone.
+    await f.stop();
+    assert.ok(!f.guarding);
+    assert.ok(readStat(again.child.pid!) !== null);
+    assert.throws(() => readFileSync(join(run, 'fence.pid')), /ENOENT/);
+  });
+
+  it('a restarted daemon retires the watchdog its predecessor left (checked by pid and start time)', async () => {
+    const { f: first } = fence(new Map(), 20_000);
+    first.start(Date.now());
+    const oldPid = Number(readFileSync(join(run, 'fence.pid'), 'latin1').split(' ')[0]);
+    const { f: second, logged } = fence(new Map(), 20_000);
+    second.start(Date.now()); // the first daemon "died": its watchdog runs on
+    assert.ok(readStat(oldPid) !== null);
+    second.retireOld();
+    const end = Date.now() + 5000;
+    while (first.guarding) {
+      assert.ok(Date.now() < end, 'the old watchdog still runs');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.match(logged.join('\n'), new RegExp(`retired the watchdog \\(pid ${oldPid}\\)`));
+    assert.ok(second.guarding);
+    await second.stop();
+    await first.stop();
   });
 });
