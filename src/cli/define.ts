@@ -21,6 +21,7 @@ export const DEFINE_OPTIONS = {
   env: { type: 'string', short: 'e', multiple: true },
   resources: { type: 'string', short: 'R', multiple: true },
   network: { type: 'string', short: 'N' },
+  failover: { type: 'boolean' },
 } as const;
 
 /** The parsed definition flags. */
@@ -31,6 +32,7 @@ export interface DefineValues {
   readonly env?: readonly string[] | undefined;
   readonly resources?: readonly string[] | undefined;
   readonly network?: string | undefined;
+  readonly failover?: boolean | undefined;
 }
 
 /** Options of {@link buildDefinition}. */
@@ -85,6 +87,7 @@ export function buildDefinition(values: DefineValues, command: readonly string[]
     checkpointable: values.checkpointable === true,
     limits,
     autostart: options.autostart === true,
+    ...(values.failover === true && { failover: true }),
     ...(network.mode === 'host' ? {} : { network }),
   };
 }
@@ -112,4 +115,7 @@ const OTHER_FLAGS_HELP = `  -c              Checkpointable: chkptwpar may checkp
                   namespace with loopback only), or address=A.B.C.D/LEN[,gateway=G][,bridge=NAME]
                   (its own network namespace with that address on a host bridge the daemon sets
                   up, default corral0 with the gateway, default the subnet's first address).
+  --failover      In a cluster: killed when this host cannot renew its lease (fenced, even if
+                  the daemon is stopped), so that it may run on elsewhere; outside a cluster it
+                  changes nothing.
 `;

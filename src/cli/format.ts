@@ -137,6 +137,7 @@ function longForm(w: WparInfo): string {
   out += field('CID', w.cid === null ? '-' : String(w.cid));
   out += field('Checkpointable', yes(w.checkpointable));
   out += field('Auto start', yes(w.autostart));
+  out += field('Failover', yes(d.failover === true));
   out += field('Transient', yes(w.transient));
   out += field('Hostname', d.hostname ?? w.name);
   out += field('Command', commandLine(d.argv));

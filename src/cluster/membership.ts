@@ -74,6 +74,8 @@ export class Membership {
   #live = new Map<string, HostRecord>();
   /** When a miss last made the directory reload. */
   #lookedAgain = 0;
+  /** Told the send time of each keep-alive etcd acknowledged, and of each new lease (fencing, C4). */
+  onRenewed: ((sentWallMs: number) => void) | null = null;
 
   private constructor(o: MembershipOptions, lease: Lease, record: HostRecord, sent: number) {
     this.#o = o;
@@ -103,6 +105,11 @@ export class Membership {
   /** This host's name. */
   get name(): string {
     return this.#o.self.name;
+  }
+
+  /** When the last keep-alive that etcd acknowledged (or the grant of the lease) was sent (ms since the epoch). */
+  get renewedSent(): number {
+    return this.#renewedSent;
   }
 
   /** Whether this host believes its lease expired (and has not re-joined yet). */
@@ -262,6 +269,7 @@ export class Membership {
     const res = await this.#lease.keepaliveOnce({ deadline: sent + budgetMs });
     if (Number(res.TTL) <= 0) { this.#markLost(Date.now()); return; }
     this.#renewedSent = sent;
+    this.onRenewed?.(sent);
     const load = this.#o.load();
     if (load.wpars !== this.#record.load.wpars || load.active !== this.#record.load.active) {
       const record = { ...this.#record, load };
@@ -284,6 +292,7 @@ export class Membership {
     this.#record = record;
     this.#renewedSent = sent;
     this.#lost = false;
+    this.onRenewed?.(sent);
     this.#o.journal.record({ type: 'cluster.rejoined', time: Date.now(), host: this.name });
     this.#o.log('cluster: re-joined with a new lease');
   }

@@ -25,7 +25,8 @@ import { WparManager, type AgentFactory, type Recovery } from './wpars.ts';
 import { startPeerService, type PeerService } from '../peer/service.ts';
 import { Mover } from '../peer/move.ts';
 import { ClusterService } from '../cluster/service.ts';
-import type { ClusterOptions } from '../cluster/etcd.ts';
+import { parseFenceAfter, type ClusterOptions } from '../cluster/etcd.ts';
+import { Fence } from '../cluster/fence.ts';
 
 /** Options of {@link startDaemon}. */
 export interface DaemonOptions {
@@ -115,6 +116,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
 
   // C1: join before serving anything; a taken name (EEXIST) or an unreachable etcd stops the start.
   let cluster: ClusterService | null = null;
+  let fence: Fence | null = null;
   if (options.cluster) {
     try {
       cluster = await ClusterService.start(options.cluster, { manager, peer, journal, log });
@@ -126,7 +128,20 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     }
     peer.trustAlso(cluster);
     const joined = cluster;
-    manager.epochOf = (name) => joined.epochOf(name);
+    // C4: the fencing watchdog guards this host's failover WPARs from now on (adopted ones included).
+    fence = new Fence({
+      runDir: layout.runDir, cgroupParent: layout.cgroupParent, isolation, manager, journal, host: joined.name, log,
+      fenceAfterMs: options.cluster.fenceAfterMs ?? parseFenceAfter(undefined, options.cluster.leaseTtl), lost: () => joined.membership.lost,
+    });
+    const guard = fence;
+    guard.start(joined.membership.renewedSent);
+    joined.membership.onRenewed = (sent) => guard.renewed(sent);
+    manager.endedBy = (name) => guard.endedBy(name);
+    manager.epochOf = async (name) => {
+      const epoch = await joined.epochOf(name);
+      guard.admit(name);
+      return epoch;
+    };
   }
 
   const extensions: LoadedExtension[] = [];
@@ -151,6 +166,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const handedOver = Mover.inFlight(layout.home);
   for (const [name, s] of active) outcomes.set(name, await manager.recover(name, s.running!, { handedOver: handedOver.has(name) }));
   const adopted = [...outcomes].filter(([, r]) => r.outcome === 'adopted');
+  // This daemon's watchdog guards what was adopted: an earlier one's goes; what it fenced is said.
+  fence?.retireOld();
+  fence?.reportEarlier();
   const report = await killLeftovers({
     isolation: machine,
     cgroupParent: layout.cgroupParent,
@@ -180,6 +198,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       for (const ext of extensions.reverse()) await unloadExtension(ext).catch((err: Error) => log(`unloading ${ext.name}: ${err.message}`));
       await serving.console?.close();
       await serving.server?.close();
+      await fence?.stop();
       await cluster?.close().catch((err: Error) => log(`cluster: ${err.message}`));
       await peer.close().catch((err: Error) => log(`peer endpoint: ${err.message}`));
       journal.record({ type: 'daemon.stopped', time: Date.now() });
@@ -224,7 +243,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     log(`console on ${serving.console.origin}: open ${serving.console.loginUrl}`);
   }
   journal.record({ type: 'daemon.started', time: Date.now(), socket: layout.socket });
-  await manager.autostart(movedAway);
+  // C4: a fenced WPAR is not started again by this host by itself (C6 may run it elsewhere).
+  await manager.autostart(fence ? new Set([...movedAway, ...fence.fencedNames()]) : movedAway);
   return daemon;
 }
 

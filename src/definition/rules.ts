@@ -142,6 +142,7 @@ export function definitionProblem(value: unknown, rules: DefinitionRules = {}): 
     (d.hostname === undefined || d.hostname === null ? undefined : hostnameProblem(d.hostname)) ??
     booleanProblem(d.checkpointable, 'checkpointable') ??
     booleanProblem(d.autostart, 'autostart') ??
+    booleanProblem(d.failover, 'failover') ??
     limitsProblem(d.limits ?? {}, rules.cpus) ??
     networkProblem(d.network);
   return problem;
@@ -186,6 +187,8 @@ export function checkDefinition(value: unknown, rules: DefinitionRules = {}): Wp
       ...(limits.procs !== undefined && { procs: limits.procs }),
     } satisfies Limits,
     autostart: d.autostart === true,
+    // Stored only when set, so definitions (and images) from before --failover read the same.
+    ...(d.failover === true && { failover: true }),
     // The host network is the default and is not stored, so definitions from before -N read the same.
     ...(network.mode !== 'host' && { network }),
   };

@@ -33,6 +33,8 @@ export interface WparDefinition {
   readonly limits: Limits;
   /** Start it when the daemon starts (`mkwpar -A`). */
   readonly autostart: boolean;
+  /** In a cluster: fenced when the host loses its lease, restarted elsewhere (`mkwpar --failover`, C4, C6); absent is false. */
+  readonly failover?: boolean;
   /** Its network (`mkwpar -N`, S5); absent is the host's network. */
   readonly network?: NetworkSpec;
 }

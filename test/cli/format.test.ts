@@ -63,6 +63,7 @@ State:              A (Active)
 CID:                3
 Checkpointable:     yes
 Auto start:         yes
+Failover:           no
 Transient:          no
 Hostname:           web.example
 Command:            node server.js '--greeting=hello world'
