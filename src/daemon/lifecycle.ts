@@ -209,8 +209,8 @@ export type WparState<Run extends RunLike, StartPlan, StopPlan, Done> =
   | { readonly kind: 'active'; readonly run: Run }
   | { readonly kind: 'checkpointing'; readonly run: Run }
   | { readonly kind: 'moving'; readonly run: Run; readonly to: string }
-  | { readonly kind: 'stopping'; readonly run: Run; readonly plan: StopPlan; done: Promise<Done> }
-  | { readonly kind: 'removing'; readonly from: 'defined' | 'broken'; done: Promise<void> };
+  | { readonly kind: 'stopping'; readonly run: Run; readonly plan: StopPlan; readonly done: Promise<Done> }
+  | { readonly kind: 'removing'; readonly from: 'defined' | 'broken'; readonly done: Promise<void> };
 
 /** Whether state `kind` holds a run (a cid, processes, agents). */
 export function holdsRun(kind: StateKind): kind is 'starting' | 'active' | 'checkpointing' | 'moving' | 'stopping' {
