@@ -553,8 +553,12 @@ export class WparManager {
     const r = this.#records.get(corral.name);
     const run = r ? runOf(r.state) : undefined;
     if (!r || !run || run.cid !== cid) return;
+    const proc = run.proc;
+    // A roll-back (still starting): the kernel asked for this end, so it is no unasked exit; the
+    // start records its failure.
+    if (r.state.kind === 'starting') run.proc = null;
     try {
-      if (run.proc) run.lastRun = await run.proc.stop(r.state.kind === 'stopping' ? r.state.plan.options : {});
+      if (proc) run.lastRun = await proc.stop(r.state.kind === 'stopping' ? r.state.plan.options : {});
     } finally {
       run.proc = null;
       await run.agents?.close();
