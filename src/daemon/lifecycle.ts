@@ -26,8 +26,10 @@ export type LifecycleEvent =
   | 'started'
   /** The kernel activation failed (nothing runs). */
   | 'start-failed'
-  /** `stopwpar` (and `rmwpar -F`, `chkptwpar -k`, a move's hand-over). */
+  /** `stopwpar` (and `rmwpar -F`). */
   | 'stop'
+  /** The checkpoint or move that holds it kills its (frozen) processes: `chkptwpar -k`, a move's hand-over. */
+  | 'hand-off'
   /** The processes ended with nobody here asking (an exit, a signal, the memory limit). */
   | 'exit'
   /** The kernel deactivation completed: the run is over. */
@@ -49,7 +51,7 @@ export type LifecycleEvent =
 
 /** Every event, in the order of the table. */
 export const LIFECYCLE_EVENTS: readonly LifecycleEvent[] = [
-  'start', 'started', 'start-failed', 'stop', 'exit', 'stopped', 'checkpoint', 'move', 'release', 'remove', 'removed', 'remove-failed', 'lost',
+  'start', 'started', 'start-failed', 'stop', 'hand-off', 'exit', 'stopped', 'checkpoint', 'move', 'release', 'remove', 'removed', 'remove-failed', 'lost',
 ];
 
 /** Why a request is refused (each with its errno and words, see {@link refusal}). */
@@ -89,6 +91,7 @@ const IDLE: Partial<Record<LifecycleEvent, Cell>> = {
 const HELD: Partial<Record<LifecycleEvent, Cell>> = {
   start: busy,
   stop: busy,
+  'hand-off': to('stopping'),
   exit: to('stopping'),
   checkpoint: busy,
   move: busy,

@@ -49,6 +49,11 @@ export interface CheckpointAccess {
   thaw(): Promise<void>;
   /** The checkpoint is over (the WPAR leaves T/F). */
   release(): void;
+  /**
+   * Ends the hold by killing the processes where they are, still frozen (`chkptwpar -k`, a move's
+   * hand-over), with `reason` as the recorded exit: straight from T/F/M to the stop, never back to A.
+   */
+  stop(reason: string): Promise<WparInfo>;
 }
 
 /** Opens the agent endpoint of a WPAR about to start. */
@@ -423,7 +428,7 @@ export class WparManager {
   /**
    * Takes an active, checkpointable WPAR for a checkpoint (state T, then F while frozen) or, with
    * `movingTo`, for a move (state M throughout) — R4.1's refusals with their reasons. The caller
-   * must `release()` it. This is the checkpoint hand-off: the only way into and out of those states.
+   * must `release()` it, or `stop()` it. This is the checkpoint hand-off: the only way into and out of those states.
    */
   beginCheckpoint(name: string, options: { movingTo?: string } = {}): CheckpointAccess {
     const r = this.#get(name);
@@ -441,6 +446,10 @@ export class WparManager {
       thaw: async () => { if (run.frozen) { await proc.thaw(); run.frozen = false; this.#event('runtime.thawed', name, {}); } },
       // Back to active: running again, or still frozen for the stop that follows (chkptwpar -k, a move's hand-over).
       release: () => { if (r.state === hold) r.state = enter(name, hold.kind, 'release', { kind: 'active', run }); },
+      // A hold that has ended (its processes exited meanwhile, or it was released) stops like stopwpar -F.
+      stop: (reason) => r.state === hold
+        ? this.#stop(r, 'hand-off', { options: { force: true }, reason, broken: false })
+        : this.stop(name, { force: true, reason }),
     };
   }
 
@@ -587,7 +596,7 @@ export class WparManager {
    * (the runtime subsystem stops the processes by the plan, WPARSTOP callouts run), then D or B with
    * the exit recorded and every waiter told. A transient WPAR is then removed.
    */
-  #stop(r: WparRecord, event: 'stop' | 'exit', plan: StopPlan): Promise<WparInfo> {
+  #stop(r: WparRecord, event: 'stop' | 'hand-off' | 'exit', plan: StopPlan): Promise<WparInfo> {
     const name = r.definition.name;
     const run = runOf(r.state)!;
     const done = Promise.withResolvers<WparInfo>();

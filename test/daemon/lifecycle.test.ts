@@ -21,15 +21,15 @@ import {
 // The expected table, written out independently of the module: `-` cannot happen, `!why` refused,
 // `~` ignored (arrived after the WPAR moved on), `=` joins the same request under way, `a|b` goes to.
 const EXPECTED = `
-state         start            started  start-failed stop      exit      stopped        checkpoint move      release  remove       removed remove-failed  lost
-defined       starting         -        -            !idle     -         -              !idle      !idle     ~        removing     -       -              broken
-broken        starting         -        -            !idle     -         -              !idle      !idle     ~        removing     -       -              broken
-starting      !busy            active   broken       !busy     stopping  -              !busy      !busy     ~        !stop-first  -       -              ~
-active        !already-active  -        -            stopping  stopping  -              checkpointing moving ~        !stop-first  -       -              ~
-checkpointing !busy            -        -            !busy     stopping  -              !busy      !busy     active   !stop-first  -       -              ~
-moving        !busy            -        -            !busy     stopping  -              !busy      !busy     active   !stop-first  -       -              ~
-stopping      !busy            ~        ~            =         ~         defined|broken !busy      !busy     ~        !stop-first  -       -              ~
-removing      !busy            -        -            !busy     -         -              !busy      !busy     ~        =            gone    defined|broken ~
+state         start            started  start-failed stop      hand-off exit      stopped        checkpoint    move    release remove      removed remove-failed  lost
+defined       starting         -        -            !idle     -        -         -              !idle         !idle   ~       removing    -       -              broken
+broken        starting         -        -            !idle     -        -         -              !idle         !idle   ~       removing    -       -              broken
+starting      !busy            active   broken       !busy     -        stopping  -              !busy         !busy   ~       !stop-first -       -              ~
+active        !already-active  -        -            stopping  -        stopping  -              checkpointing moving  ~       !stop-first -       -              ~
+checkpointing !busy            -        -            !busy     stopping stopping  -              !busy         !busy   active  !stop-first -       -              ~
+moving        !busy            -        -            !busy     stopping stopping  -              !busy         !busy   active  !stop-first -       -              ~
+stopping      !busy            ~        ~            =         -        ~         defined|broken !busy         !busy   ~       !stop-first -       -              ~
+removing      !busy            -        -            !busy     -        -         -              !busy         !busy   ~       =           gone    defined|broken ~
 `;
 
 function parse(text: string): Map<string, string> {
@@ -122,7 +122,7 @@ test('enter allows exactly the table\'s targets and names the event and state of
       }
     }
   }
-  assert.equal(legal, 22, 'the number of legal (state, event, target) triples');
+  assert.equal(legal, 24, 'the number of legal (state, event, target) triples');
 });
 
 test('every state is reachable from defined, and every state can get back to defined or be removed', () => {
@@ -169,7 +169,7 @@ const NAMES = ['ckpt', 'plain', 'missing'] as const;
 type Name = typeof NAMES[number];
 
 type Op =
-  | { op: 'create' | 'start' | 'exit' | 'crash' | 'freeze' | 'thaw' | 'release' | 'start-stop' | 'stop-start' | 'stop-twice'; name: Name }
+  | { op: 'create' | 'start' | 'exit' | 'crash' | 'freeze' | 'thaw' | 'release' | 'kill' | 'start-stop' | 'stop-start' | 'stop-twice'; name: Name }
   | { op: 'stop' | 'remove'; name: Name; force: boolean }
   | { op: 'hold'; name: Name; move: boolean };
 
@@ -178,7 +178,7 @@ const nameArb = fc.constantFrom<Name>('ckpt', 'ckpt', 'ckpt', 'ckpt', 'plain', '
 const simple = (op: Exclude<Op['op'], 'stop' | 'remove' | 'hold'>, weight = 1): fc.WeightedArbitrary<Op> =>
   ({ arbitrary: fc.record({ op: fc.constant(op), name: nameArb }), weight });
 const opArb: fc.Arbitrary<Op> = fc.oneof(
-  simple('create', 2), simple('start', 3), simple('exit'), simple('crash'), simple('freeze', 2), simple('thaw'), simple('release', 2),
+  simple('create', 2), simple('start', 3), simple('exit'), simple('crash'), simple('freeze', 2), simple('thaw'), simple('release', 2), simple('kill', 2),
   simple('start-stop'), simple('stop-start'), simple('stop-twice'),
   { arbitrary: fc.record({ op: fc.constantFrom('stop', 'remove'), name: nameArb, force: fc.boolean() }), weight: 2 },
   { arbitrary: fc.record({ op: fc.constant('hold'), name: nameArb, move: fc.boolean() }), weight: 3 },
@@ -264,6 +264,12 @@ function expectModel(m: Map<Name, ModelWpar>, op: Op): Outcome {
       w.letter = w.hold.frozen ? 'A*' : 'A';
       w.hold = null;
       return 'ok';
+    case 'kill': // the hold ends by killing the processes where they are (chkptwpar -k, a move's hand-over)
+      if (!w.hold) return 'skip';
+      w.letter = 'D';
+      w.hold = null;
+      w.reason = 'handed off';
+      return 'ok';
   }
 }
 
@@ -317,7 +323,7 @@ test('model: random starts, stops, hand-offs, removals, exits and crashes agains
     rmSync(root, { recursive: true, force: true });
   }
   // The runs reached every kind of step, legal and refused (so a passing run is not an empty one).
-  for (const key of ['freeze → ok', 'stop-start → EBUSY', 'start-stop → EBUSY', 'stop-twice → ok', 'start → ok', 'start → EBUSY', 'start → ENOENT', 'stop → ok', 'stop → EINVAL', 'hold → ok', 'hold → EBUSY', 'release → ok', 'exit → ok', 'crash → ok', 'remove → ok', 'remove → EBUSY']) {
+  for (const key of ['freeze → ok', 'kill → ok', 'stop-start → EBUSY', 'start-stop → EBUSY', 'stop-twice → ok', 'start → ok', 'start → EBUSY', 'start → ENOENT', 'stop → ok', 'stop → EINVAL', 'hold → ok', 'hold → EBUSY', 'release → ok', 'exit → ok', 'crash → ok', 'remove → ok', 'remove → EBUSY']) {
     assert.ok((seen.get(key) ?? 0) > 0, `some run had ${key} (seen: ${[...seen.keys()].sort().join(', ')})`);
   }
 });
@@ -412,6 +418,13 @@ async function apply(manager: WparManager, op: Op, ctx: Ctx): Promise<Outcome> {
       } catch (err) {
         return code(err);
       }
+    }
+    case 'kill': {
+      const held = ctx.accesses.get(name);
+      assert.ok(held, 'the test holds the access the model holds');
+      ctx.accesses.delete(name);
+      await held.access.stop('handed off');
+      return 'ok';
     }
     case 'freeze':
     case 'thaw':
