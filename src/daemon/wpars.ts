@@ -1,7 +1,8 @@
 /**
  * The WPAR manager: definitions, and the runtime as a kernel subsystem (R2). `startwpar` is a kernel
  * activation — WPARSTART callouts run, then this subsystem starts the processes — and `stopwpar` a
- * deactivation — this subsystem stops every process, then WPARSTOP callouts run.
+ * deactivation — this subsystem stops every process, then WPARSTOP callouts run. Each WPAR is one
+ * record with one state (`lifecycle.ts`); every change of it goes through that module's table.
  * @module
  */
 import { existsSync, mkdirSync } from 'node:fs';

@@ -160,7 +160,8 @@ test('the letter: M while moving, F while frozen, T while under way, else A, B, 
 // Model-based: random sequences of requests (start, stop, checkpoint/move hand-offs, rm) and of what
 // the processes do (exit, crash) against a real WparManager in-process (real kernel, real processes
 // under the fallback isolation), compared after every step with a tiny reference model of what
-// docs/architecture.md promises. Scale the run count with CORRAL_MODEL_SCALE.
+// docs/architecture.md promises. Scale the run count with CORRAL_MODEL_SCALE; CORRAL_MODEL_TRACE=1
+// prints each step that is not skipped.
 
 const SCALE = Number(process.env.CORRAL_MODEL_SCALE ?? '1') || 1;
 
