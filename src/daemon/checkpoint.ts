@@ -109,11 +109,11 @@ export async function checkpoint(deps: CheckpointDeps, name: string, request: Ch
     const killFrozen = completed && request.kill === true;
     if (!killFrozen) await access.thaw().catch((err: Error) => event(deps, 'checkpoint.thaw-failed', name, { reason: err.message }));
     if (frozenAt) frozenMs = performance.now() - frozenAt;
-    access.release();
+    if (!killFrozen) access.release();
     if (!killFrozen) await access.agents?.saved({ completed });
   }
   const killed = request.kill === true;
-  if (killed) await manager.stop(name, { force: true, reason: 'stopped after checkpoint (chkptwpar -k)' });
+  if (killed) await access.stop('stopped after checkpoint (chkptwpar -k)');
   const totalMs = performance.now() - t0;
   event(deps, 'checkpoint.done', name, { dir, bytes, frozenMs, totalMs, agents: agentNames, killed });
   return { name, dir, bytes, frozenMs, totalMs, agents: agentNames, killed };

@@ -1,7 +1,8 @@
 /**
  * The WPAR manager: definitions, and the runtime as a kernel subsystem (R2). `startwpar` is a kernel
  * activation — WPARSTART callouts run, then this subsystem starts the processes — and `stopwpar` a
- * deactivation — this subsystem stops every process, then WPARSTOP callouts run.
+ * deactivation — this subsystem stops every process, then WPARSTOP callouts run. Each WPAR is one
+ * record with one state (`lifecycle.ts`); every change of it goes through that module's table.
  * @module
  */
 import { existsSync, mkdirSync } from 'node:fs';
@@ -18,6 +19,7 @@ import type { IdRange } from '../runtime/idmap.ts';
 import type { Isolation } from '../runtime/isolation.ts';
 import { adopt, examineRecorded, launch, type AdoptOptions, type StopOptions, type WparExit, type WparProcess } from '../runtime/launch.ts';
 import type { HomeLayout } from './home.ts';
+import { decide, enter, holdsRun, illegal, letterOf, refusal, type LifecycleEvent, type Refusal, type WparState } from './lifecycle.ts';
 import type { Journal } from './journal.ts';
 import type { ExitInfo, WparInfo, WparLetter } from './protocol.ts';
 import type { RunningRecord, StoredWpar, Store } from './store.ts';
@@ -48,6 +50,11 @@ export interface CheckpointAccess {
   thaw(): Promise<void>;
   /** The checkpoint is over (the WPAR leaves T/F). */
   release(): void;
+  /**
+   * Ends the hold by killing the processes where they are, still frozen (`chkptwpar -k`, a move's
+   * hand-over), with `reason` as the recorded exit: straight from T/F/M to the stop, never back to A.
+   */
+  stop(reason: string): Promise<WparInfo>;
 }
 
 /** Opens the agent endpoint of a WPAR about to start. */
@@ -59,33 +66,46 @@ export type AgentFactory = (options: {
   openOwner: (ownerName: string) => Owner;
 }) => Promise<AgentEndpoint>;
 
-/** One WPAR as the manager keeps it. */
-interface Entry {
-  definition: WparDefinition;
-  transient: boolean;
-  createdAt: number;
-  lastExit: ExitInfo | null;
-  broken: boolean;
-  /** The cid while the kernel holds one. */
+/** One run of a WPAR, from its start to the end of its stop: what the kernel and the runtime gave it. */
+interface Run {
+  /** The cid while the kernel holds one (set by the runtime subsystem's start). */
   cid: number | null;
   proc: WparProcess | null;
   agents: AgentEndpoint | null;
   startedAt: number | null;
-  /** A transition in progress (state T, or F while frozen), or null. */
-  busy: 'starting' | 'stopping' | 'removing' | 'checkpointing' | 'restarting' | 'moving' | null;
-  /** While moving (state M): the peer it is moving to. */
-  movingTo: string | null;
+  /** Whether a checkpoint or move froze the processes (cgroup freezer or SIGSTOP). */
   frozen: boolean;
-  /** How the runtime subsystem should stop the processes, and what to record as the reason. */
-  stopWith: { options: StopOptions; reason: string } | null;
   /** How the processes ended, as the runtime saw it. */
   lastRun: WparExit | null;
-  stopping: Promise<WparInfo> | null;
-  waiters: ((exit: ExitInfo) => void)[];
   /** While restarting from an image: resolves when every agent participant has restored. */
   restored: Promise<void> | null;
-  /** While a start adopts the processes an earlier daemon left running (R7): what it recorded. */
-  adopting?: RunningRecord | null;
+}
+
+/** How a run starts: the agent states a restart hands over, or the processes an adoption takes over (R7). */
+interface StartPlan {
+  readonly agentStates: Record<string, unknown> | undefined;
+  readonly adopting: RunningRecord | null;
+}
+
+/** How a run stops: how the runtime stops the processes, what to record as the reason, and whether it broke. */
+interface StopPlan {
+  readonly options: StopOptions;
+  readonly reason: string;
+  readonly broken: boolean;
+}
+
+/** The state of one WPAR (see `lifecycle.ts`): what it is doing, with the run and the plan on it. */
+type State = WparState<Run, StartPlan, StopPlan, WparInfo>;
+
+/** One WPAR as the manager keeps it: its definition, its one state, and who waits for its end. */
+interface WparRecord {
+  readonly definition: WparDefinition;
+  readonly transient: boolean;
+  readonly createdAt: number;
+  lastExit: ExitInfo | null;
+  state: State;
+  /** Waiting for the end of the next (or current) run, or the removal. */
+  readonly waiters: ((exit: ExitInfo) => void)[];
 }
 
 /** What {@link WparManager.recover} did with a WPAR an earlier daemon had running (R7). */
@@ -103,17 +123,18 @@ export const DEFAULT_STOP_SECONDS = 10;
 
 /** Owns every WPAR of one daemon. */
 export class WparManager {
-  readonly #entries = new Map<string, Entry>();
+  /** One record per WPAR, by name. */
+  readonly #records = new Map<string, WparRecord>();
   readonly #kernel: Kernel;
   readonly #store: Store;
   readonly #layout: HomeLayout;
   readonly #isolation: Isolation;
   readonly #journal: Journal;
   readonly #agents: AgentFactory;
+  // Two things are kept by name because no WPAR (no record) exists for them: a name held before its
+  // WPAR exists, and the exit of a transient WPAR already removed.
   /** Exits of transient WPARs already removed, so a `wait` that arrives late still gets the status. */
   readonly #ended = new Map<string, ExitInfo>();
-  /** Agent states to hand over when the next start of a WPAR opens its agent endpoint. */
-  readonly #pendingStates = new Map<string, Record<string, unknown> | undefined>();
   /** Names held by a restart or an incoming move before their WPAR exists (nothing else may take them). */
   readonly #reserved = new Set<string>();
 
@@ -142,22 +163,21 @@ export class WparManager {
   /** Loads stored definitions (at daemon start). */
   load(stored: Map<string, StoredWpar>): void {
     for (const [name, s] of stored) {
-      this.#entries.set(name, {
+      this.#records.set(name, {
         definition: s.definition, transient: s.transient, createdAt: s.createdAt, lastExit: s.lastExit,
-        broken: s.broken, cid: null, proc: null, agents: null, startedAt: null, busy: null, movingTo: null, frozen: false,
-        stopWith: null, lastRun: null, stopping: null, waiters: [], restored: null,
+        state: s.broken ? { kind: 'broken' } : { kind: 'defined' }, waiters: [],
       });
     }
   }
 
   /** Names of every WPAR, sorted. */
   names(): string[] {
-    return [...this.#entries.keys()].sort();
+    return [...this.#records.keys()].sort();
   }
 
   /** Whether a WPAR of that name is defined. */
   has(name: string): boolean {
-    return this.#entries.has(name);
+    return this.#records.has(name);
   }
 
   /** `lswpar`: one WPAR. */
@@ -167,7 +187,7 @@ export class WparManager {
 
   /** `lswpar`: these WPARs (all when `names` is empty), by name. Unknown names → ENOENT. */
   list(names: readonly string[] = []): WparInfo[] {
-    if (names.length === 0) return this.names().map((n) => this.#info(this.#entries.get(n)!));
+    if (names.length === 0) return this.names().map((n) => this.#info(this.#records.get(n)!));
     return names.map((n) => this.info(n));
   }
 
@@ -177,7 +197,7 @@ export class WparManager {
    * The holder passes `{ reserved: true }` to {@link create}.
    */
   reserve(name: string): () => void {
-    if (this.#entries.has(name)) throw new WparError('EEXIST', `${name}: a WPAR of that name already exists on this system`);
+    if (this.#records.has(name)) throw new WparError('EEXIST', `${name}: a WPAR of that name already exists on this system`);
     if (this.#reserved.has(name)) throw new WparError('EEXIST', `${name}: a WPAR of that name is being restarted or moved in on this system`);
     this.#reserved.add(name);
     let held = true;
@@ -186,7 +206,7 @@ export class WparManager {
 
   /** `mkwpar`: stores a (validated) definition and creates its root. EEXIST if the name is taken. */
   async create(definition: WparDefinition, transient = false, options: { reserved?: boolean } = {}): Promise<WparInfo> {
-    if (this.#entries.has(definition.name)) throw new WparError('EEXIST', `${definition.name}: a WPAR of that name already exists`);
+    if (this.#records.has(definition.name)) throw new WparError('EEXIST', `${definition.name}: a WPAR of that name already exists`);
     if (this.#reserved.has(definition.name) && options.reserved !== true) {
       throw new WparError('EEXIST', `${definition.name}: a WPAR of that name is being restarted or moved in on this system`);
     }
@@ -198,13 +218,10 @@ export class WparManager {
     await mkdir(this.#layout.root(definition.name), { recursive: true, mode: 0o755 });
     if (!this.#store.insert(definition, transient, createdAt)) throw new WparError('EEXIST', `${definition.name}: a WPAR of that name already exists`);
     this.#ended.delete(definition.name);
-    const e: Entry = {
-      definition, transient, createdAt, lastExit: null, broken: false, cid: null, proc: null, agents: null,
-      startedAt: null, busy: null, movingTo: null, frozen: false, stopWith: null, lastRun: null, stopping: null, waiters: [], restored: null,
-    };
-    this.#entries.set(definition.name, e);
+    const r: WparRecord = { definition, transient, createdAt, lastExit: null, state: { kind: 'defined' }, waiters: [] };
+    this.#records.set(definition.name, r);
     this.#event('runtime.defined', definition.name, { transient });
-    return this.#info(e);
+    return this.#info(r);
   }
 
   /**
@@ -212,108 +229,116 @@ export class WparManager {
    * phase is `restarting` and `agentStates` are handed to the agents before any process starts.
    */
   async start(name: string, options: { restart?: boolean; agentStates?: Record<string, unknown> } = {}): Promise<WparInfo> {
-    const e = this.#get(name);
-    if (e.busy) throw new WparError('EBUSY', `${name}: cannot start while ${e.busy}`);
-    if (e.cid !== null) throw new WparError('EBUSY', `${name}: already active (cid ${e.cid})`);
-    // Only a start that goes ahead sets what its agents are handed: a refused one must not touch it.
-    e.restored = null;
-    this.#pendingStates.set(name, options.agentStates);
-    e.busy = 'starting';
+    const r = this.#get(name);
+    this.#ask(r, 'start', 'start');
+    const wasBroken = r.state.kind === 'broken';
+    // The agent states are this run's own: a refused start (above) never touches another's.
+    const run = this.#begin(r, { agentStates: options.agentStates, adopting: null });
     try {
-      await this.#kernel.activate({ name, checkpointable: e.definition.checkpointable }, { restart: options.restart === true });
-      if (e.busy === 'starting') e.busy = null; // the command may already have exited and be stopping
-      if (e.broken) { e.broken = false; this.#store.setBroken(name, false); }
-      return this.#info(e);
+      await this.#kernel.activate({ name, checkpointable: r.definition.checkpointable }, { restart: options.restart === true });
+      this.#settle(r, run, 'started'); // unless the command has already exited and is being stopped
+      if (wasBroken) this.#store.setBroken(name, false);
+      return this.#info(r);
     } catch (caught) {
       // The root cause once, with its own errno (ENOENT for a missing command, not the activation's
       // ECANCELED), the WPAR named once; the whole chain stays as `cause`.
       const err = startFailure(name, caught);
-      this.#pendingStates.delete(name);
-      e.busy = null;
-      e.broken = true;
-      const reason = `failed to start: ${err.message.slice(name.length + 2)} (${err.code})`;
-      e.lastExit = { code: null, signal: null, at: Date.now(), reason };
-      this.#store.setExit(name, e.lastExit, true);
-      this.#event('runtime.start-failed', name, { reason });
-      // A transient WPAR exists only to run once: one that cannot start leaves nothing behind.
-      if (e.transient) await this.remove(name).catch(() => {});
+      if (this.#settle(r, run, 'start-failed')) {
+        const reason = `failed to start: ${err.message.slice(name.length + 2)} (${err.code})`;
+        r.lastExit = { code: null, signal: null, at: Date.now(), reason };
+        this.#store.setExit(name, r.lastExit, true);
+        this.#event('runtime.start-failed', name, { reason });
+        // A transient WPAR exists only to run once: one that cannot start leaves nothing behind.
+        if (r.transient) await this.remove(name).catch(() => {});
+      }
       throw err;
     }
   }
 
   /** `stopwpar`: SIGTERM (or SIGKILL with force), SIGKILL after the timeout, then deactivation. */
   stop(name: string, options: { force?: boolean; timeoutSec?: number; reason?: string } = {}): Promise<WparInfo> {
-    const e = this.#get(name);
-    if (e.stopping) return e.stopping;
-    if (e.busy) return Promise.reject(new WparError('EBUSY', `${name}: cannot stop while ${e.busy}`));
-    if (e.cid === null) return Promise.reject(new WparError('EINVAL', `${name}: not active (state ${this.#letter(e)})`));
+    let r: WparRecord;
+    try {
+      r = this.#get(name);
+      if (this.#ask(r, 'stop', 'stop') === 'join') return (r.state as Extract<State, { kind: 'stopping' }>).done;
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
     const seconds = options.timeoutSec ?? DEFAULT_STOP_SECONDS;
     const wrong = stopSecondsProblem(seconds);
     if (wrong !== undefined) return Promise.reject(new WparError('EINVAL', `${name}: ${wrong}`));
-    e.stopWith = {
+    return this.#stop(r, 'stop', {
       options: { force: options.force === true, graceMs: Math.round(seconds * 1000) },
       reason: options.reason ?? (options.force ? 'stopped by stopwpar -F' : 'stopped by stopwpar'),
-    };
-    e.stopping = this.#deactivate(e, e.stopWith.reason, false);
-    return e.stopping;
+      broken: false,
+    });
   }
 
   /** `rmwpar`: removes definition and root. An active WPAR needs `force` (it is stopped first). */
   async remove(name: string, options: { force?: boolean } = {}): Promise<void> {
-    const e = this.#get(name);
-    if (e.cid !== null || e.busy) {
-      if (!options.force) throw new WparError('EBUSY', `${name}: is ${e.busy ?? 'active'}; stop it first or use -F`);
+    let r = this.#get(name);
+    const cell = decide(r.state.kind, 'remove');
+    if (cell !== undefined && 'refuse' in cell && options.force) {
       await this.stop(name, { force: true, reason: 'removed by rmwpar -F' });
+      if (this.#records.get(name) !== r) return; // removed meanwhile (a transient WPAR removes itself)
+      r = this.#get(name);
     }
-    if (this.#entries.get(name) !== e) return; // removed meanwhile (a transient WPAR removes itself)
-    e.busy = 'removing';
-    try {
-      await rm(this.#layout.wparDir(name), { recursive: true, force: true });
-    } finally {
-      e.busy = null;
-    }
-    this.#store.remove(name);
-    this.#entries.delete(name);
-    // Nobody waits forever on a WPAR that is gone: a waiter gets its last exit, or a removal notice.
-    const last = e.lastExit ?? { code: null, signal: null, at: Date.now(), reason: 'removed' };
-    for (const w of e.waiters.splice(0)) w(last);
-    this.#event('runtime.removed', name, {});
+    if (this.#ask(r, 'remove', 'remove') === 'join') return (r.state as Extract<State, { kind: 'removing' }>).done;
+    const from = r.state.kind === 'broken' ? 'broken' : 'defined';
+    const done = Promise.withResolvers<void>();
+    r.state = enter(name, r.state.kind, 'remove', { kind: 'removing', from, done: done.promise });
+    (async () => {
+      try {
+        await rm(this.#layout.wparDir(name), { recursive: true, force: true });
+      } catch (err) {
+        r.state = enter(name, 'removing', 'remove-failed', { kind: from });
+        throw err;
+      }
+      enter(name, 'removing', 'removed', 'gone');
+      this.#store.remove(name);
+      this.#records.delete(name);
+      // Nobody waits forever on a WPAR that is gone: a waiter gets its last exit, or a removal notice.
+      const last = r.lastExit ?? { code: null, signal: null, at: Date.now(), reason: 'removed' };
+      for (const w of r.waiters.splice(0)) w(last);
+      this.#event('runtime.removed', name, {});
+    })().then(done.resolve, done.reject);
+    return done.promise;
   }
 
   /** Resolves how the WPAR next ends (at once if it is not running and has ended before). */
   wait(name: string): Promise<ExitInfo> {
     const ended = this.#ended.get(name);
-    const e = this.#entries.get(name);
-    if (!e) {
+    const r = this.#records.get(name);
+    if (!r) {
       if (ended) return Promise.resolve(ended);
       return Promise.reject(new WparError('ENOENT', `${name}: no such WPAR`));
     }
-    if (e.cid === null && (e.busy === null || e.busy === 'removing') && e.lastExit) return Promise.resolve(e.lastExit);
-    return new Promise((resolve) => e.waiters.push(resolve));
+    if (!holdsRun(r.state.kind) && r.lastExit) return Promise.resolve(r.lastExit);
+    return new Promise((resolve) => r.waiters.push(resolve));
   }
 
   /** Resolves when the WPAR's next run ends (after a start that has not happened yet, if need be). */
   nextExit(name: string): Promise<ExitInfo> {
-    const e = this.#get(name);
-    return new Promise((resolve) => e.waiters.push(resolve));
+    const r = this.#get(name);
+    return new Promise((resolve) => r.waiters.push(resolve));
   }
 
   /** Whether processes of the WPAR may still produce console output. */
   running(name: string): boolean {
-    const e = this.#entries.get(name);
-    return e !== undefined && (e.cid !== null || e.busy === 'starting');
+    const r = this.#records.get(name);
+    return r !== undefined && holdsRun(r.state.kind);
   }
 
   /** Names of WPARs that hold a cid. */
   active(): string[] {
-    return this.names().filter((n) => this.#entries.get(n)!.cid !== null);
+    return this.names().filter((n) => (runOf(this.#records.get(n)!.state)?.cid ?? null) !== null);
   }
 
   /** Starts every auto-start WPAR (but those in `except`); failures are reported as events, not thrown. */
   async autostart(except: ReadonlySet<string> = new Set()): Promise<void> {
     for (const name of this.names()) {
-      const e = this.#entries.get(name);
-      if (!e || !e.definition.autostart || e.cid !== null || except.has(name)) continue;
+      const r = this.#records.get(name);
+      if (!r || !r.definition.autostart || (runOf(r.state)?.cid ?? null) !== null || except.has(name)) continue;
       try {
         await this.start(name);
       } catch (err) {
@@ -331,12 +356,12 @@ export class WparManager {
    * (`stopped`). Call before {@link autostart} and before serving.
    */
   async recover(name: string, record: RunningRecord, options: { handedOver?: boolean } = {}): Promise<Recovery> {
-    const e = this.#entries.get(name);
-    if (!e) return { outcome: 'stopped', reason: 'no definition' };
+    const r = this.#records.get(name);
+    if (!r) return { outcome: 'stopped', reason: 'no definition' };
     // The agent directory of a run that is over (its processes are stopped by the caller).
     const forget = async (): Promise<void> => {
       const cid = record.cid;
-      if (cid === undefined || [...this.#entries.values()].some((x) => x.cid === cid)) return;
+      if (cid === undefined || [...this.#records.values()].some((x) => runOf(x.state)?.cid === cid)) return;
       await rm(this.#layout.agentDir(cid), { recursive: true, force: true }).catch(() => {});
     };
     const lost = async (why: string): Promise<Recovery> => {
@@ -351,7 +376,7 @@ export class WparManager {
       await forget();
       return { outcome: 'stopped', reason: 'it was being moved to another system' };
     }
-    const seen = examineRecorded(this.#adoptOptions(e, record));
+    const seen = examineRecorded(this.#adoptOptions(r, record));
     if (seen.kind === 'refused') return lost(seen.reason);
     if (seen.kind === 'exited') {
       const { code, signal } = seen.exit;
@@ -359,140 +384,144 @@ export class WparManager {
         : code !== null ? `exited with status ${code} while the daemon was down`
         : 'ended while the daemon was down; its exit status is unknown (bwrap left none)');
       const broken = code === null;
-      e.lastExit = { code, signal, at: Date.now(), reason };
-      e.broken = broken;
-      this.#store.setExit(name, e.lastExit, broken);
+      r.lastExit = { code, signal, at: Date.now(), reason };
+      this.#store.setExit(name, r.lastExit, broken);
+      if (broken) this.#idle(r, 'lost', 'broken');
       this.#event('runtime.exited', name, { code, signal, reason, broken });
       this.#event('runtime.recovered', name, { outcome: 'exited', reason });
       await forget();
       return { outcome: 'exited' };
     }
-    e.adopting = record;
-    e.busy = 'starting';
+    this.#ask(r, 'start', 'adopt');
+    const run = this.#begin(r, { agentStates: undefined, adopting: record });
     try {
-      await this.#kernel.activate({ name, checkpointable: e.definition.checkpointable }, { cid: record.cid });
+      await this.#kernel.activate({ name, checkpointable: r.definition.checkpointable }, { cid: record.cid });
     } catch (err) {
+      this.#settle(r, run, 'start-failed');
       return lost((err as Error).message);
-    } finally {
-      e.adopting = null;
-      if (e.busy === 'starting') e.busy = null;
     }
-    this.#event('runtime.recovered', name, { outcome: 'adopted', cid: e.cid, pid: e.proc?.pid ?? null });
-    return { outcome: 'adopted', cgroupPath: e.proc?.cgroupPath ?? null };
+    this.#settle(r, run, 'started');
+    this.#event('runtime.recovered', name, { outcome: 'adopted', cid: run.cid, pid: run.proc?.pid ?? null });
+    return { outcome: 'adopted', cgroupPath: run.proc?.cgroupPath ?? null };
   }
 
-  #adoptOptions(e: Entry, record: RunningRecord): AdoptOptions {
-    const name = e.definition.name;
+  #adoptOptions(r: WparRecord, record: RunningRecord): AdoptOptions {
+    const name = r.definition.name;
     return {
-      definition: e.definition, consoleLog: this.#layout.consoleLog(name), statusFile: this.#layout.statusFile(name),
+      definition: r.definition, consoleLog: this.#layout.consoleLog(name), statusFile: this.#layout.statusFile(name),
       agentPath: this.#layout.agentSocket(record.cid ?? 0), isolation: this.#isolation, cgroupParent: this.#layout.cgroupParent,
       record: { pid: record.pid, startTime: record.startTime ?? null, cgroupPath: record.cgroupPath },
     };
   }
 
-  /** Records that a WPAR's processes were lost with the previous daemon (and have been stopped). */
+  /**
+   * Records that a WPAR's processes were lost (with the previous daemon, or to an uncertain move) and
+   * have been stopped: state B with the reason. A WPAR that runs again meanwhile keeps running; its
+   * run's end decides its state.
+   */
   markLost(name: string, reason: string): void {
-    const e = this.#entries.get(name);
-    if (!e) return;
-    e.broken = true;
-    e.lastExit = { code: null, signal: null, at: Date.now(), reason };
-    this.#store.setExit(name, e.lastExit, true);
+    const r = this.#records.get(name);
+    if (!r) return;
+    r.lastExit = { code: null, signal: null, at: Date.now(), reason };
+    this.#store.setExit(name, r.lastExit, true);
+    this.#idle(r, 'lost', 'broken');
     this.#event('runtime.recovered', name, { reason });
   }
 
   /**
    * Takes an active, checkpointable WPAR for a checkpoint (state T, then F while frozen) or, with
    * `movingTo`, for a move (state M throughout) — R4.1's refusals with their reasons. The caller
-   * must `release()` it.
+   * must `release()` it, or `stop()` it. This is the checkpoint hand-off: the only way into and out of those states.
    */
   beginCheckpoint(name: string, options: { movingTo?: string } = {}): CheckpointAccess {
-    const e = this.#get(name);
-    const what = options.movingTo === undefined ? 'checkpoint' : 'move';
-    if (!e.definition.checkpointable) throw new WparError('EINVAL', `${name}: not checkpointable (define it with mkwpar -c)`);
-    if (e.busy) throw new WparError('EBUSY', `${name}: cannot ${what} while ${e.busy}`);
-    if (e.cid === null || !e.proc) throw new WparError('EINVAL', `${name}: not active (state ${this.#letter(e)})`);
-    const proc = e.proc;
-    const busy = options.movingTo === undefined ? 'checkpointing' : 'moving';
-    e.busy = busy;
-    e.movingTo = options.movingTo ?? null;
+    const r = this.#get(name);
+    const event = options.movingTo === undefined ? 'checkpoint' : 'move';
+    if (!r.definition.checkpointable) throw new WparError('EINVAL', `${name}: not checkpointable (define it with mkwpar -c)`);
+    this.#ask(r, event, event);
+    const run = runOf(r.state)!;
+    const proc = run.proc;
+    if (run.cid === null || !proc) throw this.#refusal(r, 'not-active', event);
+    const hold: State = options.movingTo === undefined ? { kind: 'checkpointing', run } : { kind: 'moving', run, to: options.movingTo };
+    r.state = enter(name, r.state.kind, event, hold);
     return {
-      definition: e.definition, root: this.#layout.root(name), cid: e.cid, agents: e.agents,
-      freeze: async () => { await proc.freeze(); e.frozen = true; this.#event('runtime.frozen', name, {}); },
-      thaw: async () => { if (e.frozen) { await proc.thaw(); e.frozen = false; this.#event('runtime.thawed', name, {}); } },
-      release: () => { if (e.busy === busy) { e.busy = null; e.movingTo = null; } },
+      definition: r.definition, root: this.#layout.root(name), cid: run.cid, agents: run.agents,
+      freeze: async () => { await proc.freeze(); run.frozen = true; this.#event('runtime.frozen', name, {}); },
+      thaw: async () => { if (run.frozen) { await proc.thaw(); run.frozen = false; this.#event('runtime.thawed', name, {}); } },
+      // Back to active: running again, or still frozen for the stop that follows (chkptwpar -k, a move's hand-over).
+      release: () => { if (r.state === hold) r.state = enter(name, hold.kind, 'release', { kind: 'active', run }); },
+      // A hold that has ended (its processes exited meanwhile, or it was released) stops like stopwpar -F.
+      stop: (reason) => r.state === hold
+        ? this.#stop(r, 'hand-off', { options: { force: true }, reason, broken: false })
+        : this.stop(name, { force: true, reason }),
     };
   }
 
   /** While restarting: resolves when every agent participant has restored (at once if none had state). */
   restored(name: string): Promise<void> {
-    return this.#get(name).restored ?? Promise.resolve();
+    return runOf(this.#get(name).state)?.restored ?? Promise.resolve();
   }
 
   #subsystem(): Subsystem {
     return {
       name: 'runtime',
       start: (cid, corral) => this.#startProcesses(cid, corral),
-      stop: (_cid, corral) => this.#stopProcesses(corral),
+      stop: (cid, corral) => this.#stopProcesses(cid, corral),
     };
   }
 
   /** Subsystem start: the agent endpoint first (a program may connect at once), then the processes. */
   async #startProcesses(cid: number, corral: KernelCorral): Promise<void> {
-    const e = this.#entries.get(corral.name);
-    if (!e) throw new WparError('ENOENT', `${corral.name}: not defined in this daemon`);
-    if (e.adopting) return this.#adoptProcesses(cid, e, e.adopting);
-    const name = e.definition.name;
+    const r = this.#records.get(corral.name);
+    if (!r) throw new WparError('ENOENT', `${corral.name}: not defined in this daemon`);
+    if (r.state.kind !== 'starting') throw new WparError('EINVAL', `${corral.name}: activated while ${r.state.kind}, not by this daemon's start`);
+    const { run, plan } = r.state;
+    if (plan.adopting) return this.#adoptProcesses(cid, r, run, plan.adopting);
+    const name = r.definition.name;
     const socketPath = this.#layout.agentSocket(cid);
     // The socket's own directory (what a sealed WPAR sees of the home's run directory); the runtime
     // hands it to the WPAR's uid 0 (launch).
     mkdirSync(this.#layout.agentDir(cid), { recursive: true, mode: 0o700 });
-    e.cid = cid;
-    e.lastRun = null;
+    run.cid = cid;
     // The agent endpoint opens while the processes are being set up; the command is not let go
     // before it exists (launch's gate), so a program can connect from its first instruction.
-    const opening = this.#agents({ socketPath, wparName: name, cid: () => e.cid ?? undefined, openOwner: (n) => this.#kernel.extension(n) })
+    const opening = this.#agents({ socketPath, wparName: name, cid: () => this.#cidOf(r, run), openOwner: (n) => this.#kernel.extension(n) })
       .then((agents) => {
-        e.agents = agents;
+        run.agents = agents;
         // Restart: states go to the endpoint before any process runs, so a participant that
         // registers at once is handed its state.
-        const states = this.#pendingStates.get(name);
-        this.#pendingStates.delete(name);
-        if (states) {
-          e.restored = agents.restore(states);
-          e.restored.catch(() => {}); // awaited by the restart; a failure there is reported by it
+        if (plan.agentStates) {
+          run.restored = agents.restore(plan.agentStates);
+          run.restored.catch(() => {}); // awaited by the restart; a failure there is reported by it
         }
       });
     opening.catch(() => {}); // awaited by launch (the gate) and below; never an unhandled rejection
     try {
       const epoch = await this.epochOf(name);
-      e.proc = await launch({
-        definition: e.definition, cid, root: this.#layout.root(name), agentPath: socketPath, ...(epoch !== undefined && { epoch }),
+      run.proc = await launch({
+        definition: r.definition, cid, root: this.#layout.root(name), agentPath: socketPath, ...(epoch !== undefined && { epoch }),
         consoleLog: this.#layout.consoleLog(name), statusFile: this.#layout.statusFile(name), isolation: this.#isolation, cgroupParent: this.#layout.cgroupParent,
         privateDir: this.#layout.home, tmpDir: this.#layout.tmpDir(name),
         gate: opening,
       });
     } catch (err) {
       await opening.catch(() => {});
-      await e.agents?.close();
-      e.agents = null;
-      e.cid = null;
-      await rm(this.#layout.agentDir(cid), { recursive: true, force: true }).catch(() => {});
+      await this.#forgetRun(run, cid);
       throw err;
     }
-    e.startedAt = Date.now();
-    this.#running(e, cid, e.proc, 'runtime.started');
+    run.startedAt = Date.now();
+    this.#running(r, run, cid, run.proc, 'runtime.started');
   }
 
   /** Records a started or adopted WPAR's processes, and deactivates it when they end. */
-  #running(e: Entry, cid: number, proc: WparProcess, event: string): void {
-    const name = e.definition.name;
+  #running(r: WparRecord, run: Run, cid: number, proc: WparProcess, event: string): void {
+    const name = r.definition.name;
     this.#store.setRunning(name, {
-      pid: proc.pid, pgid: proc.pgid, cgroupPath: proc.cgroupPath, startedAt: e.startedAt ?? Date.now(), cid, startTime: proc.startTime,
+      pid: proc.pid, pgid: proc.pgid, cgroupPath: proc.cgroupPath, startedAt: run.startedAt ?? Date.now(), cid, startTime: proc.startTime,
     });
     this.#event(event, name, { cid, pid: proc.pid, isolation: proc.isolation.summary, unenforcedLimits: proc.unenforcedLimits });
     proc.exited.then(
-      (exit) => this.#onExit(e, proc, exit),
-      (err: unknown) => this.#onExit(e, proc, { code: null, signal: null, oomKilled: false }, err),
+      (exit) => this.#onExit(r, run, proc, exit),
+      (err: unknown) => this.#onExit(r, run, proc, { code: null, signal: null, oomKilled: false }, err),
     );
   }
 
@@ -500,128 +529,195 @@ export class WparManager {
    * Subsystem start of an adoption (R7): the agent endpoint again in the same directory (bind-mounted
    * into the WPAR, so the new socket is what its programs reach), then the processes taken over.
    */
-  async #adoptProcesses(cid: number, e: Entry, record: RunningRecord): Promise<void> {
-    const name = e.definition.name;
+  async #adoptProcesses(cid: number, r: WparRecord, run: Run, record: RunningRecord): Promise<void> {
+    const name = r.definition.name;
     const agentDir = this.#layout.agentDir(cid);
     // A new directory would not be the one mounted inside: the WPAR could no longer reach its agent.
     if (!existsSync(agentDir)) throw new WparError('ENOENT', `${name}: its agent directory ${agentDir} is gone`);
-    e.cid = cid;
-    e.lastRun = null;
-    const opening = this.#agents({ socketPath: this.#layout.agentSocket(cid), wparName: name, cid: () => e.cid ?? undefined, openOwner: (n) => this.#kernel.extension(n) })
-      .then((agents) => { e.agents = agents; });
+    run.cid = cid;
+    const opening = this.#agents({ socketPath: this.#layout.agentSocket(cid), wparName: name, cid: () => this.#cidOf(r, run), openOwner: (n) => this.#kernel.extension(n) })
+      .then((agents) => { run.agents = agents; });
     opening.catch(() => {});
     try {
-      e.proc = await adopt({ ...this.#adoptOptions(e, record), gate: opening });
+      run.proc = await adopt({ ...this.#adoptOptions(r, record), gate: opening });
     } catch (err) {
       await opening.catch(() => {});
-      await e.agents?.close();
-      e.agents = null;
-      e.cid = null;
-      await rm(agentDir, { recursive: true, force: true }).catch(() => {});
+      await this.#forgetRun(run, cid);
       throw err;
     }
-    e.startedAt = record.startedAt;
-    this.#running(e, cid, e.proc, 'runtime.adopted');
+    run.startedAt = record.startedAt;
+    this.#running(r, run, cid, run.proc, 'runtime.adopted');
   }
 
-  /** Subsystem stop: every process gone (TERM, then KILL), then the agent endpoint closed. */
-  async #stopProcesses(corral: KernelCorral): Promise<void> {
-    const e = this.#entries.get(corral.name);
-    if (!e) return;
+  /** After a failed launch or adoption: the agent endpoint closed, the cid and its agent directory gone. */
+  async #forgetRun(run: Run, cid: number): Promise<void> {
+    await run.agents?.close();
+    run.agents = null;
+    run.cid = null;
+    await rm(this.#layout.agentDir(cid), { recursive: true, force: true }).catch(() => {});
+  }
+
+  /**
+   * Subsystem stop: every process gone (TERM, then KILL, as the stop's plan says), then the agent
+   * endpoint closed. Also the kernel's roll-back of a start that failed after this subsystem started.
+   */
+  async #stopProcesses(cid: number, corral: KernelCorral): Promise<void> {
+    const r = this.#records.get(corral.name);
+    const run = r ? runOf(r.state) : undefined;
+    if (!r || !run || run.cid !== cid) return;
+    const proc = run.proc;
+    // A roll-back (still starting): the kernel asked for this end, so it is no unasked exit; the
+    // start records its failure.
+    if (r.state.kind === 'starting') run.proc = null;
     try {
-      if (e.proc) e.lastRun = await e.proc.stop(e.stopWith?.options ?? {});
+      if (proc) run.lastRun = await proc.stop(r.state.kind === 'stopping' ? r.state.plan.options : {});
     } finally {
-      e.proc = null;
-      await e.agents?.close();
-      e.agents = null;
-      if (e.cid !== null) await rm(this.#layout.agentDir(e.cid), { recursive: true, force: true }).catch(() => {});
+      run.proc = null;
+      await run.agents?.close();
+      run.agents = null;
+      await rm(this.#layout.agentDir(cid), { recursive: true, force: true }).catch(() => {});
     }
   }
 
   /** The main process ended. If nobody asked for it, deactivate: WPARSTOP callouts run, then D (or B). */
-  #onExit(e: Entry, proc: WparProcess, exit: WparExit, err?: unknown): void {
-    if (e.proc !== proc || e.stopping) return; // a stop is under way and records the exit itself
-    e.lastRun = exit;
-    const reason = this.endedBy(e.definition.name) ?? (err ? `lost: ${(err as Error).message}`
+  #onExit(r: WparRecord, run: Run, proc: WparProcess, exit: WparExit, err?: unknown): void {
+    if (runOf(r.state) !== run || run.proc !== proc) return; // an earlier run's processes
+    const cell = decide(r.state.kind, 'exit');
+    if (cell !== undefined && 'ignore' in cell) return; // a stop is under way and records the exit itself
+    run.lastRun = exit;
+    const reason = this.endedBy(r.definition.name) ?? (err ? `lost: ${(err as Error).message}`
       : exit.oomKilled ? `killed by the memory limit (${exit.signal ?? 'exit ' + exit.code})`
       : exit.signal ? `killed by ${exit.signal}`
       : `exited with status ${exit.code}`);
     // An exit is the program's business (D); a kill nobody here asked for lost its processes (B).
     const broken = err !== undefined || exit.signal !== null || exit.oomKilled;
-    e.stopWith = { options: { force: true }, reason };
-    e.stopping = this.#deactivate(e, reason, broken);
-    e.stopping.catch(() => {});
+    this.#stop(r, 'exit', { options: { force: true }, reason, broken }).catch(() => {});
   }
 
-  async #deactivate(e: Entry, reason: string, broken: boolean): Promise<WparInfo> {
-    const name = e.definition.name;
-    e.busy = 'stopping';
+  /**
+   * The stop direction: into `stopping` with its plan (a second stop joins it), the kernel deactivation
+   * (the runtime subsystem stops the processes by the plan, WPARSTOP callouts run), then D or B with
+   * the exit recorded and every waiter told. A transient WPAR is then removed.
+   */
+  #stop(r: WparRecord, event: 'stop' | 'hand-off' | 'exit', plan: StopPlan): Promise<WparInfo> {
+    const name = r.definition.name;
+    const run = runOf(r.state)!;
+    const done = Promise.withResolvers<WparInfo>();
+    r.state = enter(name, r.state.kind, event, { kind: 'stopping', run, plan, done: done.promise });
+    this.#deactivate(r, run, plan).then(done.resolve, done.reject);
+    return done.promise;
+  }
+
+  async #deactivate(r: WparRecord, run: Run, plan: StopPlan): Promise<WparInfo> {
+    const name = r.definition.name;
     try {
-      await this.#kernel.deactivate(e.cid!);
+      await this.#kernel.deactivate(run.cid!);
     } finally {
-      const run = e.lastRun;
-      const exit: ExitInfo = { code: run?.code ?? null, signal: run?.signal ?? null, at: Date.now(), reason };
-      e.cid = null;
-      e.proc = null;
-      e.busy = null;
-      e.frozen = false;
-      e.stopWith = null;
-      e.stopping = null;
-      e.startedAt = null;
-      e.lastExit = exit;
-      e.broken = broken;
-      this.#store.setExit(name, exit, broken);
-      this.#event('runtime.exited', name, { code: exit.code, signal: exit.signal, reason, broken });
-      for (const w of e.waiters.splice(0)) w(exit);
-      if (e.transient && this.#entries.get(name) === e) {
+      const last = run.lastRun;
+      const exit: ExitInfo = { code: last?.code ?? null, signal: last?.signal ?? null, at: Date.now(), reason: plan.reason };
+      r.state = enter(name, 'stopping', 'stopped', plan.broken ? { kind: 'broken' } : { kind: 'defined' });
+      r.lastExit = exit;
+      this.#store.setExit(name, exit, plan.broken);
+      this.#event('runtime.exited', name, { code: exit.code, signal: exit.signal, reason: plan.reason, broken: plan.broken });
+      for (const w of r.waiters.splice(0)) w(exit);
+      if (r.transient && this.#records.get(name) === r) {
         this.#ended.set(name, exit);
         setTimeout(() => this.#ended.get(name) === exit && this.#ended.delete(name), 10 * 60_000).unref();
         this.remove(name).catch(() => {});
       }
     }
-    return this.#info(e);
+    return this.#info(r);
   }
 
-  #get(name: string): Entry {
-    const e = this.#entries.get(name);
-    if (!e) throw new WparError('ENOENT', `${name}: no such WPAR`);
-    return e;
+  /** The start direction: a new run, in `starting` with its plan (the table has allowed it: {@link #ask}). */
+  #begin(r: WparRecord, plan: StartPlan): Run {
+    const run: Run = { cid: null, proc: null, agents: null, startedAt: null, frozen: false, lastRun: null, restored: null };
+    r.state = enter(r.definition.name, r.state.kind, 'start', { kind: 'starting', run, plan });
+    return run;
   }
 
-  #letter(e: Entry): WparLetter {
-    if (e.busy === 'moving') return 'M';
-    if (e.frozen) return 'F';
-    if (e.busy) return 'T';
-    if (e.cid !== null) return 'A';
-    return e.broken ? 'B' : 'D';
+  /**
+   * How a start ended, if the WPAR is still starting that run: `started` → A, `start-failed` → B (the
+   * caller records why). False when it had moved on (its command exited meanwhile: the stop records it).
+   */
+  #settle(r: WparRecord, run: Run, event: 'started' | 'start-failed'): boolean {
+    if (r.state.kind !== 'starting' || r.state.run !== run) return false;
+    r.state = enter(r.definition.name, 'starting', event, event === 'started' ? { kind: 'active', run } : { kind: 'broken' });
+    return true;
   }
 
-  #info(e: Entry): WparInfo {
-    const st = e.cid !== null ? this.#kernel.status(e.cid) : undefined;
+  /** An idle WPAR goes to `target` by `event`; in any other state the event only records (the table says so). */
+  #idle(r: WparRecord, event: 'lost', target: 'broken'): void {
+    const cell = decide(r.state.kind, event);
+    if (cell !== undefined && 'ignore' in cell) return;
+    r.state = enter(r.definition.name, r.state.kind, event, { kind: target });
+  }
+
+  /**
+   * A request, by the table: refused with its errno and reason (nothing changes), `join` when the same
+   * request is under way, `go` when it may proceed.
+   */
+  #ask(r: WparRecord, event: LifecycleEvent, verb: string): 'go' | 'join' {
+    const cell = decide(r.state.kind, event);
+    if (cell === undefined) throw illegal(r.definition.name, r.state.kind, event);
+    if ('refuse' in cell) throw this.#refusal(r, cell.refuse, verb);
+    if ('join' in cell) return 'join';
+    if ('ignore' in cell) throw illegal(r.definition.name, r.state.kind, event);
+    return 'go';
+  }
+
+  #refusal(r: WparRecord, why: Refusal, verb: string): WparError {
+    return refusal(why, { name: r.definition.name, verb, kind: r.state.kind, cid: runOf(r.state)?.cid ?? null, letter: this.#letter(r) });
+  }
+
+  /** The cid the agents of `run` see: while the WPAR is still in that run. */
+  #cidOf(r: WparRecord, run: Run): number | undefined {
+    return runOf(r.state) === run ? run.cid ?? undefined : undefined;
+  }
+
+  #get(name: string): WparRecord {
+    const r = this.#records.get(name);
+    if (!r) throw new WparError('ENOENT', `${name}: no such WPAR`);
+    return r;
+  }
+
+  #letter(r: WparRecord): WparLetter {
+    return letterOf(r.state.kind, runOf(r.state)?.frozen ?? false);
+  }
+
+  #info(r: WparRecord): WparInfo {
+    const run = runOf(r.state);
+    const cid = run?.cid ?? null;
+    const st = cid !== null ? this.#kernel.status(cid) : undefined;
     return {
-      name: e.definition.name,
-      state: this.#letter(e),
-      cid: e.cid,
+      name: r.definition.name,
+      state: this.#letter(r),
+      cid,
       phase: st?.phase ?? null,
-      checkpointable: e.definition.checkpointable,
+      checkpointable: r.definition.checkpointable,
       denials: st?.denials ?? [],
-      autostart: e.definition.autostart,
-      definition: e.definition,
-      root: this.#layout.root(e.definition.name),
-      isolation: e.proc?.isolation.summary ?? null,
+      autostart: r.definition.autostart,
+      definition: r.definition,
+      root: this.#layout.root(r.definition.name),
+      isolation: run?.proc?.isolation.summary ?? null,
       isolationMissing: this.#isolation.notes,
-      unenforcedLimits: e.proc?.unenforcedLimits ?? [],
-      pid: e.proc?.pid ?? null,
-      startedAt: e.startedAt,
-      lastExit: e.lastExit,
-      transient: e.transient,
-      ...(e.movingTo !== null && { movingTo: e.movingTo }),
+      unenforcedLimits: run?.proc?.unenforcedLimits ?? [],
+      pid: run?.proc?.pid ?? null,
+      startedAt: run?.startedAt ?? null,
+      lastExit: r.lastExit,
+      transient: r.transient,
+      ...(r.state.kind === 'moving' && { movingTo: r.state.to }),
     };
   }
 
   #event(type: string, name: string, fields: Record<string, unknown>): void {
     this.#journal.record({ type, time: Date.now(), name, ...fields });
   }
+}
+
+/** The run a state holds, if any. */
+function runOf(state: State): Run | undefined {
+  return holdsRun(state.kind) ? (state as Extract<State, { run: Run }>).run : undefined;
 }
 
 /**

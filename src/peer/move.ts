@@ -260,8 +260,7 @@ export class Mover {
       this.#record({ id, name, peer: peer.name, state: 'done' }, name);
       step = 'hand-over';
       ticket?.clear();
-      access.release();
-      await manager.stop(name, { force: true, reason: `moved to ${peer.name}` });
+      await access.stop(`moved to ${peer.name}`);
       await manager.remove(name, { force: true });
       this.#record(null, name);
       const bytes = rounds.reduce((sum, x) => sum + x.bytes, 0);
@@ -366,8 +365,7 @@ export class Mover {
         // Cannot tell whether the arrival runs it: never two copies — stop it here, keep it, say why.
         const why = `move to ${peer.name} uncertain after the hand-over began (${reason}); it may run on ${peer.name}: check there before starting it here`;
         ticket?.clear();
-        access.release();
-        await manager.stop(name, { force: true, reason: why }).catch(() => {});
+        await access.stop(why).catch(() => {});
         manager.markLost(name, why);
         this.#record(null, name);
         wire?.destroy();
