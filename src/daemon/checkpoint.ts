@@ -14,6 +14,7 @@ import { checkDefinition, checkName } from './definition-check.ts';
 import type { HomeLayout } from './home.ts';
 import type { Journal } from './journal.ts';
 import type { CheckpointRequest, CheckpointResult, RestartRequest, WparInfo } from './protocol.ts';
+import { clearPendingKill, recordPendingKill } from './pending-kill.ts';
 import type { WparManager } from './wpars.ts';
 import type { PeerService } from '../peer/service.ts';
 import { environValue } from '../runtime/proc.ts';
@@ -97,6 +98,8 @@ export async function checkpoint(deps: CheckpointDeps, name: string, request: Ch
       ...epochOf(manager.info(name).pid),
     }, { ...(run.onProgress && { onProgress: run.onProgress }), ...(run.signal && { signal: run.signal }) });
     bytes = (await stat(imagePath(dir))).size;
+    // With -k, from here the frozen processes must never run again, even if this daemon dies now.
+    if (request.kill === true) recordPendingKill(deps.layout, name, dir);
     completed = true;
   } catch (err) {
     event(deps, 'checkpoint.failed', name, { dir, reason: (err as Error).message, code: errnoOf(err) });
@@ -113,7 +116,10 @@ export async function checkpoint(deps: CheckpointDeps, name: string, request: Ch
     if (!killFrozen) await access.agents?.saved({ completed });
   }
   const killed = request.kill === true;
-  if (killed) await access.stop('stopped after checkpoint (chkptwpar -k)');
+  if (killed) {
+    await access.stop('stopped after checkpoint (chkptwpar -k)');
+    clearPendingKill(deps.layout, name);
+  }
   const totalMs = performance.now() - t0;
   event(deps, 'checkpoint.done', name, { dir, bytes, frozenMs, totalMs, agents: agentNames, killed });
   return { name, dir, bytes, frozenMs, totalMs, agents: agentNames, killed };

@@ -54,6 +54,8 @@ export class HomeLayout {
   consoleLog(name: string): string { return join(this.wparDir(name), 'console.log'); }
   /** Where a sealed WPAR's outer bwrap writes its status and exit code (`--json-status-fd`, R7). */
   statusFile(name: string): string { return join(this.wparDir(name), 'status.json'); }
+  /** `wpars/NAME/checkpoint-kill.json`: `chkptwpar -k` wrote its image and is stopping the frozen processes (R7). */
+  pendingKill(name: string): string { return join(this.wparDir(name), 'checkpoint-kill.json'); }
   /** The cgroup parent of this home's WPARs: stable per home, so leftovers are found after a crash. */
   get cgroupParent(): string {
     return `corral/${createHash('sha256').update(this.home).digest('hex').slice(0, 12)}`;

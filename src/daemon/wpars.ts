@@ -19,6 +19,7 @@ import type { IdRange } from '../runtime/idmap.ts';
 import type { Isolation } from '../runtime/isolation.ts';
 import { adopt, examineRecorded, launch, type AdoptOptions, type StopOptions, type WparExit, type WparProcess } from '../runtime/launch.ts';
 import type { HomeLayout } from './home.ts';
+import { takePendingKill } from './pending-kill.ts';
 import { decide, enter, holdsRun, illegal, letterOf, refusal, type LifecycleEvent, type Refusal, type WparState } from './lifecycle.ts';
 import type { Journal } from './journal.ts';
 import type { ExitInfo, WparInfo, WparLetter } from './protocol.ts';
@@ -375,6 +376,16 @@ export class WparManager {
     if (options.handedOver) {
       await forget();
       return { outcome: 'stopped', reason: 'it was being moved to another system' };
+    }
+    // R7: `chkptwpar -k` had completed its image: its frozen processes are stopped, never thawed.
+    const pending = takePendingKill(this.#layout, name);
+    if (pending) {
+      const reason = `stopped after checkpoint (chkptwpar -k into ${pending.dir}): the image was complete when the daemon stopped`;
+      r.lastExit = { code: null, signal: null, at: Date.now(), reason };
+      this.#store.setExit(name, r.lastExit, false);
+      this.#event('runtime.recovered', name, { outcome: 'stopped', reason });
+      await forget();
+      return { outcome: 'stopped', reason };
     }
     const seen = examineRecorded(this.#adoptOptions(r, record));
     if (seen.kind === 'refused') return lost(seen.reason);

@@ -6,6 +6,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, statSync, watch, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { HomeLayout } from '../../src/daemon/home.ts';
+import { recordPendingKill } from '../../src/daemon/pending-kill.ts';
 import { processesOf, ROOT, System, waitForOutput } from './harness.ts';
 
 const ADOPTEE = join(import.meta.dirname, 'fixtures/adoptee.ts');
@@ -192,6 +193,32 @@ async function exitedWhileDown(first: System): Promise<void> {
   await second.ok('startwpar', ['killed']);
   assert.equal((await second.wpar('killed')).state, 'A');
 }
+
+test('a WPAR whose chkptwpar -k had completed its image when the daemon died is stopped by the next daemon, never thawed', { skip: !asRoot && 'needs root (sealed WPARs)', timeout: 60_000 }, async () => {
+  const first = await System.start();
+  try {
+    const layout = new HomeLayout(first.home);
+    await first.ok('mkwpar', ['-n', 'saved', '-c', '-s', '--', 'sleep', '300']);
+    const pids = processesOf('saved', first.home);
+    assert.ok(pids.length > 0);
+    await first.crash();
+    // As if it had died between the image and the stop of `chkptwpar -k`: frozen, the record written.
+    const cgroup = `${layout.cgroupParent}/saved`;
+    writeFileSync(join('/sys/fs/cgroup/freezer', cgroup, 'freezer.state'), 'FROZEN');
+    await until(join('/sys/fs/cgroup/freezer', cgroup), () => freezerState(cgroup) === 'FROZEN', 10_000, 'saved to freeze');
+    recordPendingKill(layout, 'saved', '/srv/images/saved');
+    await using second = await System.start({ home: first.home });
+    const w = await second.wpar('saved');
+    assert.deepEqual([w.state, w.pid], ['D', null]);
+    assert.match(w.lastExit!.reason, /stopped after checkpoint \(chkptwpar -k into \/srv\/images\/saved\): the image was complete when the daemon stopped/);
+    await until('/proc', () => pids.every((pid) => !live(pid)), 10_000, 'its processes to be gone');
+    assert.equal(existsSync(layout.pendingKill('saved')), false, 'the record is removed');
+    await second.ok('startwpar', ['saved']);
+    assert.equal((await second.wpar('saved')).state, 'A', 'it starts again as usual');
+  } finally {
+    await cleanUp(first);
+  }
+});
 
 test('an adoption is an activation: WPARSTART callouts see it with the same cid, and one that refuses gets the WPAR stopped and reported', { skip: !asRoot && 'needs root (sealed WPARs)', timeout: 60_000 }, async () => {
   const first = await System.start();
