@@ -23,6 +23,7 @@ export const DEFINE_OPTIONS = {
   network: { type: 'string', short: 'N' },
   'checkpoint-every': { type: 'string' },
   replicas: { type: 'string' },
+  failover: { type: 'boolean' },
 } as const;
 
 /** The parsed definition flags. */
@@ -35,6 +36,7 @@ export interface DefineValues {
   readonly network?: string | undefined;
   readonly 'checkpoint-every'?: string | undefined;
   readonly replicas?: string | undefined;
+  readonly failover?: boolean | undefined;
 }
 
 /** Options of {@link buildDefinition}. */
@@ -92,6 +94,7 @@ export function buildDefinition(values: DefineValues, command: readonly string[]
     autostart: options.autostart === true,
     ...(network.mode === 'host' ? {} : { network }),
     ...schedule,
+    ...(values.failover === true && { failover: true }),
   };
 }
 
@@ -139,4 +142,6 @@ const OTHER_FLAGS_HELP = `  -c              Checkpointable: chkptwpar may checkp
   --replicas Count
                   With --checkpoint-every, in a cluster: copies each image to Count other up
                   hosts (0 to 16, default 1).
+  --failover      In a cluster: when its host is lost, another host restarts it from its
+                  newest replica.
 `;

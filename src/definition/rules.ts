@@ -142,6 +142,7 @@ export function definitionProblem(value: unknown, rules: DefinitionRules = {}): 
     (d.hostname === undefined || d.hostname === null ? undefined : hostnameProblem(d.hostname)) ??
     booleanProblem(d.checkpointable, 'checkpointable') ??
     booleanProblem(d.autostart, 'autostart') ??
+    booleanProblem(d.failover, 'failover') ??
     limitsProblem(d.limits ?? {}, rules.cpus) ??
     networkProblem(d.network) ??
     scheduleProblem(d);
@@ -189,6 +190,7 @@ export function checkDefinition(value: unknown, rules: DefinitionRules = {}): Wp
     autostart: d.autostart === true,
     // The host network is the default and is not stored, so definitions from before -N read the same.
     ...(network.mode !== 'host' && { network }),
+    ...(d.failover === true && { failover: true }),
     ...(d.checkpointEvery !== undefined && { checkpointEvery: d.checkpointEvery as number, replicas: (d.replicas ?? DEFAULT_REPLICAS) as number }),
   };
 }

@@ -39,6 +39,8 @@ export interface WparDefinition {
   readonly checkpointEvery?: number;
   /** With `checkpointEvery`, in a cluster: how many other hosts get each image (`--replicas`, default 1). */
   readonly replicas?: number;
+  /** Restarted elsewhere from its newest replica when its host is lost (`mkwpar --failover`, C4/C6). */
+  readonly failover?: boolean;
 }
 
 /** The kernel's WPAR name rule (K14), shared by every layer that accepts a name. */
