@@ -56,6 +56,16 @@ export interface MembershipOptions {
   readonly log: (line: string) => void;
 }
 
+/** What a host hears about the membership (failover, C6). */
+export interface MembershipListener {
+  /** A host's lease record was deleted (its lease expired, or it left) at `at`. */
+  readonly gone?: (name: string, at: number) => void;
+  /** A host's lease record was written (it joined, re-joined or changed state). */
+  readonly seen?: (name: string) => void;
+  /** This host re-joined after counting itself lost. */
+  readonly rejoined?: () => void;
+}
+
 /** A joined host. */
 export class Membership {
   readonly #o: MembershipOptions;
@@ -74,6 +84,7 @@ export class Membership {
   #live = new Map<string, HostRecord>();
   /** When a miss last made the directory reload. */
   #lookedAgain = 0;
+  readonly #listeners: MembershipListener[] = [];
 
   private constructor(o: MembershipOptions, lease: Lease, record: HostRecord, sent: number) {
     this.#o = o;
@@ -103,6 +114,17 @@ export class Membership {
   /** This host's name. */
   get name(): string {
     return this.#o.self.name;
+  }
+
+  /** Tells `listener` of hosts going and coming, and of this host's re-joins. */
+  listen(listener: MembershipListener): void {
+    this.#listeners.push(listener);
+  }
+
+  #tell(f: (l: MembershipListener) => void): void {
+    for (const l of this.#listeners) {
+      try { f(l); } catch (err) { this.#o.log(`cluster: a membership listener failed: ${(err as Error).message}`); }
+    }
   }
 
   /** Whether this host believes its lease expired (and has not re-joined yet). */
@@ -286,6 +308,7 @@ export class Membership {
     this.#lost = false;
     this.#o.journal.record({ type: 'cluster.rejoined', time: Date.now(), host: this.name });
     this.#o.log('cluster: re-joined with a new lease');
+    this.#tell((l) => l.rejoined?.());
   }
 
   /** Reloads the directory of live members (the watch keeps it current in between); resolves the revision read. */
@@ -307,11 +330,14 @@ export class Membership {
       if (r) {
         for (const [fp, old] of this.#live) if (old.name === r.name) this.#live.delete(fp);
         this.#live.set(r.fingerprint, r);
+        this.#tell((l) => l.seen?.(r.name));
       }
     });
     w.on('delete', (kv) => {
       const name = kv.key.toString().slice(HOSTS.length);
       for (const [fp, old] of this.#live) if (old.name === name) this.#live.delete(fp);
+      const at = Date.now();
+      this.#tell((l) => l.gone?.(name, at));
     });
     w.on('error', () => { /* the watcher reconnects; #refresh corrects the directory each tick */ });
     this.#watcher = w;

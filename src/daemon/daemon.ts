@@ -26,6 +26,8 @@ import { startPeerService, type PeerService } from '../peer/service.ts';
 import { Mover } from '../peer/move.ts';
 import { ClusterService } from '../cluster/service.ts';
 import type { ClusterOptions } from '../cluster/etcd.ts';
+import { trustingAlso } from '../cluster/failover.ts';
+import { Scheduler } from '../cluster/schedule.ts';
 
 /** Options of {@link startDaemon}. */
 export interface DaemonOptions {
@@ -117,7 +119,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   let cluster: ClusterService | null = null;
   if (options.cluster) {
     try {
-      cluster = await ClusterService.start(options.cluster, { manager, peer, journal, log });
+      cluster = await ClusterService.start(options.cluster, { home: layout.home, manager, peer, journal, log });
     } catch (err) {
       await peer.close().catch(() => {});
       await journal.close();
@@ -171,6 +173,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     get console() { return serving.console ?? null; },
     stop: () => (stopping ??= (async () => {
       journal.record({ type: 'daemon.stopping', time: Date.now() });
+      await scheduler.close();
       await Promise.allSettled(manager.active().map((n) => manager.stop(n, { reason: 'stopped with the daemon' })));
       // The home's cgroup parent goes with the daemon once its WPARs' cgroups are gone.
       if (machine.cgroup) {
@@ -191,6 +194,13 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     })()),
   };
   const deps = { kernel, manager, layout, journal, peer };
+  // C5: scheduled checkpoints (copied to other hosts in a cluster; local images only without one).
+  const scheduler = new Scheduler({
+    manager, journal, home: layout.home, log,
+    checkpoint: (name, request) => checkpoint(deps, name, request),
+    epochOf: (name) => (cluster ? cluster.checkpointEpoch(name) : Promise.resolve(1)),
+    ...(cluster && { replicate: (image, count) => cluster.replicate(image, count) }),
+  });
   const mover = new Mover(deps);
   cluster?.useMover(mover);
   // Before anything auto-starts: half-received WPARs go, committed moves never run here again.
@@ -224,7 +234,11 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     log(`console on ${serving.console.origin}: open ${serving.console.loginUrl}`);
   }
   journal.record({ type: 'daemon.started', time: Date.now(), socket: layout.socket });
+  // C6: copies of failover WPARs another host owns now go before anything starts; then failover runs.
+  await cluster?.reconcile();
+  cluster?.startFailover((name, dir, signer) => restart({ ...deps, peer: trustingAlso(peer, signer) }, { name, dir }));
   await manager.autostart(movedAway);
+  scheduler.start();
   return daemon;
 }
 
