@@ -1,6 +1,6 @@
 /**
  * Scheduled checkpoints (C5): every WPAR that runs here with `checkpointEvery` is checkpointed at
- * that interval, without stopping it — TRY with a short wait ({@link TRY_SECONDS}); a checkpoint its
+ * that interval, without stopping it — TRY with a short wait ({@link tryWaitMs}); a checkpoint its
  * agents deny (or that cannot happen now: a move, a manual checkpoint) is skipped with a
  * `checkpoint.skipped` event naming the denials, and tried again at the next tick. It never blocks
  * the WPAR: the denials simply win.
@@ -19,8 +19,14 @@ import type { CheckpointRequest, CheckpointResult } from '../daemon/protocol.ts'
 import type { WparManager } from '../daemon/wpars.ts';
 import { imageDir, localImages, prune, type ReplicaImage } from './replicas.ts';
 
-/** TRY's wait of a scheduled checkpoint, in seconds: short, so a denial skips the tick rather than holding it. */
-export const TRY_SECONDS = 1;
+/**
+ * TRY's wait of a scheduled checkpoint: short — a quarter of the interval, at most 500 ms — so that a
+ * denial skips the tick rather than holding the WPAR's agents (which cannot take a new denial while
+ * TRY waits) for much of the time.
+ */
+export function tryWaitMs(everySec: number): number {
+  return Math.min(500, Math.floor((everySec * 1000) / 4));
+}
 /** How often the scheduler looks for due WPARs. */
 const TICK_MS = 250;
 
@@ -29,8 +35,8 @@ export interface ScheduleDeps {
   readonly manager: WparManager;
   readonly journal: Journal;
   readonly home: string;
-  /** The daemon's checkpoint (R4). */
-  readonly checkpoint: (name: string, request: CheckpointRequest) => Promise<CheckpointResult>;
+  /** The daemon's checkpoint (R4), TRY waiting `waitMs`. */
+  readonly checkpoint: (name: string, request: CheckpointRequest, waitMs: number) => Promise<CheckpointResult>;
   /** The WPAR's ownership epoch (1 outside a cluster); throws when this host may not checkpoint it. */
   readonly epochOf: (name: string) => Promise<number>;
   /** In a cluster: copies the image to `replicas` other hosts and records it. */
@@ -97,13 +103,13 @@ export class Scheduler {
       if (now < due) continue;
       // The next one is due an interval after this one begins (not after it ends): the rhythm holds.
       this.#due.set(name, now + every * 1000);
-      const run = this.#run(name, info.definition.replicas ?? 0).finally(() => this.#running.delete(name));
+      const run = this.#run(name, every, info.definition.replicas ?? 0).finally(() => this.#running.delete(name));
       this.#running.set(name, run);
     }
   }
 
   /** One scheduled checkpoint of `name`, then its copies. Never throws: what fails is an event. */
-  async #run(name: string, replicas: number): Promise<void> {
+  async #run(name: string, every: number, replicas: number): Promise<void> {
     const d = this.#d;
     let dir: string | null = null;
     let epoch: number;
@@ -113,7 +119,7 @@ export class Scheduler {
       epoch = await d.epochOf(name);
       seq = await this.#nextSeq(name);
       dir = imageDir(d.home, name, epoch, seq);
-      result = await d.checkpoint(name, { dir, waitSec: TRY_SECONDS });
+      result = await d.checkpoint(name, { dir }, tryWaitMs(every));
     } catch (err) {
       if (dir) await rm(dir, { recursive: true, force: true }).catch(() => {});
       const denied = deniedBy(err);

@@ -24,7 +24,7 @@ import { Namespace } from './namespace.ts';
 import type { Mover } from '../peer/move.ts';
 import { KNOWN, parseKnown, type KnownHost, type ReplicaRecord, type WparRecord } from './records.ts';
 import { receiveReplica, replicate, ReplicaRecords, type ReplicaImage, type Replicated } from './replicas.ts';
-import { Failover, lostReason, wantsFailover } from './failover.ts';
+import { Failover, lostReason, trustingAlso, wantsFailover } from './failover.ts';
 import { etcdError } from './etcd.ts';
 
 /** What the cluster service works with. */
@@ -125,7 +125,8 @@ export class ClusterService {
       replica: (s, f) => void receiveReplica(s, f, {
         home: this.#deps.home, journal: this.#deps.journal, member,
         record: (name) => this.namespace.get(name),
-        checkSignature: (manifest, label) => this.#deps.peer.checkSignature(manifest, label),
+        // Members trust each other's identities (C1): the sending member's, as well as this home's trust.
+        checkSignature: (manifest, label) => trustingAlso(this.#deps.peer, { name: f.name, fingerprint: f.fingerprint, address: f.address ?? '' }).checkSignature(manifest, label),
       }),
       other,
     });

@@ -197,7 +197,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   // C5: scheduled checkpoints (copied to other hosts in a cluster; local images only without one).
   const scheduler = new Scheduler({
     manager, journal, home: layout.home, log,
-    checkpoint: (name, request) => checkpoint(deps, name, request),
+    checkpoint: (name, request, waitMs) => checkpoint(deps, name, request, { waitMs }),
     epochOf: (name) => (cluster ? cluster.checkpointEpoch(name) : Promise.resolve(1)),
     ...(cluster && { replicate: (image, count) => cluster.replicate(image, count) }),
   });

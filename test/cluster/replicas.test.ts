@@ -32,7 +32,9 @@ let ownerPeer: Peer;
 const leftovers = (name: string): string[] => { try { return readdirSync(imagesDir(home, name)).sort(); } catch { return []; } };
 
 before(async () => {
-  [owner, stranger, receiver] = await Promise.all(['alpha', 'mallory', 'beta'].map((n) => loadIdentity(join(dirs.path, `id-${n}`), n)));
+  owner = await loadIdentity(join(dirs.path, 'id-alpha'), 'alpha');
+  stranger = await loadIdentity(join(dirs.path, 'id-mallory'), 'mallory');
+  receiver = await loadIdentity(join(dirs.path, 'id-beta'), 'beta');
   ownerPeer = { name: 'alpha', fingerprint: owner.fingerprint, address: null };
   server = createServer((socket) => {
     void receiveReplica(socket as unknown as TLSSocket, ownerPeer, {
