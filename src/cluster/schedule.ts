@@ -15,7 +15,7 @@ import { rm } from 'node:fs/promises';
 import { CheckpointDeniedError } from '../api/errors.ts';
 import { WparError } from '../kernel/errno.ts';
 import type { Journal } from '../daemon/journal.ts';
-import type { CheckpointRequest, CheckpointResult } from '../daemon/protocol.ts';
+import type { CheckpointRequest, CheckpointResult, WparInfo } from '../daemon/protocol.ts';
 import type { WparManager } from '../daemon/wpars.ts';
 import { imageDir, localImages, prune, type ReplicaImage } from './replicas.ts';
 
@@ -78,6 +78,13 @@ export class Scheduler {
   /** The last scheduled checkpoint of `name` here, if any since the daemon started. */
   last(name: string): LastCheckpoint | undefined {
     return this.#last.get(name);
+  }
+
+  /** `w` with its last scheduled checkpoint here (`lswpar -L`; in a cluster etcd's record replaces it). */
+  describe(w: WparInfo): WparInfo {
+    const l = this.#last.get(w.name);
+    if (!l) return w;
+    return { ...w, checkpoint: { epoch: l.epoch, seq: l.seq, time: l.time, ageSec: Math.max(0, Math.round((Date.now() - l.time) / 1000)), size: l.size, hosts: [] } };
   }
 
   /** Stops the schedule and waits for the checkpoints under way. */

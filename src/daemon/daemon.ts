@@ -215,6 +215,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     checkpoint: (name, request, run) => checkpoint(deps, name, request, run),
     restart: (request) => restart(deps, request),
     ...(cluster && { forward: (req) => cluster.forward(req) }),
+    listed: (w) => scheduler.describe(w),
     routes: (app) => {
       peer.routes(app);
       mover.routes(app);
