@@ -177,4 +177,25 @@ describe('scheduled checkpoints copied to other hosts, and failover', { skip, ti
     assert.deepEqual(listed.map((x: WparInfo) => x.host), ['beta']);
     assert.ok(RUNNING.has(listed[0]!.state), listed[0]!.state);
   });
+  it('a host cut off with its daemon running: its failover WPAR goes elsewhere, and when it re-joins it removes its copy', async () => {
+    // ha runs on beta (the test before); alpha is back and up, so beta's next replica goes there.
+    const toAlpha = await next(b, (e) => e.type === 'cluster.replicated' && e.name === 'ha' && e.recorded === true && e.epoch === 2
+      && JSON.stringify(e.hosts) === '["alpha"]');
+    await toAlpha.event;
+    const failedOver = await next(a, (e) => e.type === 'cluster.failover' && e.name === 'ha');
+    const rejoined = await next(b, (e) => e.type === 'cluster.rejoined');
+    b.link(false);
+    for (const p of processesOf('ha', b.home)) process.kill(p, 'SIGKILL'); // the fencing watchdog's job
+    const e = await failedOver.event;
+    assert.deepEqual([e.from, e.to, e.epoch], ['beta', 'alpha', 3]);
+    const w = (await a.list()).find((x) => x.name === 'ha')!;
+    assert.deepEqual([w.host, w.epoch], ['alpha', 3]);
+    b.link(true);
+    await rejoined.event;
+    const stale = await until('beta removing its stale copy when it re-joins', 10_000, () => events(b, 'cluster.stale.removed').find((x) => x.name === 'ha'));
+    assert.deepEqual([stale.owner, stale.epoch], ['alpha', 3]);
+    assert.ok(!existsSync(join(b.home, 'wpars', 'ha')));
+    assert.deepEqual(processesOf('ha', b.home), []);
+    assert.deepEqual((await b.list()).filter((x) => x.name === 'ha').map((x) => x.host), ['alpha']);
+  });
 });
