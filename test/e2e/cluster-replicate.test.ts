@@ -25,6 +25,13 @@ const RUNNING = new Set(['A', 'T', 'F']);
 
 const sys = (h: ClusterHost): System => ({ home: h.home } as unknown as System);
 
+/** SIGKILLs `pids`; one that is gone already (its pid namespace's init went first) is no error. */
+function killAll(pids: readonly number[]): void {
+  for (const p of pids) {
+    try { process.kill(p, 'SIGKILL'); } catch (err) { if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err; }
+  }
+}
+
 /** Subscribes to `h`'s events; `.event` resolves with the first one `ok` accepts (the harness bounds it). */
 function next(h: ClusterHost, ok: (e: Record<string, unknown>) => boolean): Promise<{ event: Promise<Record<string, unknown>> }> {
   return subscribe(sys(h), ok);
@@ -125,7 +132,7 @@ describe('scheduled checkpoints copied to other hosts, and failover', { skip, ti
     const procs = processesOf('orphan', c.home);
     assert.ok(procs.length > 0);
     await c.kill();
-    for (const p of processesOf('orphan', c.home)) process.kill(p, 'SIGKILL');
+    killAll(processesOf('orphan', c.home));
     c.link(false);
     await none.event;
     const w = await until('orphan listed B', 10_000, async () => (await a.list()).find((x) => x.name === 'orphan' && x.state === 'B'));
@@ -144,7 +151,7 @@ describe('scheduled checkpoints copied to other hosts, and failover', { skip, ti
     // Crash alpha: its daemon and the WPAR's processes (the fencing watchdog's job, not tested here), its link cut.
     const killedAt = Date.now();
     await a.kill();
-    for (const p of processesOf('ha', a.home)) process.kill(p, 'SIGKILL');
+    killAll(processesOf('ha', a.home));
     a.link(false);
     const e = await failedOver.event;
     const recoveredMs = (e.recoveredAt as number) - killedAt;
@@ -185,7 +192,7 @@ describe('scheduled checkpoints copied to other hosts, and failover', { skip, ti
     const failedOver = await next(a, (e) => e.type === 'cluster.failover' && e.name === 'ha');
     const rejoined = await next(b, (e) => e.type === 'cluster.rejoined');
     b.link(false);
-    for (const p of processesOf('ha', b.home)) process.kill(p, 'SIGKILL'); // the fencing watchdog's job
+    killAll(processesOf('ha', b.home)); // the fencing watchdog's job
     const e = await failedOver.event;
     assert.deepEqual([e.from, e.to, e.epoch], ['beta', 'alpha', 3]);
     const w = (await a.list()).find((x) => x.name === 'ha')!;
