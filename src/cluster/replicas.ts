@@ -29,7 +29,7 @@ import type { Etcd3 } from 'etcd3';
 import { WparError } from '../kernel/errno.ts';
 import { checkName } from '../daemon/definition-check.ts';
 import type { Journal } from '../daemon/journal.ts';
-import { imagePath, readImage, type ImageManifest } from '../image/index.ts';
+import { imagePath, readImageFrom, type ImageData, type ImageManifest } from '../image/index.ts';
 import { connectPeer } from '../peer/endpoint.ts';
 import type { Identity } from '../peer/identity.ts';
 import type { Peer } from '../peer/peers.ts';
@@ -162,9 +162,9 @@ export async function receiveReplica(socket: TLSSocket, from: Peer, deps: Receiv
     await mkdir(dir, { recursive: true, mode: 0o700 });
     staging = join(dir, `.receiving-${epoch}-${seq}-${randomBytes(4).toString('hex')}`);
     await mkdir(staging, { mode: 0o700 });
-    const bytes = await receiveFile(wire, imagePath(staging), size, name);
-    // Every byte (format, each SHA-256, the trailer), then who signed it: the sending member itself.
-    const image = await readImage(staging);
+    // Every byte verified as it arrives (format, each SHA-256, the trailer) while it is written;
+    // then who signed it: the sending member itself.
+    const { bytes, image } = await receiveVerified(wire, imagePath(staging), size, name, from.name);
     if (image.definition.name !== name) throw new WparError('EINVAL', `${name}: the image holds WPAR "${image.definition.name}"`);
     deps.checkSignature(image.manifest, `from ${from.name}`);
     if (image.manifest.signature?.fingerprint !== from.fingerprint) throw new WparError('EPERM', `${name}: the image is not signed by ${from.name}, which sent it`);
@@ -192,11 +192,15 @@ export async function receiveReplica(socket: TLSSocket, from: Peer, deps: Receiv
   }
 }
 
-/** Writes the data frames up to `cluster.replica.end` into `path` (fsynced); exactly `size` bytes. */
-async function receiveFile(wire: Wire, path: string, size: number, name: string): Promise<number> {
+/**
+ * Writes the data frames up to `cluster.replica.end` into `path` (fsynced) — exactly `size` bytes —
+ * and verifies them as they pass, in the same pass (the image reader's streaming verification).
+ */
+async function receiveVerified(wire: Wire, path: string, size: number, name: string, from: string): Promise<{ bytes: number; image: ImageData }> {
   const fh = await open(path, 'wx', 0o600);
   let bytes = 0;
-  try {
+  let writing: Promise<unknown> = Promise.resolve();
+  async function* frames(): AsyncGenerator<Buffer> {
     for (;;) {
       const f = await wire.next();
       if (f.kind === 'message') {
@@ -205,12 +209,26 @@ async function receiveFile(wire: Wire, path: string, size: number, name: string)
       }
       bytes += f.data.length;
       if (bytes > size) throw new WparError('EPROTO', `${name}: protocol error: more than the ${size} bytes announced`);
-      await fh.write(f.data);
+      // One write in flight while the next frame is read and this one hashed.
+      await writing;
+      writing = fh.write(f.data);
+      yield f.data;
     }
     if (bytes !== size) throw new WparError('EPROTO', `${name}: protocol error: ${bytes} bytes received of the ${size} announced`);
+  }
+  try {
+    let image: ImageData;
+    try {
+      image = await readImageFrom(frames(), { label: `from ${from}`, bytesTotal: size });
+    } catch (err) {
+      if (!(err instanceof WparError) || err.message.startsWith(`${name}:`)) throw err;
+      throw new WparError(err.code, `${name}: ${err.message}`, { cause: err });
+    }
+    await writing;
     await fh.sync();
-    return bytes;
+    return { bytes, image };
   } finally {
+    await writing.catch(() => {});
     await fh.close();
   }
 }

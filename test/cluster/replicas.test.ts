@@ -89,13 +89,18 @@ describe('receiving a replica', () => {
     assert.equal(events.filter((e) => e.type === 'cluster.replica.received').length, 3);
   });
 
-  it('refuses a damaged image (one byte changed) and leaves nothing', async () => {
-    const bytes = Buffer.from(await image('dmg', owner, 'dmg'));
-    bytes[Math.floor(bytes.length / 2)]! ^= 0x40;
-    const a = await send('dmg', 1, bytes);
-    assert.equal(a.type, 'error');
-    assert.match(String(a.message), /dmg|digest|SHA-256|damaged/i);
-    assert.deepEqual(leftovers('dmg'), []);
+  it('refuses a damaged image (one byte changed, in a header or in a file) and leaves nothing', async () => {
+    const good = await image('dmg', owner, 'dmg');
+    const header = Buffer.from(good);
+    header[Math.floor(header.length / 2)]! ^= 0x40;
+    const content = Buffer.from(good);
+    content[content.indexOf('1\n2\n3\n')]! ^= 0x01;
+    for (const [bytes, why] of [[header, /^dmg: image from alpha: .*checksum/], [content, /^dmg: image from alpha: .*(SHA-256|digest)/]] as const) {
+      const a = await send('dmg', 1, bytes);
+      assert.equal(a.type, 'error');
+      assert.match(String(a.message), why);
+      assert.deepEqual(leftovers('dmg'), []);
+    }
     const refused = events.find((e) => e.type === 'cluster.replica.refused' && e.name === 'dmg');
     assert.ok(refused, 'a cluster.replica.refused event');
   });
