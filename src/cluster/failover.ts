@@ -170,7 +170,9 @@ export class Failover {
 
   /**
    * Removes this host's copies of failover WPARs whose record names another host (it was lost and
-   * they were failed over): stopped (if running) and removed, never started. Resolves their names.
+   * they were failed over) or that have no record (removed from the cluster while it was away: a
+   * failover WPAR is a cluster WPAR): stopped (if running) and removed, never started. Resolves
+   * their names.
    */
   async reconcile(): Promise<string[]> {
     const d = this.#d;
@@ -179,12 +181,14 @@ export class Failover {
       const info = d.manager.info(name);
       if (!wantsFailover(info.definition) || info.state === 'M') continue;
       const record = await d.namespace.get(name);
-      if (!record || record.host === d.self) continue;
-      if (d.manager.running(name)) await d.manager.stop(name, { force: true, timeoutSec: 0, reason: `stale: ${record.host} owns it now (epoch ${record.epoch})` }).catch(() => {});
+      if (record?.host === d.self) continue;
+      // Another owner now, or removed from the cluster while this host was away (rmwpar -F).
+      const why = record ? `${record.host} owns it now (epoch ${record.epoch})` : 'it was removed from the cluster';
+      if (d.manager.running(name)) await d.manager.stop(name, { force: true, timeoutSec: 0, reason: `stale: ${why}` }).catch(() => {});
       await d.manager.remove(name, { force: true });
       removed.push(name);
-      d.journal.record({ type: 'cluster.stale.removed', time: Date.now(), name, owner: record.host, epoch: record.epoch, wasRunning: info.state !== 'D' && info.state !== 'B' });
-      d.log(`cluster: removed the stale copy of ${name}: ${record.host} owns it now (epoch ${record.epoch})`);
+      d.journal.record({ type: 'cluster.stale.removed', time: Date.now(), name, owner: record?.host ?? null, epoch: record?.epoch ?? null, wasRunning: info.state !== 'D' && info.state !== 'B' });
+      d.log(`cluster: removed the stale copy of ${name}: ${why}`);
     }
     return removed;
   }

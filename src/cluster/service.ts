@@ -242,6 +242,16 @@ export class ClusterService {
       await this.namespace.release(name, this.name);
       return { status: 204, contentType: 'text/plain', body: '' };
     }
+    if (req.method === 'DELETE' && wantsFailover(record.definition) && !this.membership.byName(record.host)
+      && !(await this.membership.live()).some((h) => h.name === record.host)) {
+      // C6: a failover WPAR lost with its host (no replica) can be removed from the cluster with -F;
+      // its host, back, then removes its copy (reconcile).
+      const force = (req.query as { force?: string }).force;
+      if (force === undefined || force === '0' || force === 'false') throw new WparError('EAGAIN', `${name}: its host ${record.host} is lost; rmwpar -F removes it from the cluster (its host removes its copy when it comes back)`);
+      await this.namespace.release(name, record.host);
+      this.#deps.journal.record({ type: 'cluster.lost.removed', time: Date.now(), name, host: record.host, epoch: record.epoch });
+      return { status: 204, contentType: 'text/plain', body: '' };
+    }
     if (route === '/v1/wpars/:name/checkpoint') throw new WparError('EINVAL', `${name} is on host ${record.host}: checkpoint it there (the image directory is that host's)`);
     if (/[?&]follow=(?!0|false)/.test(req.url)) throw new WparError('EINVAL', `${name} is on host ${record.host}: follow it there (its console and events are that host's)`);
     const method = req.method as Call['method'];

@@ -140,6 +140,12 @@ describe('scheduled checkpoints copied to other hosts, and failover', { skip, ti
     assert.equal(w.lastExit?.reason, 'lost with host gamma; no replica');
     assert.deepEqual([...processesOf('orphan', a.home), ...processesOf('orphan', b.home), ...processesOf('orphan', c.home)], []);
     assert.equal((await b.list()).filter((x) => x.name === 'orphan').length, 1, 'listed once');
+    // Removed from the cluster only with -F (its host is lost); gone from every list.
+    const plain = await a.run('rmwpar', ['orphan']);
+    assert.notEqual(plain.code, 0);
+    assert.match(plain.stderr, /its host gamma is lost; rmwpar -F removes it/);
+    await a.ok('rmwpar', ['-F', 'orphan']);
+    assert.deepEqual((await b.list()).filter((x) => x.name === 'orphan'), []);
   });
 
   it('a lost host\'s failover WPAR runs on from its newest replica on another host; the old host, back, removes its copy', async () => {
