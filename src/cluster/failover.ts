@@ -44,6 +44,8 @@ export interface FailoverDeps {
   readonly member: () => boolean;
   /** A host once seen (its identity signs its images). */
   readonly known: (name: string) => Promise<KnownHost | undefined>;
+  /** Whether `host` has WPAR `name` now (asked over the peer endpoint); undefined when it cannot tell. */
+  readonly hostHas: (host: string, name: string) => Promise<boolean | undefined>;
   /** Restarts `name` from the image in `dir`, also trusting images signed by `signer` (R5). */
   readonly restart: (name: string, dir: string, signer: KnownHost) => Promise<WparInfo>;
   readonly log: (line: string) => void;
@@ -171,8 +173,8 @@ export class Failover {
   /**
    * Removes this host's copies of failover WPARs whose record names another host (it was lost and
    * they were failed over) or that have no record (removed from the cluster while it was away: a
-   * failover WPAR is a cluster WPAR): stopped (if running) and removed, never started. Resolves
-   * their names.
+   * failover WPAR is a cluster WPAR): stopped (if running) and removed, never started — removed
+   * only once the owner is seen to have it (else kept, stopped). Resolves the names removed.
    */
   async reconcile(): Promise<string[]> {
     const d = this.#d;
@@ -185,6 +187,12 @@ export class Failover {
       // Another owner now, or removed from the cluster while this host was away (rmwpar -F).
       const why = record ? `${record.host} owns it now (epoch ${record.epoch})` : 'it was removed from the cluster';
       if (d.manager.running(name)) await d.manager.stop(name, { force: true, timeoutSec: 0, reason: `stale: ${why}` }).catch(() => {});
+      // Removed only once the owner is seen to have it: after a crash mid-drain this may be the only copy.
+      if (record && (await d.hostHas(record.host, name)) !== true) {
+        d.journal.record({ type: 'cluster.stale.kept', time: Date.now(), name, owner: record.host, epoch: record.epoch, reason: `${record.host} does not show it (yet)` });
+        d.log(`cluster: ${name}: ${why}, but it does not show it: this copy is kept, stopped`);
+        continue;
+      }
       await d.manager.remove(name, { force: true });
       removed.push(name);
       d.journal.record({ type: 'cluster.stale.removed', time: Date.now(), name, owner: record?.host ?? null, epoch: record?.epoch ?? null, wasRunning: info.state !== 'D' && info.state !== 'B' });

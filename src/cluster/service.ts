@@ -166,6 +166,7 @@ export class ClusterService {
       liveNames: async () => new Set((await this.membership.live()).map((h) => h.name)),
       member: () => !this.membership.lost,
       known: (n) => this.#known(n),
+      hostHas: (h, n) => this.#hostHas(h, n),
     });
     this.#failover = failover;
     this.membership.listen({
@@ -185,12 +186,22 @@ export class ClusterService {
       self: this.name, home: this.#deps.home, manager: this.#deps.manager, namespace: this.namespace, records: this.replicas,
       journal: this.#deps.journal, log: this.#deps.log, restart: () => Promise.reject(new WparError('EAGAIN', 'not started')),
       liveNames: async () => new Set(), member: () => false, known: async () => undefined,
+      hostHas: (h, n) => this.#hostHas(h, n),
     });
     try {
       return await failover.reconcile();
     } catch (err) {
       this.#deps.log(`cluster: reconciling this host's WPARs with etcd: ${(err as Error).message}`);
       return [];
+    }
+  }
+
+  async #hostHas(host: string, name: string): Promise<boolean | undefined> {
+    try {
+      const a = await this.#call(host, { method: 'GET', path: `/v1/wpars?name=${encodeURIComponent(name)}` });
+      return a.status === 200 ? true : a.status === 404 ? false : undefined;
+    } catch {
+      return undefined;
     }
   }
 
