@@ -14,7 +14,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ClusterNet, type ClusterHost } from '../test/e2e/cluster-hosts.ts';
-import { processesOf, subscribe, type System } from '../test/e2e/harness.ts';
+import { processesOf } from '../test/e2e/harness.ts';
 import { canMakeHosts } from '../test/e2e/move-hosts.ts';
 import { haveEtcd } from '../test/support/etcd.ts';
 import { generate } from './image.ts';
@@ -25,7 +25,6 @@ const TTL = 5;
 /** The lease margin a host keeps (min(500 ms, TTL/10), docs/cluster.md): the "fence margin" of the ratio. */
 const MARGIN_MS = Math.min(500, (TTL * 1000) / 10);
 const median = (xs: number[]): number => [...xs].sort((x, y) => x - y)[xs.length >> 1]!;
-const sys = (h: ClusterHost): System => ({ home: h.home } as unknown as System);
 
 function events(h: ClusterHost, type: string): Record<string, unknown>[] {
   return readFileSync(join(h.home, 'events.log'), 'utf8').split('\n').filter((l) => l !== '')
@@ -44,6 +43,17 @@ async function tcpCopy(from: ClusterHost, to: ClusterHost, file: string): Promis
     return performance.now() - t0;
   } finally {
     rmSync(dest, { force: true });
+  }
+}
+
+/** Resolves the first event of `h` that `ok` accepts, from its event log (polled; bounded by `ms`: a loaded machine is slow). */
+async function eventually(h: ClusterHost, ok: (e: Record<string, unknown>) => boolean, what: string, ms = 120_000): Promise<Record<string, unknown>> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const e = readFileSync(join(h.home, 'events.log'), 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>).find(ok);
+    if (e) return e;
+    if (Date.now() > end) throw new Error(`bench: no ${what} within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 100));
   }
 }
 
@@ -69,9 +79,8 @@ export async function replicationBench(options: { mb?: number; failovers?: numbe
     // Replication: a big root, checkpointed every 4 s, each image copied to beta; three images.
     await a.ok('mkwpar', ['-n', 'big', '-c', '--checkpoint-every', '4', '--host', 'alpha', '--', 'sleep', '600']);
     generate(join(a.home, 'wpars/big/root'), mb);
-    const third = await subscribe(sys(a), (e) => e.type === 'cluster.replicated' && e.name === 'big' && (e.seq as number) >= 3);
     await a.ok('startwpar', ['big']);
-    await third.event;
+    await eventually(a, (e) => e.type === 'cluster.replicated' && e.name === 'big' && (e.seq as number) >= 3, 'third copy of big');
     await a.ok('stopwpar', ['big']);
     const done = events(a, 'checkpoint.done').filter((e) => e.name === 'big');
     const copies = events(a, 'cluster.replicated').filter((e) => e.name === 'big' && e.recorded === true);
@@ -93,15 +102,14 @@ export async function replicationBench(options: { mb?: number; failovers?: numbe
     let owner = a;
     let other = b;
     for (let i = 0; i < (options.failovers ?? 3); i++) {
-      const copied = await subscribe(sys(owner), (e) => e.type === 'cluster.replicated' && e.name === 'ha' && e.recorded === true
-        && JSON.stringify(e.hosts) === JSON.stringify([names.get(other)]));
-      await copied.event;
-      const over = await subscribe(sys(other), (e) => e.type === 'cluster.failover' && e.name === 'ha');
+      const since = Date.now();
+      await eventually(owner, (e) => e.type === 'cluster.replicated' && e.name === 'ha' && e.recorded === true && (e.time as number) >= since
+        && JSON.stringify(e.hosts) === JSON.stringify([names.get(other)]), 'a copy of ha');
       const crashedAt = Date.now();
       await owner.kill();
       killAll(processesOf('ha', owner.home));
       owner.link(false);
-      const e = await over.event;
+      const e = await eventually(other, (x) => x.type === 'cluster.failover' && x.name === 'ha' && (x.time as number) >= crashedAt, 'the failover of ha');
       failovers.push({ ms: (e.recoveredAt as number) - crashedAt, restartMs: e.ms as number });
       owner.link(true);
       await owner.start(names.get(owner)!, ['--lease-ttl', String(TTL)]);

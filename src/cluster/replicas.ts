@@ -35,7 +35,7 @@ import type { Identity } from '../peer/identity.ts';
 import type { Peer } from '../peer/peers.ts';
 import { Wire } from '../peer/wire.ts';
 import { etcdError } from './etcd.ts';
-import { parseReplica, REPLICAS, WPARS, type ReplicaRecord, type WparRecord } from './records.ts';
+import { parseReplica, REPLICAS, WPARS, type HostRecord, type ReplicaRecord, type WparRecord } from './records.ts';
 
 /** The version of the replica protocol. */
 export const REPLICA_PROTOCOL = 1;
@@ -172,11 +172,12 @@ export async function receiveReplica(socket: TLSSocket, from: Peer, deps: Receiv
     await rm(final, { recursive: true, force: true });
     await rename(staging, final);
     staging = null;
-    const pruned = await prune(deps.home, name);
-    deps.journal.record({ type: 'cluster.replica.received', time: Date.now(), name, from: from.name, epoch, seq, bytes, pruned: pruned.length });
     await wire.send({ type: 'cluster.replica.ack', bytes });
     await wire.flush();
     wire.end();
+    // After the acknowledgement: the owner need not wait for old images to be deleted.
+    const pruned = await prune(deps.home, name).catch(() => []);
+    deps.journal.record({ type: 'cluster.replica.received', time: Date.now(), name, from: from.name, epoch, seq, bytes, pruned: pruned.length });
   } catch (err) {
     if (staging) await rm(staging, { recursive: true, force: true }).catch(() => {});
     const code = err instanceof WparError ? err.code : 'EIO';
@@ -298,7 +299,7 @@ export interface ReplicateDeps {
   readonly identity: Identity;
   readonly journal: Journal;
   /** The live host records now (from etcd). */
-  readonly live: () => Promise<readonly { name: string; address: string; fingerprint: string; state: string; load: { wpars: number } }[]>;
+  readonly live: () => Promise<readonly HostRecord[]>;
   /** The WPAR's record now (from etcd). */
   readonly record: (name: string) => Promise<WparRecord | undefined>;
   readonly records: ReplicaRecords;
@@ -329,7 +330,7 @@ export async function replicate(deps: ReplicateDeps, image: ReplicaImage & { rea
   if (targets.length === 0) throw new WparError('EAGAIN', `${image.name}: no other up host to copy its image to`);
   const results = await Promise.all(targets.map(async (h) => {
     try {
-      await sendReplica(deps.identity, { name: h.name, address: h.address, fingerprint: h.fingerprint as Peer['fingerprint'] }, image);
+      await sendReplica(deps.identity, { name: h.name, address: h.address, fingerprint: h.fingerprint }, image);
       return { host: h.name, reason: null };
     } catch (err) {
       return { host: h.name, reason: (err as Error).message };

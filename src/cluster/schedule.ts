@@ -139,15 +139,15 @@ export class Scheduler {
     const last: LastCheckpoint = { epoch, seq, time: Date.now(), size: result.bytes, dir };
     this.#last.set(name, last);
     try {
+      if (d.replicate && replicas > 0 && !this.#closed) await d.replicate({ name, epoch, seq, time: last.time, dir, size: result.bytes }, replicas);
+    } catch (err) {
+      d.journal.record({ type: 'cluster.replica.failed', time: Date.now(), name, epoch, seq, reason: (err as Error).message, code: err instanceof WparError ? err.code : 'EIO' });
+    }
+    // After the copies: the two newest stay (this one among them), deleting the rest delays nothing.
+    try {
       await prune(d.home, name);
     } catch (err) {
       d.log(`${name}: pruning its old checkpoints: ${(err as Error).message}`);
-    }
-    if (!d.replicate || replicas === 0 || this.#closed) return;
-    try {
-      await d.replicate({ name, epoch, seq, time: last.time, dir, size: result.bytes }, replicas);
-    } catch (err) {
-      d.journal.record({ type: 'cluster.replica.failed', time: Date.now(), name, epoch, seq, reason: (err as Error).message, code: err instanceof WparError ? err.code : 'EIO' });
     }
   }
 

@@ -156,10 +156,12 @@ export class ClusterService {
   }
 
   /**
-   * C6: starts failing over the failover WPARs of lost hosts (restarting them with `restart`), and
-   * removing this host's stale copies when it re-joins. Call once, after the daemon's recovery.
+   * C6, once the daemon has recovered its WPARs and before any autostart: first removes this host's
+   * stale copies of failover WPARs (it may have been lost and they failed over), then starts
+   * failing over the failover WPARs of lost hosts (restarting them with `restart`), and reconciles
+   * again at each re-join.
    */
-  startFailover(restart: (name: string, dir: string, signer: KnownHost) => Promise<WparInfo>): void {
+  async startFailover(restart: (name: string, dir: string, signer: KnownHost) => Promise<WparInfo>): Promise<void> {
     const failover = new Failover({
       self: this.name, home: this.#deps.home, manager: this.#deps.manager, namespace: this.namespace, records: this.replicas,
       journal: this.#deps.journal, log: this.#deps.log, restart,
@@ -169,30 +171,20 @@ export class ClusterService {
       hostHas: (h, n) => this.#hostHas(h, n),
     });
     this.#failover = failover;
+    await this.#reconcile(failover);
     this.membership.listen({
       gone: (host, at) => failover.hostGone(host, at),
       seen: (host) => failover.hostBack(host),
-      rejoined: () => { void this.reconcile().then(() => failover.scan()); },
+      rejoined: () => { void this.#reconcile(failover).then(() => failover.scan()); },
     });
     failover.start();
   }
 
-  /**
-   * Removes this host's copies of failover WPARs that etcd says another host owns now (it was lost
-   * and they were failed over), without running them. At the daemon's start and at each re-join.
-   */
-  async reconcile(): Promise<string[]> {
-    const failover = this.#failover ?? new Failover({
-      self: this.name, home: this.#deps.home, manager: this.#deps.manager, namespace: this.namespace, records: this.replicas,
-      journal: this.#deps.journal, log: this.#deps.log, restart: () => Promise.reject(new WparError('EAGAIN', 'not started')),
-      liveNames: async () => new Set(), member: () => false, known: async () => undefined,
-      hostHas: (h, n) => this.#hostHas(h, n),
-    });
+  async #reconcile(failover: Failover): Promise<void> {
     try {
-      return await failover.reconcile();
+      await failover.reconcile();
     } catch (err) {
       this.#deps.log(`cluster: reconciling this host's WPARs with etcd: ${(err as Error).message}`);
-      return [];
     }
   }
 

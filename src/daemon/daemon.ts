@@ -236,8 +236,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   }
   journal.record({ type: 'daemon.started', time: Date.now(), socket: layout.socket });
   // C6: copies of failover WPARs another host owns now go before anything starts; then failover runs.
-  await cluster?.reconcile();
-  cluster?.startFailover((name, dir, signer) => restart({ ...deps, peer: trustingAlso(peer, signer) }, { name, dir }));
+  await cluster?.startFailover((name, dir, signer) => restart({ ...deps, peer: trustingAlso(peer, signer) }, { name, dir }));
   await manager.autostart(movedAway);
   scheduler.start();
   return daemon;

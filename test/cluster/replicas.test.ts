@@ -17,6 +17,7 @@ import type { Journal } from '../../src/daemon/journal.ts';
 import type { WparRecord } from '../../src/cluster/records.ts';
 import type { Peer } from '../../src/peer/peers.ts';
 import { definition, tempDir } from '../image/fixtures.ts';
+import { within } from '../support/bounded.ts';
 
 const dirs = tempDir('corral-replica-test-');
 let owner: Identity; let stranger: Identity; let receiver: Identity;
@@ -82,11 +83,15 @@ describe('receiving a replica', () => {
       const a = await send('job', seq, bytes);
       assert.deepEqual(a, { type: 'cluster.replica.ack', bytes: bytes.length });
     }
+    // Pruning follows the acknowledgement; its event says it is done.
+    await within(new Promise<void>((done) => {
+      const look = (): void => { if (events.filter((e) => e.type === 'cluster.replica.received').length === 3) done(); else setTimeout(look, 10); };
+      look();
+    }), 'the third image pruned', 5_000);
     assert.deepEqual((await localImages(home, 'job')).map((i) => `${i.epoch}-${i.seq}`), ['1-3', '1-2']);
     assert.equal(KEEP_IMAGES, 2);
     assert.deepEqual(leftovers('job'), ['1-2', '1-3'], 'no hidden staging directory left');
     assert.deepEqual(readFileSync(imagePath(join(imagesDir(home, 'job'), '1-3'))), bytes, 'byte for byte');
-    assert.equal(events.filter((e) => e.type === 'cluster.replica.received').length, 3);
   });
 
   it('refuses a damaged image (one byte changed, in a header or in a file) and leaves nothing', async () => {
