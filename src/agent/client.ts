@@ -115,6 +115,39 @@ export class AgentDenial implements Disposable, AsyncDisposable {
   }
 }
 
+/**
+ * What {@link Agent.deny} returns: the promise of the {@link AgentDenial} (await it to know the
+ * denial is in force, or to see why it could not be made), and already a handle itself (R6:
+ * "`agent.deny(reason)` → a handle"): `allow()` and disposal work on it before it has settled — they
+ * wait for the denial, then withdraw it. Its `then` gives plain promises.
+ */
+export class PendingDenial extends Promise<AgentDenial> implements Disposable, AsyncDisposable {
+  static override get [Symbol.species](): PromiseConstructor { return Promise; }
+
+  /** @internal */
+  static of(made: Promise<AgentDenial>): PendingDenial {
+    let settle!: { ok: (d: AgentDenial) => void; fail: (e: unknown) => void };
+    const p = new PendingDenial((ok, fail) => { settle = { ok, fail }; });
+    made.then(settle.ok, settle.fail);
+    return p;
+  }
+
+  /** Withdraws the denial once it is made: true when the kernel removed it; false if it was already gone, inert or never made. */
+  allow(): Promise<boolean> {
+    return this.then((d) => d.allow(), () => false);
+  }
+
+  /** Withdraws it without waiting (a failure to make it is ignored here: await the promise to see it). */
+  [Symbol.dispose](): void {
+    void this.allow();
+  }
+
+  /** Withdraws it and waits for the daemon's answer. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.allow();
+  }
+}
+
 /** A registered participant. Unregistering stops it from being saved or restored. */
 export class AgentRegistration implements Disposable, AsyncDisposable {
   /** The participant's name. */
@@ -233,11 +266,17 @@ export class Agent {
 
   /**
    * Denies checkpoints of this WPAR for `reason` (1 to 1024 characters) until the handle is allowed,
-   * the program exits or its connection drops. Outside a WPAR it resolves an inert handle.
-   * @throws WparError EBUSY while a checkpoint of this WPAR is in progress (retry once it completes);
+   * the program exits or its connection drops. Outside a WPAR it resolves an inert handle. The
+   * result is a handle at once ({@link PendingDenial}: `using d = agent.deny(...)` works) and the
+   * promise of the denial (`await` it to know it is in force).
+   * Rejects with WparError EBUSY while a checkpoint of this WPAR is in progress (retry once it completes);
    * EINVAL for a bad reason; ENOENT when the daemon cannot be reached or the WPAR is not active.
    */
-  async deny(reason: string): Promise<AgentDenial> {
+  deny(reason: string): PendingDenial {
+    return PendingDenial.of(this.#deny(reason));
+  }
+
+  async #deny(reason: string): Promise<AgentDenial> {
     if (typeof reason !== 'string' || reason.length < 1 || reason.length > MAX_REASON) {
       throw new WparError('EINVAL', `a denial reason must be a string of 1 to ${MAX_REASON} characters`);
     }

@@ -25,7 +25,7 @@
 import { createAgent, type Agent } from './client.ts';
 
 export {
-  Agent, AgentDenial, AgentRegistration, createAgent,
+  Agent, AgentDenial, AgentRegistration, createAgent, PendingDenial,
   type AgentOptions, type CheckpointInfo, type Participant,
 } from './client.ts';
 export { AGENT_PROTOCOL, type StateEnvelope } from './protocol.ts';

@@ -18,14 +18,14 @@ export class CheckpointDeniedError extends WparError {
 }
 
 /** How many denials an error message lists before it counts the rest. */
-export const DENIALS_SHOWN = 3;
+export const DENIALS_SHOWN = 20;
 /** The longest reason an error message quotes in full (longer ones are cut, with "..."). */
 export const REASON_SHOWN = 120;
 
 /**
- * `denied by agent:web/4711 "writing batch 12" since 10:02:11; denied by ...`: the oldest
- * {@link DENIALS_SHOWN}, then `and N more`, so a checkpoint refused by 10,000 denials is still one
- * short line (`lswpar -L` and the error's `denials` list them all).
+ * `denied by agent:web/4711 "writing batch 12" since 10:02:11; denied by ...`: every denial (R4.2)
+ * up to the oldest {@link DENIALS_SHOWN}, then `and N more`, so a checkpoint refused by 10,000
+ * denials is still one bounded line (`lswpar -L` and the error's `denials` list them all).
  */
 export function describeDenials(denials: readonly Denial[]): string {
   if (denials.length === 0) return 'no denial outstanding';

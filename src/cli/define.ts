@@ -8,7 +8,7 @@ import { WparError } from '../kernel/errno.ts';
 import { argvProblem, checkpointEveryProblem, DEFAULT_REPLICAS, parseWhole, replicasProblem, WPAR_NAME_PATTERN } from '../definition/rules.ts';
 import type { WparDefinition } from '../runtime/definition.ts';
 import { parseLimits } from '../runtime/limits.ts';
-import { HOST_NETWORK, parseNetwork } from '../runtime/network.ts';
+import { HOST_NETWORK, parseNetwork } from '../definition/network.ts';
 import { checkHostname, checkWparName, COMMON_OPTIONS, parseEnv } from './args.ts';
 import { UsageError } from './errors.ts';
 
@@ -92,9 +92,9 @@ export function buildDefinition(values: DefineValues, command: readonly string[]
     checkpointable: values.checkpointable === true,
     limits,
     autostart: options.autostart === true,
+    ...(values.failover === true && { failover: true }),
     ...(network.mode === 'host' ? {} : { network }),
     ...schedule,
-    ...(values.failover === true && { failover: true }),
   };
 }
 
@@ -142,6 +142,7 @@ const OTHER_FLAGS_HELP = `  -c              Checkpointable: chkptwpar may checkp
   --replicas Count
                   With --checkpoint-every, in a cluster: copies each image to Count other up
                   hosts (0 to 16, default 1).
-  --failover      In a cluster: when its host is lost, another host restarts it from its
-                  newest replica.
+  --failover      In a cluster: killed when this host cannot renew its lease (fenced, even if
+                  the daemon is stopped), so that another host restarts it from its newest
+                  replica (--checkpoint-every); outside a cluster it changes nothing.
 `;

@@ -5,7 +5,7 @@
  */
 import type { CheckpointResult, DaemonEvent, DenialInfo, ExitInfo, WparInfo, WparLetter } from '../daemon/protocol.ts';
 import { formatLimits } from '../runtime/limits.ts';
-import { formatNetwork } from '../runtime/network.ts';
+import { formatNetwork } from '../definition/network.ts';
 
 const STATE_NAMES: Readonly<Record<WparLetter, string>> = {
   D: 'Defined', T: 'Transitional', A: 'Active', F: 'Frozen', B: 'Broken', M: 'Moving',
@@ -73,7 +73,10 @@ export function formatTable(header: readonly string[], rows: readonly (readonly 
   return [line(header), '-'.repeat(total), ...rows.map(line)].map((l) => l + '\n').join('');
 }
 
-/** `lswpar`'s table: Name, State, CID, Phase, Denials (count), Command. */
+/**
+ * `lswpar`'s table: Name, State (`M to PEER` while it moves), CID, Phase, Denials (R3: how many, and
+ * the oldest's owner and reason), Command.
+ */
 export function lswparTable(wpars: readonly WparInfo[]): string {
   // In a cluster (C3) every WPAR has a host, shown after its name.
   const hosts = wpars.some((w) => w.host !== undefined);
@@ -82,13 +85,21 @@ export function lswparTable(wpars: readonly WparInfo[]): string {
     wpars.map((w) => [
       w.name,
       ...(hosts ? [w.host ?? '-'] : []),
-      w.state,
+      w.movingTo === undefined ? w.state : `${w.state} to ${w.movingTo}`,
       w.cid === null ? '-' : String(w.cid),
       w.phase ?? '-',
-      String(w.denials.length),
+      denialsCell(w.denials),
       commandLine(w.definition.argv),
     ]),
   );
+}
+
+/** `0`, or `2: agent:web/4711 "batch 12", +1 more` (the oldest denial's owner and reason). */
+function denialsCell(denials: readonly DenialInfo[]): string {
+  const [first] = denials;
+  if (first === undefined) return '0';
+  const reason = first.reason.length <= 40 ? first.reason : `${first.reason.slice(0, 37)}...`;
+  return `${denials.length}: ${first.owner} ${JSON.stringify(reason)}${denials.length > 1 ? `, +${denials.length - 1} more` : ''}`;
 }
 
 /** A denial on one line: `agent:web/4711 "writing batch 12" since 10:02:11`. */
@@ -126,6 +137,7 @@ function longForm(w: WparInfo): string {
   out += field('CID', w.cid === null ? '-' : String(w.cid));
   out += field('Checkpointable', yes(w.checkpointable));
   out += field('Auto start', yes(w.autostart));
+  out += field('Failover', yes(d.failover === true));
   out += field('Transient', yes(w.transient));
   out += field('Hostname', d.hostname ?? w.name);
   out += field('Command', commandLine(d.argv));

@@ -1,27 +1,26 @@
 /**
- * The executables' entry point: runs a command (or `wpar`) on the real process and sets its exit
- * status. Each `bin/*.ts` is a one-line shim over {@link main}.
+ * The executables' entry point: runs one command (or `wpar`) on the real process and sets its exit
+ * status. Each `bin/*.ts` imports the version check first, then its own command, and calls
+ * {@link main} or {@link mainWpar}; the build makes each one a single file (`scripts/bundle-commands.ts`).
  * @module
  */
 import { runCommand, type Command } from './command.ts';
 import { processIo } from './io.ts';
+import { runWpar } from './wpar.ts';
 
 /**
- * Runs the command `name` (`mkwpar`, ..., or `wpar`) with `argv` (default: this process's
- * arguments) and sets `process.exitCode`; resolves when it is done.
+ * Runs `command` with `argv` (default: this process's arguments) and sets `process.exitCode`;
+ * resolves when it is done.
  */
-export async function main(name: string, argv: readonly string[] = process.argv.slice(2)): Promise<number> {
-  const io = processIo();
-  let status: number;
-  if (name === 'wpar') {
-    const { runWpar } = await import('./wpar.ts'); // every verb: the whole registry
-    status = await runWpar(argv, io);
-  } else {
-    // One executable, one command: load only its module (src/cli/commands/NAME.ts exports NAME).
-    const command = (await import(`./commands/${name}.ts`) as Record<string, Command<unknown> | undefined>)[name];
-    if (command === undefined) throw new Error(`no command named ${name}`);
-    status = await runCommand(command, argv, io);
-  }
+export async function main(command: Command<unknown>, argv: readonly string[] = process.argv.slice(2)): Promise<number> {
+  const status = await runCommand(command, argv, processIo());
+  process.exitCode = status;
+  return status;
+}
+
+/** `wpar VERB ...`: every command as a verb. */
+export async function mainWpar(argv: readonly string[] = process.argv.slice(2)): Promise<number> {
+  const status = await runWpar(argv, processIo());
   process.exitCode = status;
   return status;
 }

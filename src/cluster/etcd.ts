@@ -19,6 +19,11 @@ export interface ClusterOptions {
   readonly urls: readonly string[];
   /** Seconds of the host's lease (C1): a host that has not renewed for that long is lost. */
   readonly leaseTtl: number;
+  /**
+   * Milliseconds without an acknowledged renewal after which this host kills its `--failover` WPARs
+   * (C4), less than the TTL; absent: {@link parseFenceAfter}'s default.
+   */
+  readonly fenceAfterMs?: number;
   /** TLS to etcd: the CA that signed the members' certificates, PEM. */
   readonly ca?: Buffer;
   /** TLS client certificate and key, PEM (both or neither). */
@@ -30,6 +35,7 @@ export interface ClusterOptions {
 export interface ClusterFlags {
   readonly cluster: string;
   readonly leaseTtl?: string;
+  readonly fenceAfter?: string;
   readonly etcdCa?: string;
   readonly etcdCert?: string;
   readonly etcdKey?: string;
@@ -57,17 +63,32 @@ export function parseClusterFlags(flags: ClusterFlags): ClusterOptions {
   const ttlText = flags.leaseTtl ?? String(DEFAULT_LEASE_TTL);
   const leaseTtl = /^\d{1,4}$/.test(ttlText) ? Number(ttlText) : NaN;
   if (!(leaseTtl >= 2 && leaseTtl <= 3600)) throw new WparError('EINVAL', `--lease-ttl: bad value ${JSON.stringify(ttlText)}: whole seconds from 2 to 3600`);
+  const fenceAfterMs = parseFenceAfter(flags.fenceAfter, leaseTtl);
   if ((flags.etcdCert === undefined) !== (flags.etcdKey === undefined)) throw new WparError('EINVAL', '--etcd-cert and --etcd-key go together');
   if (flags.etcdCert !== undefined && flags.etcdCa === undefined) throw new WparError('EINVAL', '--etcd-cert needs --etcd-ca (the CA of the etcd members)');
   const tls = flags.etcdCa !== undefined;
   const mixed = urls.find((u) => u.startsWith('https:') !== tls);
   if (mixed) throw new WparError('EINVAL', `--cluster ${mixed}: ${tls ? 'with --etcd-ca the URLs are https://' : 'an https:// URL needs --etcd-ca'}`);
   return {
-    urls, leaseTtl,
+    urls, leaseTtl, fenceAfterMs,
     ...(flags.etcdCa !== undefined && { ca: readPem(flags.etcdCa, '--etcd-ca') }),
     ...(flags.etcdCert !== undefined && { cert: readPem(flags.etcdCert, '--etcd-cert') }),
     ...(flags.etcdKey !== undefined && { key: readPem(flags.etcdKey, '--etcd-key') }),
   };
+}
+
+/**
+ * `--fence-after SEC` (seconds, up to 3 decimals) in milliseconds: default half the lease TTL; it must
+ * be more than 0 and less than the TTL, so that a host kills its failover WPARs before etcd can
+ * expire its lease (docs/cluster.md, "Fencing"). EINVAL naming the flag otherwise.
+ */
+export function parseFenceAfter(text: string | undefined, leaseTtl: number): number {
+  if (text === undefined) return leaseTtl * 500;
+  const ms = /^\d{1,4}(\.\d{1,3})?$/.test(text) ? Math.round(Number(text) * 1000) : NaN;
+  if (!(ms > 0 && ms < leaseTtl * 1000)) {
+    throw new WparError('EINVAL', `--fence-after: bad value ${JSON.stringify(text)}: seconds more than 0 and less than the lease TTL (${leaseTtl} s)`);
+  }
+  return ms;
 }
 
 /** Makes the etcd client (nothing is sent until the first call). Every unary call is bounded. */

@@ -85,6 +85,8 @@ export class Membership {
   /** When a miss last made the directory reload. */
   #lookedAgain = 0;
   readonly #listeners: MembershipListener[] = [];
+  /** Told the send time of each keep-alive etcd acknowledged, and of each new lease (fencing, C4). */
+  onRenewed: ((sentWallMs: number) => void) | null = null;
 
   private constructor(o: MembershipOptions, lease: Lease, record: HostRecord, sent: number) {
     this.#o = o;
@@ -125,6 +127,11 @@ export class Membership {
     for (const l of this.#listeners) {
       try { f(l); } catch (err) { this.#o.log(`cluster: a membership listener failed: ${(err as Error).message}`); }
     }
+  }
+
+  /** When the last keep-alive that etcd acknowledged (or the grant of the lease) was sent (ms since the epoch). */
+  get renewedSent(): number {
+    return this.#renewedSent;
   }
 
   /** Whether this host believes its lease expired (and has not re-joined yet). */
@@ -284,6 +291,7 @@ export class Membership {
     const res = await this.#lease.keepaliveOnce({ deadline: sent + budgetMs });
     if (Number(res.TTL) <= 0) { this.#markLost(Date.now()); return; }
     this.#renewedSent = sent;
+    this.onRenewed?.(sent);
     const load = this.#o.load();
     if (load.wpars !== this.#record.load.wpars || load.active !== this.#record.load.active) {
       const record = { ...this.#record, load };
@@ -306,6 +314,7 @@ export class Membership {
     this.#record = record;
     this.#renewedSent = sent;
     this.#lost = false;
+    this.onRenewed?.(sent);
     this.#o.journal.record({ type: 'cluster.rejoined', time: Date.now(), host: this.name });
     this.#o.log('cluster: re-joined with a new lease');
     this.#tell((l) => l.rejoined?.());

@@ -108,9 +108,31 @@ export class ClusterService {
     return this.membership.byName(name);
   }
 
-  /** Gives the service the daemon's mover (drains move WPARs live, C7). */
+  /**
+   * Gives the service the daemon's mover (drains move WPARs live, C7), and makes every move of a
+   * cluster WPAR hand its ownership over in etcd (C4): only to another `up` member, by transaction
+   * just before the commit (the epoch rises, so the arrival starts it with the new `WPAR_EPOCH`),
+   * given back by another if the move then rolls back.
+   */
   useMover(mover: Mover): void {
     this.#mover = mover;
+    mover.useOwnership({
+      check: async (name, to) => {
+        const record = await this.namespace.get(name);
+        if (!record) return; // outside the namespace: it may go to any trusted peer
+        if (record.host !== this.name) throw new WparError('EPERM', `${name}: ${this.name} is not its owner in the cluster (${record.host} is, epoch ${record.epoch}); not moved`);
+        const target = (await this.membership.live()).find((h) => h.name === to);
+        if (!target || target.state !== 'up') {
+          throw new WparError('EINVAL', `${name}: ${to} is not ${target ? 'up (it is draining)' : 'a live member of the cluster'}; a cluster WPAR moves only to another up member (wpar hosts); not moved`);
+        }
+      },
+      handOver: async (name, to) => {
+        const record = await this.namespace.get(name);
+        if (!record) return null;
+        const handed = await this.namespace.transfer(record, to);
+        return async () => { await this.namespace.transfer(handed, this.name); };
+      },
+    });
   }
 
   /** Serves one trusted peer connection: a cluster call, a replica, or else `other` (a move). */
@@ -234,9 +256,6 @@ export class ClusterService {
       if (this.#deps.manager.has(name)) return undefined; // defined here before this host joined
       throw new WparError('ENOENT', `${name}: no such WPAR in the cluster`);
     }
-    if (route === '/v1/wpars/:name/move') {
-      throw new WparError('EINVAL', `${name}: a move in a cluster must hand its ownership over in etcd (C4), which this version does not do yet; not moved`);
-    }
     if (record.host === this.name) {
       if (req.method !== 'DELETE') return undefined;
       const force = (req.query as { force?: string }).force;
@@ -319,16 +338,11 @@ export class ClusterService {
     return { host: this.name, state: 'draining', moved, notMoved };
   }
 
+  /** A live move; the mover hands the ownership over (see {@link useMover}). */
   async #moveTo(record: WparRecord, to: string): Promise<DrainResult['moved'][number]> {
-    const handed = await this.namespace.transfer(record, to);
-    try {
-      const result = await this.#mover!.moveOut(record.name, { peer: to });
-      return { name: record.name, to, epoch: handed.epoch, downtimeMs: result.downtimeMs };
-    } catch (err) {
-      // The move did not commit (or the arrival could not start it): it runs on here, ours again.
-      await this.namespace.transfer(handed, this.name).catch((e: Error) => this.#deps.log(`cluster: ${record.name}: ownership not taken back after a failed move: ${e.message}`));
-      throw err;
-    }
+    const result = await this.#mover!.moveOut(record.name, { peer: to });
+    const now = await this.namespace.get(record.name);
+    return { name: record.name, to, epoch: now?.epoch ?? record.epoch + 1, downtimeMs: result.downtimeMs };
   }
 
   /**

@@ -23,6 +23,7 @@ import { followLog } from '../runtime/console-log.ts';
 import type { CgroupSupport } from '../runtime/isolation.ts';
 import { Access, consoleToken, refuseChange } from './access.ts';
 import { isLoopback, type HttpAddress } from './address.ts';
+import { ClusterView, type ClusterSnapshot } from './cluster-view.ts';
 import { ConsoleMetrics } from './metrics.ts';
 import { readUsage, type Usage } from './usage.ts';
 
@@ -45,6 +46,10 @@ export interface ConsoleOptions {
   readonly log: (line: string) => void;
   /** Seconds between pushes of every running WPAR's use to open pages (default 2). */
   readonly usageEverySec?: number;
+  /** In a cluster (`wpard --cluster`): this host's name. Pages then show every host's WPARs and the hosts. */
+  readonly cluster?: { readonly host: string } | undefined;
+  /** Seconds between reads of the other hosts while a page is open (default 2). */
+  readonly clusterEverySec?: number;
 }
 
 /** A running console. */
@@ -80,12 +85,19 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleServ
   const { manager, journal, control, layout } = options;
   const token = consoleToken(layout.home, options.log);
   const assets = loadAssets();
-  const row = (info: WparInfo): ConsoleRow => ({ ...info, usage: info.pid === null ? null : readUsage(options.cgroup, info.pid) });
+  const self = options.cluster?.host;
+  const row = (info: WparInfo): ConsoleRow => ({
+    ...info, ...(self !== undefined && { host: self }), usage: info.pid === null ? null : readUsage(options.cgroup, info.pid),
+  });
   const metrics = new ConsoleMetrics({ list: () => manager.list(), usage: (w) => readUsage(options.cgroup, w.pid) });
   const stopMetrics = journal.follow((e) => metrics.observe(e));
   const streams = new Set<ServerResponse>();
   const feed = new Feed(manager, row, options.usageEverySec ?? 2);
   const stopFeed = journal.follow((e) => feed.event(e));
+  const clusterView = self === undefined ? null : new ClusterView({
+    control, host: self, everyMs: (options.clusterEverySec ?? 2) * 1000,
+    active: () => feed.size > 0, changed: (snapshot) => feed.cluster(snapshot),
+  });
 
   const app = Fastify({ logger: false, forceCloseConnections: true, bodyLimit: 64 * 1024 });
   let access: Access | null = null; // made once the port is known (the cookie's name carries it)
@@ -127,13 +139,15 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleServ
     return journal.recent(EVENT_HISTORY).filter((e) => e.name === name).slice(-500);
   });
   app.get('/api/system', async (_req, reply) => relay(reply, await control.inject({ method: 'GET', url: '/v1/system' })));
+  app.get('/api/hosts', async (_req, reply) => relay(reply, await control.inject({ method: 'GET', url: '/v1/hosts' })));
 
   // The live stream: a snapshot, then every journal event with the fresh row of the WPAR it is about.
   app.get('/api/events', (req, reply) => {
     const send = sse(req, reply, streams);
     // Snapshot and subscription in one synchronous step: no event can fall between them.
-    send('snapshot', { wpars: manager.list().map(row), capabilities: { move: MOVE_ROUTE !== null }, home: layout.home });
+    send('snapshot', { wpars: manager.list().map(row), capabilities: { move: MOVE_ROUTE !== null }, home: layout.home, cluster: clusterView?.snapshot ?? null });
     feed.add(send);
+    void clusterView?.refresh();
     reply.raw.on('close', () => feed.delete(send));
   });
 
@@ -206,6 +220,7 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleServ
     stopMetrics();
     stopFeed();
     feed.close();
+    clusterView?.close();
     metrics[Symbol.dispose]();
     const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
     throw new WparError(code === 'EACCES' ? 'EPERM' : code === 'EADDRINUSE' ? 'EBUSY' : 'EINVAL',
@@ -222,6 +237,7 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleServ
       stopMetrics();
       stopFeed();
       feed.close();
+      clusterView?.close();
       metrics[Symbol.dispose]();
       for (const res of streams) res.end();
       await app.close();
@@ -255,6 +271,10 @@ class Feed {
   }
 
   add(client: Sender): void { this.#clients.add(client); }
+  /** How many pages are open. */
+  get size(): number { return this.#clients.size; }
+  /** The cluster changed (other hosts' WPARs, the hosts). */
+  cluster(snapshot: ClusterSnapshot): void { this.#broadcast('cluster', snapshot); }
   delete(client: Sender): void { this.#clients.delete(client); }
 
   /** One journal event. */

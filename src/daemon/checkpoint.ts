@@ -16,6 +16,7 @@ import type { Journal } from './journal.ts';
 import type { CheckpointRequest, CheckpointResult, RestartRequest, WparInfo } from './protocol.ts';
 import type { WparManager } from './wpars.ts';
 import type { PeerService } from '../peer/service.ts';
+import { environValue } from '../runtime/proc.ts';
 
 /** Default willing-to-wait seconds for TRY (`chkptwpar -w`). */
 export const DEFAULT_WAIT_SECONDS = 30;
@@ -38,6 +39,15 @@ export interface CheckpointRun {
   readonly signal?: AbortSignal;
   /** TRY's wait in milliseconds, instead of the request's whole seconds (scheduled checkpoints wait less than one). */
   readonly waitMs?: number;
+}
+
+/**
+ * C4: the ownership epoch the WPAR's processes run with (`WPAR_EPOCH` of its main process: the same
+ * for a run this daemon started and one it adopted), for the image to record; none outside a cluster.
+ */
+function epochOf(pid: number | null): { epoch?: number } {
+  const text = pid === null ? undefined : environValue(pid, 'WPAR_EPOCH');
+  return text !== undefined && /^[1-9]\d{0,15}$/.test(text) ? { epoch: Number(text) } : {};
 }
 
 /**
@@ -87,6 +97,7 @@ export async function checkpoint(deps: CheckpointDeps, name: string, request: Ch
     // R4.4: the image, atomically (temporary name, fsync, rename).
     await writeImage(dir, {
       definition: access.definition, root: access.root, agents: new Map(Object.entries(states)), ids: deps.manager.ids, signer: deps.peer.signer,
+      ...epochOf(manager.info(name).pid),
     }, { ...(run.onProgress && { onProgress: run.onProgress }), ...(run.signal && { signal: run.signal }) });
     bytes = (await stat(imagePath(dir))).size;
     completed = true;

@@ -25,7 +25,8 @@ import { WparManager, type AgentFactory, type Recovery } from './wpars.ts';
 import { startPeerService, type PeerService } from '../peer/service.ts';
 import { Mover } from '../peer/move.ts';
 import { ClusterService } from '../cluster/service.ts';
-import type { ClusterOptions } from '../cluster/etcd.ts';
+import { parseFenceAfter, type ClusterOptions } from '../cluster/etcd.ts';
+import { Fence } from '../cluster/fence.ts';
 import { trustingAlso } from '../cluster/failover.ts';
 import { Scheduler } from '../cluster/schedule.ts';
 
@@ -117,6 +118,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
 
   // C1: join before serving anything; a taken name (EEXIST) or an unreachable etcd stops the start.
   let cluster: ClusterService | null = null;
+  let fence: Fence | null = null;
   if (options.cluster) {
     try {
       cluster = await ClusterService.start(options.cluster, { home: layout.home, manager, peer, journal, log });
@@ -128,7 +130,20 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     }
     peer.trustAlso(cluster);
     const joined = cluster;
-    manager.epochOf = (name) => joined.epochOf(name);
+    // C4: the fencing watchdog guards this host's failover WPARs from now on (adopted ones included).
+    fence = new Fence({
+      runDir: layout.runDir, cgroupParent: layout.cgroupParent, isolation, manager, journal, host: joined.name, log,
+      fenceAfterMs: options.cluster.fenceAfterMs ?? parseFenceAfter(undefined, options.cluster.leaseTtl), lost: () => joined.membership.lost,
+    });
+    const guard = fence;
+    guard.start(joined.membership.renewedSent);
+    joined.membership.onRenewed = (sent) => guard.renewed(sent);
+    manager.endedBy = (name) => guard.endedBy(name);
+    manager.epochOf = async (name) => {
+      const epoch = await joined.epochOf(name);
+      guard.admit(name);
+      return epoch;
+    };
   }
 
   const extensions: LoadedExtension[] = [];
@@ -153,6 +168,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const handedOver = Mover.inFlight(layout.home);
   for (const [name, s] of active) outcomes.set(name, await manager.recover(name, s.running!, { handedOver: handedOver.has(name) }));
   const adopted = [...outcomes].filter(([, r]) => r.outcome === 'adopted');
+  // This daemon's watchdog guards what was adopted: an earlier one's goes; what it fenced is said.
+  fence?.retireOld();
+  fence?.reportEarlier();
   const report = await killLeftovers({
     isolation: machine,
     cgroupParent: layout.cgroupParent,
@@ -183,6 +201,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       for (const ext of extensions.reverse()) await unloadExtension(ext).catch((err: Error) => log(`unloading ${ext.name}: ${err.message}`));
       await serving.console?.close();
       await serving.server?.close();
+      await fence?.stop();
       await cluster?.close().catch((err: Error) => log(`cluster: ${err.message}`));
       await peer.close().catch((err: Error) => log(`peer endpoint: ${err.message}`));
       journal.record({ type: 'daemon.stopped', time: Date.now() });
@@ -193,7 +212,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       }
     })()),
   };
-  const deps = { kernel, manager, layout, journal, peer };
+  const deps = { kernel, manager, layout, journal, peer, isolation };
   // C5: scheduled checkpoints (copied to other hosts in a cluster; local images only without one).
   const scheduler = new Scheduler({
     manager, journal, home: layout.home, log,
@@ -227,7 +246,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     // Loaded only when asked for: without --http the console costs the start-up nothing (W6).
     const { startConsole } = await import('../console/server.ts');
     try {
-      serving.console = await startConsole({ address: options.http, layout, control: serving.server, manager, journal, cgroup: isolation.cgroup, log });
+      serving.console = await startConsole({ address: options.http, layout, control: serving.server, manager, journal, cgroup: isolation.cgroup, log, cluster: cluster ? { host: cluster.name } : undefined });
     } catch (err) {
       await daemon.stop();
       throw err;
@@ -237,7 +256,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   journal.record({ type: 'daemon.started', time: Date.now(), socket: layout.socket });
   // C6: copies of failover WPARs another host owns now go before anything starts; then failover runs.
   await cluster?.startFailover((name, dir, signer) => restart({ ...deps, peer: trustingAlso(peer, signer) }, { name, dir }));
-  await manager.autostart(movedAway);
+  // C4: a fenced WPAR is not started again by this host by itself (C6 may run it elsewhere).
+  await manager.autostart(fence ? new Set([...movedAway, ...fence.fencedNames()]) : movedAway);
   scheduler.start();
   return daemon;
 }

@@ -13,7 +13,8 @@ import type { RunOptions } from './run.ts';
 /** `wpard --help`, in the commands' man-page style. */
 export const WPARD_USAGE = `Usage: wpard [--home Directory] [--name Name] [--listen Address:Port] [--extension Module]...
              [--fallback-isolation] [--journal-size Size] [--journal-files Count] [--http Address:Port]
-             [--cluster URL[,URL...] [--lease-ttl Seconds] [--etcd-ca File [--etcd-cert File --etcd-key File]]]
+             [--cluster URL[,URL...] [--lease-ttl Seconds] [--fence-after Seconds]
+              [--etcd-ca File [--etcd-cert File --etcd-key File]]]
 
 Runs the Corral daemon in the foreground: it keeps the workload partitions of one home, runs
 their processes and serves the commands on Directory/run/wpard.sock. SIGTERM or Ctrl-C stops
@@ -32,6 +33,9 @@ Flags:
                   --listen; docs/cluster.md).
   --lease-ttl Seconds
                   The host's lease in the cluster: lost after Seconds without renewal (default 10).
+  --fence-after Seconds
+                  Kills this host's --failover workload partitions after Seconds without a lease
+                  renewal, even if the daemon is stopped (default: half the lease TTL; less than it).
   --etcd-ca File, --etcd-cert File, --etcd-key File
                   TLS to etcd: the members' CA (the URLs are then https://), and this host's
                   client certificate and key.
@@ -68,6 +72,7 @@ export function parseWpardArgs(argv: readonly string[]): RunOptions {
         listen: { type: 'string' },
         cluster: { type: 'string' },
         'lease-ttl': { type: 'string' },
+        'fence-after': { type: 'string' },
         'etcd-ca': { type: 'string' },
         'etcd-cert': { type: 'string' },
         'etcd-key': { type: 'string' },
@@ -94,7 +99,7 @@ export function parseWpardArgs(argv: readonly string[]): RunOptions {
   if (journalBytes !== undefined && !(journalBytes >= 4096)) usageError(`bad --journal-size value ${JSON.stringify(args['journal-size'])}: expected a size of at least 4K (e.g. 16M)`);
   const journalFiles = args['journal-files'] === undefined ? undefined : parseWhole(args['journal-files']);
   if (journalFiles !== undefined && !(journalFiles >= 1)) usageError(`bad --journal-files value ${JSON.stringify(args['journal-files'])}: expected a whole number of at least 1`);
-  const clusterOnly = (['lease-ttl', 'etcd-ca', 'etcd-cert', 'etcd-key'] as const).find((f) => args[f] !== undefined);
+  const clusterOnly = (['lease-ttl', 'fence-after', 'etcd-ca', 'etcd-cert', 'etcd-key'] as const).find((f) => args[f] !== undefined);
   if (clusterOnly && args.cluster === undefined) usageError(`--${clusterOnly} needs --cluster`);
   let http: HttpAddress | undefined;
   try {
@@ -112,6 +117,7 @@ export function parseWpardArgs(argv: readonly string[]): RunOptions {
       cluster: {
         cluster: args.cluster,
         ...(args['lease-ttl'] !== undefined && { leaseTtl: args['lease-ttl'] }),
+        ...(args['fence-after'] !== undefined && { fenceAfter: args['fence-after'] }),
         ...(args['etcd-ca'] !== undefined && { etcdCa: args['etcd-ca'] }),
         ...(args['etcd-cert'] !== undefined && { etcdCert: args['etcd-cert'] }),
         ...(args['etcd-key'] !== undefined && { etcdKey: args['etcd-key'] }),

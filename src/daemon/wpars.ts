@@ -136,6 +136,8 @@ export class WparManager {
   }
   /** In a cluster (`src/cluster`): the ownership epoch a WPAR's processes get as `WPAR_EPOCH` (C4), or undefined. */
   epochOf: (name: string) => Promise<number | undefined> | number | undefined = () => undefined;
+  /** In a cluster: why a WPAR's processes ended when something outside the daemon killed them (the fencing watchdog, C4), or undefined. */
+  endedBy: (name: string) => string | undefined = () => undefined;
 
   /** Loads stored definitions (at daemon start). */
   load(stored: Map<string, StoredWpar>): void {
@@ -353,9 +355,9 @@ export class WparManager {
     if (seen.kind === 'refused') return lost(seen.reason);
     if (seen.kind === 'exited') {
       const { code, signal } = seen.exit;
-      const reason = signal ? `killed by ${signal} while the daemon was down`
+      const reason = this.endedBy(name) ?? (signal ? `killed by ${signal} while the daemon was down`
         : code !== null ? `exited with status ${code} while the daemon was down`
-        : 'ended while the daemon was down; its exit status is unknown (bwrap left none)';
+        : 'ended while the daemon was down; its exit status is unknown (bwrap left none)');
       const broken = code === null;
       e.lastExit = { code, signal, at: Date.now(), reason };
       e.broken = broken;
@@ -540,10 +542,10 @@ export class WparManager {
   #onExit(e: Entry, proc: WparProcess, exit: WparExit, err?: unknown): void {
     if (e.proc !== proc || e.stopping) return; // a stop is under way and records the exit itself
     e.lastRun = exit;
-    const reason = err ? `lost: ${(err as Error).message}`
+    const reason = this.endedBy(e.definition.name) ?? (err ? `lost: ${(err as Error).message}`
       : exit.oomKilled ? `killed by the memory limit (${exit.signal ?? 'exit ' + exit.code})`
       : exit.signal ? `killed by ${exit.signal}`
-      : `exited with status ${exit.code}`;
+      : `exited with status ${exit.code}`);
     // An exit is the program's business (D); a kill nobody here asked for lost its processes (B).
     const broken = err !== undefined || exit.signal !== null || exit.oomKilled;
     e.stopWith = { options: { force: true }, reason };

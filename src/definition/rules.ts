@@ -15,7 +15,7 @@
 import { WparError } from '../kernel/errno.ts';
 import { NAME_PATTERN } from '../kernel/corral.ts';
 import type { Limits, WparDefinition } from '../runtime/definition.ts';
-import { checkNetwork } from '../runtime/network.ts';
+import { checkNetwork } from './network.ts';
 
 /** The kernel's WPAR name rule (K14): 1 to 64 letters, digits, `_`, `.` or `-`, starting with a letter or digit. */
 export const WPAR_NAME_PATTERN: RegExp = NAME_PATTERN;
@@ -188,9 +188,10 @@ export function checkDefinition(value: unknown, rules: DefinitionRules = {}): Wp
       ...(limits.procs !== undefined && { procs: limits.procs }),
     } satisfies Limits,
     autostart: d.autostart === true,
+    // Stored only when set, so definitions (and images) from before --failover read the same.
+    ...(d.failover === true && { failover: true }),
     // The host network is the default and is not stored, so definitions from before -N read the same.
     ...(network.mode !== 'host' && { network }),
-    ...(d.failover === true && { failover: true }),
     ...(d.checkpointEvery !== undefined && { checkpointEvery: d.checkpointEvery as number, replicas: (d.replicas ?? DEFAULT_REPLICAS) as number }),
   };
 }

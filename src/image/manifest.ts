@@ -54,6 +54,8 @@ export interface ImageManifest {
   readonly source: SourceSystem;
   /** Names of the agents whose state the image holds, sorted; empty for a program that uses none. */
   readonly agents: readonly string[];
+  /** In a cluster: the WPAR's ownership epoch when it was checkpointed (C4, a fencing token); absent elsewhere. */
+  readonly epoch?: number;
   readonly parts: {
     readonly format: PartDigest;
     readonly definition: PartDigest;
@@ -143,6 +145,7 @@ export function parseManifest(bytes: Buffer, label: string, version: FormatVersi
     typeof m.wpar === 'string' &&
     isObject(src) && ['hostname', 'platform', 'arch', 'release', 'node'].every((k) => typeof src[k] === 'string') &&
     Array.isArray(m.agents) && m.agents.every((a) => typeof a === 'string') &&
+    (m.epoch === undefined || (Number.isSafeInteger(m.epoch) && (m.epoch as number) >= 1)) &&
     isObject(parts) && PART_NAMES.every((p) => checkDigest(parts[p], p === 'root'));
   if (!ok) throw damaged(label, 'manifest', 'does not follow the manifest schema (image damaged or tampered)');
   return m as unknown as ImageManifest;

@@ -33,6 +33,8 @@ export interface ImageContents {
   readonly ids?: IdRange | null;
   /** Signs the manifest (M8): the writing home's identity. Without one the image is unsigned. */
   readonly signer?: ImageSigner;
+  /** In a cluster: the ownership epoch the WPAR ran with (C4), recorded in the manifest. */
+  readonly epoch?: number;
 }
 
 /** Progress of writing or reading an image, in bytes of the image stream. */
@@ -208,6 +210,7 @@ export async function* packChunks(
       wpar: contents.definition.name,
       source: sourceSystem(),
       agents: [...contents.agents.keys()].sort(),
+      ...(contents.epoch !== undefined && { epoch: contents.epoch }),
       parts: {
         format: range(smallSize(ENTRY.format, formatBytes.length, mtime)),
         definition: range(smallSize(ENTRY.definition, definitionBytes.length, mtime)),

@@ -108,7 +108,7 @@ export function connectPeer(identity: Identity, peer: Peer, timeoutMs = HANDSHAK
       const fp = seen ? fingerprintOf(seen.raw) : null;
       if (fp !== peer.fingerprint) {
         socket.destroy();
-        reject(new WparError('EACCES', `peer ${peer.name} (${peer.address}) presented ${fp ?? 'no certificate'}, not its trusted fingerprint ${peer.fingerprint}`));
+        reject(Object.assign(new WparError('EACCES', `peer ${peer.name} (${peer.address}) presented ${fp ?? 'no certificate'}, not its trusted fingerprint ${peer.fingerprint}`), { seen: fp }));
         return;
       }
       resolve(socket);

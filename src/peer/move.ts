@@ -29,11 +29,11 @@ import type { CheckpointHandle } from '../api/handles.ts';
 import { CheckpointDeniedError, describeDenials } from '../api/errors.ts';
 import { WparError } from '../kernel/errno.ts';
 import type { WparDefinition } from '../runtime/definition.ts';
+import { isolationShortfalls, type Isolation } from '../runtime/isolation.ts';
 import { checkDefinition, checkName } from '../daemon/definition-check.ts';
 import type { HomeLayout } from '../daemon/home.ts';
 import type { Journal } from '../daemon/journal.ts';
-import type { WparManager } from '../daemon/wpars.ts';
-import { connectPeer } from './endpoint.ts';
+import type { CheckpointAccess, WparManager } from '../daemon/wpars.ts';
 import type { Peer } from './peers.ts';
 import type { PeerService } from './service.ts';
 import { listingDigest, TreeReceiver, TreeSender, type RoundStats } from './tree.ts';
@@ -61,10 +61,17 @@ export interface MoveRequest {
   readonly peer: string;
   /** Willing-to-wait seconds for TRY (`-w`, default 30). */
   readonly waitSec?: number;
+  /**
+   * M6 `--force`: what the arrival finds would make it fail (a missing command, weaker isolation
+   * than the limits need) is accepted and reported (`MoveResult.warnings`) instead of refused.
+   */
+  readonly force?: boolean;
 }
 
 /** What a move did (`movewpar --json`, M3.7). */
 export interface MoveResult {
+  /** With `--force`: what the arrival accepted that it would otherwise have refused (M6). */
+  readonly warnings?: readonly string[];
   readonly name: string;
   readonly from: string;
   readonly to: string;
@@ -91,6 +98,21 @@ export interface MoveDeps {
   readonly layout: HomeLayout;
   readonly journal: Journal;
   readonly peer: PeerService;
+  /** This system's isolation (M6: the arrival checks a definition against it). */
+  readonly isolation: Isolation;
+}
+
+/**
+ * Where a WPAR's ownership is recorded outside this home — a cluster's etcd (C4) — and how a move
+ * hands it over. A move asks {@link check} before anything changes, and {@link handOver} while the
+ * WPAR is frozen, just before the commit, so the arrival's start reads itself as the owner; when
+ * the move then rolls back, the function it returned gives the ownership back.
+ */
+export interface Ownership {
+  /** Throws (EPERM, EINVAL…) if `name` may not move to `to`; resolves for a WPAR it does not manage. */
+  check(name: string, to: string): Promise<void>;
+  /** Records `to` as the owner of `name`; resolves to what gives it back, or null if it does not manage `name`. */
+  handOver(name: string, to: string): Promise<(() => Promise<void>) | null>;
 }
 
 /** A departure's durable record of a move in flight (`HOME/moves/NAME.json`). */
@@ -105,12 +127,18 @@ interface MoveRecord {
 /** The departure and arrival sides of moves for one daemon. */
 export class Mover {
   readonly #deps: MoveDeps;
+  #ownership: Ownership | null = null;
 
   constructor(deps: MoveDeps) {
     this.#deps = deps;
   }
 
   get #movesDir(): string { return movesDir(this.#deps.layout.home); }
+
+  /** Makes every move hand the WPAR's ownership over through `ownership` (a cluster's, C4). */
+  useOwnership(ownership: Ownership): void {
+    this.#ownership = ownership;
+  }
 
   /**
    * Names of the WPARs this home was moving away when its daemon stopped (a move record exists): the
@@ -191,17 +219,31 @@ export class Mover {
   async moveOut(name: string, request: MoveRequest, run: { onProgress?: (p: MoveProgress) => void; signal?: AbortSignal } = {}): Promise<MoveResult> {
     const { kernel, manager, peer: service } = this.#deps;
     checkName(name);
-    const waitSec = request.waitSec ?? DEFAULT_MOVE_WAIT_SECONDS;
-    if (!Number.isInteger(waitSec) || waitSec < 0 || waitSec > 2147483) throw new WparError('EINVAL', `${name}: -w must be whole seconds from 0 to 2147483`);
-    if (typeof request.peer !== 'string') throw new WparError('EINVAL', `${name}: no peer named`);
-    const peer = service.peerNamed(request.peer);
-    if (!peer) throw new WparError('ENOENT', `${name}: no trusted peer named ${JSON.stringify(request.peer)} (wpar peer ls)`);
-    if (peer.address === null) throw new WparError('EINVAL', `${name}: peer ${peer.name} has no address (wpar peer add ${peer.name} FINGERPRINT ADDR:PORT)`);
     const t0 = performance.now();
     const id = randomBytes(8).toString('hex');
     const from = service.identity.name;
-    // M3.1: refused before anything changes: not checkpointable, not active, busy.
-    const access = manager.beginCheckpoint(name, { movingTo: peer.name });
+    const force = request.force === true;
+    let peer: Peer;
+    let access: CheckpointAccess;
+    try {
+      const waitSec0 = request.waitSec ?? DEFAULT_MOVE_WAIT_SECONDS;
+      if (!Number.isInteger(waitSec0) || waitSec0 < 0 || waitSec0 > 2147483) throw new WparError('EINVAL', `${name}: -w must be whole seconds from 0 to 2147483`);
+      if (request.force !== undefined && typeof request.force !== 'boolean') throw new WparError('EINVAL', `${name}: force must be true or false`);
+      if (typeof request.peer !== 'string') throw new WparError('EINVAL', `${name}: no peer named`);
+      const found = service.peerNamed(request.peer);
+      if (!found) throw new WparError('ENOENT', `${name}: no trusted peer named ${JSON.stringify(request.peer)} (wpar peer ls)`);
+      if (found.address === null) throw new WparError('EINVAL', `${name}: peer ${found.name} has no address (wpar peer add ${found.name} FINGERPRINT ADDR:PORT)`);
+      await this.#ownership?.check(name, found.name);
+      peer = found;
+      // M3.1: refused before anything changes: not checkpointable, not active, busy.
+      access = manager.beginCheckpoint(name, { movingTo: peer.name });
+    } catch (err) {
+      // M7: a refusal before anything changed is a move that failed too (step "check").
+      this.#event('move.failed', name, { to: typeof request.peer === 'string' ? request.peer : null, move: id, step: 'check', reason: (err as Error).message });
+      throw err;
+    }
+    const waitSec = request.waitSec ?? DEFAULT_MOVE_WAIT_SECONDS;
+    let warnings: string[] = [];
     let wire: Wire | null = null;
     let ticket: CheckpointHandle | null = null;
     let step = 'connect';
@@ -211,6 +253,7 @@ export class Mover {
     let frozenAt = 0;
     const rounds: RoundStats[] = [];
     let frozenMs = 0;
+    let giveBack: (() => Promise<void>) | null = null;
     /** M3.5: the arrival runs it — only now do the frozen processes go, then the definition and root. */
     const handOver = async (): Promise<MoveResult> => {
       const downtimeMs = performance.now() - frozenAt;
@@ -225,17 +268,19 @@ export class Mover {
       const result: MoveResult = {
         name, from, to: peer.name, rounds: rounds.map((r) => ({ files: r.files, bytes: r.bytes, ms: Math.round(r.ms) })),
         bytes, frozenMs: Math.round(frozenMs), downtimeMs: Math.round(downtimeMs), totalMs: Math.round(performance.now() - t0),
+        ...(warnings.length > 0 && { warnings }),
       };
       this.#event('move.done', name, { to: peer.name, move: id, rounds: rounds.length, bytes, frozenMs: result.frozenMs, downtimeMs: result.downtimeMs, totalMs: result.totalMs });
       return result;
     };
     try {
-      const socket = await connectPeer(service.identity, peer);
+      const socket = await service.connect(peer);
       wire = new Wire(socket, `peer ${peer.name}`, IDLE_MS);
       step = 'hello';
-      await wire.send({ type: 'hello', protocol: PROTOCOL_VERSION, move: id, from, name, definition: access.definition });
+      await wire.send({ type: 'hello', protocol: PROTOCOL_VERSION, move: id, from, name, definition: access.definition, force });
       const welcome = await wire.message('welcome');
       if (welcome.protocol !== PROTOCOL_VERSION) throw new WparError('EPROTO', `peer ${peer.name} speaks protocol ${String(welcome.protocol)}, not ${PROTOCOL_VERSION}`);
+      warnings = Array.isArray(welcome.warnings) ? welcome.warnings.filter((w): w is string => typeof w === 'string').slice(0, 20).map((w) => w.slice(0, 500)) : [];
       this.#event('move.begin', name, { to: peer.name, move: id });
 
       // M3.2: pre-copy while it runs.
@@ -286,8 +331,10 @@ export class Mover {
       frozenMs = performance.now() - frozenAt;
 
       // Commit: from here, silence from the arrival may mean the WPAR runs there.
-      step = 'commit';
       if (run.signal?.aborted) throw new WparError('EINTR', 'movewpar was interrupted');
+      step = 'ownership';
+      giveBack = (await this.#ownership?.handOver(name, peer.name)) ?? null;
+      step = 'commit';
       this.#record({ id, name, peer: peer.name, state: 'committing' }, name);
       await wire.send({ type: 'commit' });
       committed = true;
@@ -335,6 +382,9 @@ export class Mover {
         setTimeout(() => w.destroy(), 1000).unref();
       }
       this.#record(null, name);
+      if (giveBack) {
+        await giveBack().catch((e: Error) => this.#event('move.ownership-not-returned', name, { to: peer.name, move: id, reason: e.message }));
+      }
       ticket?.clear();
       await access.thaw().catch((e: Error) => this.#event('move.thaw-failed', name, { reason: e.message }));
       access.release();
@@ -358,7 +408,7 @@ export class Mover {
     const deadline = Date.now() + 2 * IDLE_MS;
     while (Date.now() < deadline) {
       try {
-        const socket = await connectPeer(this.#deps.peer.identity, peer, Math.min(2000, Math.max(500, deadline - Date.now())));
+        const socket = await this.#deps.peer.connect(peer, Math.min(2000, Math.max(500, deadline - Date.now())));
         const wire = new Wire(socket, `peer ${peer.name}`, IDLE_MS);
         try {
           await wire.send({ type: 'status', protocol: PROTOCOL_VERSION, move: id, name });
@@ -424,12 +474,14 @@ export class Mover {
       if (definition.name !== name) throw new WparError('EPROTO', `the definition names ${definition.name}, not ${name}`);
       // M3.1 / M6: refused before the departure freezes anything.
       release = manager.reserve(name);
-      compatible(definition);
+      const forced = hello.force === true;
+      const accepted = compatible(definition, this.#deps.isolation, forced);
+      if (accepted.length > 0) this.#event('move.forced', name, { from: peer.name, move: id, accepted });
       staging = join(this.#incomingDir, id);
       const receiver = new TreeReceiver(join(staging, 'root'), join(staging, 'tmp'));
       await mkdir(this.#incomingDir, { recursive: true, mode: 0o700 });
       await receiver.init();
-      await wire.send({ type: 'welcome', protocol: PROTOCOL_VERSION });
+      await wire.send({ type: 'welcome', protocol: PROTOCOL_VERSION, ...(accepted.length > 0 && { warnings: accepted }) });
       this.#event('move.begin', name, { from: peer.name, move: id });
 
       step = 'receive';
@@ -463,7 +515,7 @@ export class Mover {
       }
       const lastDefinition = checkDefinition(final.definition);
       if (lastDefinition.name !== name) throw new WparError('EPROTO', 'the final definition names another WPAR');
-      compatible(lastDefinition);
+      compatible(lastDefinition, this.#deps.isolation, forced);
       const states = agentStates(final.agents);
       await receiver.finish();
       await wire.send({ type: 'ready' });
@@ -543,18 +595,26 @@ export class Mover {
   }
 }
 
-/** M6: what would make the arrival fail, found before the departure freezes. */
-function compatible(definition: WparDefinition): void {
+/**
+ * M6: what would make the arrival fail, found before the departure freezes: the command not found
+ * here, or isolation weaker than the definition's limits and network need. Refused (the first
+ * problem's errno, every problem named) unless `force`, which returns them to be reported.
+ */
+function compatible(definition: WparDefinition, isolation: Isolation, force: boolean): string[] {
+  const problems: { code: 'ENOENT' | 'EINVAL'; why: string }[] = [];
   const cmd = definition.argv[0]!;
   const found = (path: string): boolean => {
     try { accessSync(path, fsConstants.X_OK); return statSync(path).isFile(); } catch { return false; }
   };
   if (cmd.includes('/')) {
-    if (cmd.startsWith('/') && !found(cmd)) throw new WparError('ENOENT', `the command ${cmd} is not found on this system`);
-    return;
+    if (cmd.startsWith('/') && !found(cmd)) problems.push({ code: 'ENOENT', why: `the command ${cmd} is not found on this system` });
+  } else {
+    const dirs = (process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin').split(delimiter).filter((d) => d !== '');
+    if (!dirs.some((d) => found(join(d, cmd)))) problems.push({ code: 'ENOENT', why: `the command ${cmd} is not found on this system (PATH ${dirs.join(':')})` });
   }
-  const dirs = (process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin').split(delimiter).filter((d) => d !== '');
-  if (!dirs.some((d) => found(join(d, cmd)))) throw new WparError('ENOENT', `the command ${cmd} is not found on this system (PATH ${dirs.join(':')})`);
+  for (const why of isolationShortfalls(isolation, definition)) problems.push({ code: 'EINVAL', why });
+  if (problems.length === 0 || force) return problems.map((p) => p.why);
+  throw new WparError(problems[0]!.code, `${problems.map((p) => p.why).join('; ')} (movewpar --force accepts this)`);
 }
 
 function agentStates(b64: unknown): Record<string, unknown> {

@@ -9,7 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import { WparError } from '../kernel/errno.ts';
 import type { ImageManifest, ImageSigner } from '../image/manifest.ts';
 import type { Journal } from '../daemon/journal.ts';
-import { listenPeers } from './endpoint.ts';
+import { connectPeer, listenPeers } from './endpoint.ts';
 import { loadIdentity, type Identity } from './identity.ts';
 import { checkSystemName, parseAddress, PeerStore, type Peer } from './peers.ts';
 import { checkImageSignature, imageSigner, type Signer } from './signing.ts';
@@ -51,6 +51,11 @@ export interface PeerService {
   trustAlso(members: MemberLookup): void;
   /** A trusted peer by name (M2), else a live cluster member of that name (C7 drains move to members). */
   peerNamed(name: string): Peer | undefined;
+  /**
+   * Connects to `peer`'s endpoint (TLS 1.3, its trusted fingerprint checked); a peer presenting
+   * another certificate is refused (EACCES) and reported as a `peer.refused` event (M2).
+   */
+  connect(peer: Peer, timeoutMs?: number): Promise<TLSSocket>;
   /** Hands each trusted peer connection to `handler` (the move arrival). */
   onConnection(handler: (socket: TLSSocket, peer: Peer) => void): void;
   close(): Promise<void>;
@@ -124,6 +129,17 @@ export async function startPeerService(options: PeerServiceOptions): Promise<Pee
     },
     trustAlso(m) { members = m; },
     peerNamed: (n) => peers.get(n) ?? members?.byName(n),
+    async connect(peer, timeoutMs) {
+      try {
+        return await connectPeer(identity, peer, timeoutMs);
+      } catch (err) {
+        if (err instanceof WparError && err.code === 'EACCES') {
+          const fingerprint = (err as WparError & { seen?: string | null }).seen ?? null;
+          journal.record({ type: 'peer.refused', time: Date.now(), address: peer.address, fingerprint, peer: peer.name, reason: err.message });
+        }
+        throw err;
+      }
+    },
     onConnection(h) { handler = h; },
     async close() {
       if (server) {

@@ -11,7 +11,7 @@ import { WparError } from '../kernel/errno.ts';
 import type { Limits } from './definition.ts';
 import type { LimitKey } from './cgroup.ts';
 import type { Isolation } from './isolation.ts';
-import { ownNetworkNamespace, type NetworkSpec } from './network.ts';
+import { ownNetworkNamespace, type NetworkSpec } from '../definition/network.ts';
 
 /** The constant trampoline (see the comment at its top for why it exists and what it may do). */
 export const WPAR_INIT = fileURLToPath(new URL('./wpar-init.sh', import.meta.url));
@@ -186,9 +186,14 @@ function sealedChain(options: PlanOptions, layout: SealLayout, argv: readonly st
     '--userns-block-fd', String(SEAL_FDS.innerGo), '--info-fd', String(SEAL_FDS.innerInfo),
     // --dev-bind: bwrap's --bind would add nodev, and the outer layer's minimal /dev must work.
     '--dev-bind', '/', '/', '--chdir', layout.root, ...caps, '--',
-    ...argv,
+    // The inner bwrap leaves its --userns-block-fd open in the command: a constant trampoline
+    // closes it (the command's words are only positional parameters, never interpreted).
+    options.isolation.shell, '-c', CLOSE_INNER_GO, 'wpar', ...argv,
   ];
 }
+
+/** `sh -c` text that closes {@link SEAL_FDS.innerGo} and execs its arguments. */
+const CLOSE_INNER_GO = `exec ${SEAL_FDS.innerGo}<&- && exec "$@"`;
 
 /**
  * `--dir` for every directory between `hide` and each target (not the targets themselves), parents

@@ -15,7 +15,7 @@ export interface Limits {
   readonly procs?: number;
 }
 
-import type { NetworkSpec } from './network.ts';
+import type { NetworkSpec } from '../definition/network.ts';
 
 /** Everything `mkwpar` defines about a WPAR. Plain data: it is stored as JSON and carried in images. */
 export interface WparDefinition {
@@ -33,14 +33,14 @@ export interface WparDefinition {
   readonly limits: Limits;
   /** Start it when the daemon starts (`mkwpar -A`). */
   readonly autostart: boolean;
+  /** In a cluster: fenced when the host loses its lease, restarted elsewhere (`mkwpar --failover`, C4, C6); absent is false. */
+  readonly failover?: boolean;
   /** Its network (`mkwpar -N`, S5); absent is the host's network. */
   readonly network?: NetworkSpec;
   /** Checkpointed every this many seconds by its owner (`mkwpar --checkpoint-every`, C5); absent: never. */
   readonly checkpointEvery?: number;
   /** With `checkpointEvery`, in a cluster: how many other hosts get each image (`--replicas`, default 1). */
   readonly replicas?: number;
-  /** Restarted elsewhere from its newest replica when its host is lost (`mkwpar --failover`, C4/C6). */
-  readonly failover?: boolean;
 }
 
 /** The kernel's WPAR name rule (K14), shared by every layer that accepts a name. */

@@ -16,9 +16,9 @@ export {
 } from './isolation.ts';
 export { hostId, ID_RANGE_SLOTS, ID_RANGE_START, idMapLine, idRangeForHome, IDS_PER_HOME, insideId, type IdRange } from './idmap.ts';
 export {
-  attachBridge, checkNetwork, DEFAULT_BRIDGE, formatNetwork, HOST_NETWORK, hostInterfaceName, openLowPorts, ownNetworkNamespace, parseNetwork,
-  type NetworkSpec, type NetworkTools,
-} from './network.ts';
+  checkNetwork, DEFAULT_BRIDGE, formatNetwork, HOST_NETWORK, ownNetworkNamespace, parseNetwork, type NetworkSpec,
+} from '../definition/network.ts';
+export { attachBridge, hostInterfaceName, openLowPorts, type NetworkTools } from './network.ts';
 export {
   adopt, ADOPTED_POLL_MS, examineRecorded, launch, readStatusExit, shiftOwnership,
   type AdoptOptions, type AdoptRecord, type Examined, type LaunchOptions, type StopOptions, type WparExit, type WparProcess,

@@ -12,6 +12,7 @@ import { release } from 'node:os';
 import { delimiter, isAbsolute, join } from 'node:path';
 import { ID_RANGE_START, IDS_PER_HOME, type IdRange } from './idmap.ts';
 import type { NetworkTools } from './network.ts';
+import type { WparDefinition } from './definition.ts';
 
 /** The cgroup controllers the runtime uses. */
 export type CgroupController = 'memory' | 'pids' | 'cpu' | 'freezer';
@@ -227,4 +228,26 @@ export function isExecutableFile(path: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * What this system's isolation would not give a WPAR with `definition` (M6, checked before a move
+ * freezes anything): each limit without its cgroup controller, and a network of its own without the
+ * sealed runtime (or a bridge without iproute2). Empty when it would run as defined.
+ */
+export function isolationShortfalls(isolation: Isolation, definition: Pick<WparDefinition, 'limits' | 'network'>): string[] {
+  const out: string[] = [];
+  const need: readonly [keyof WparDefinition['limits'], CgroupController, string][] = [
+    ['memoryBytes', 'memory', 'a memory limit'], ['procs', 'pids', 'a process limit'], ['cpuPercent', 'cpu', 'a CPU limit'],
+  ];
+  for (const [key, controller, what] of need) {
+    if (definition.limits[key] === undefined) continue;
+    if (!isolation.cgroup?.controllers.includes(controller)) out.push(`${what} needs the cgroup ${controller} controller, which this system does not have`);
+  }
+  const network = definition.network;
+  if (network !== undefined && network.mode !== 'host') {
+    if (!isolation.seal) out.push(`a network of its own (-N ${network.mode === 'none' ? 'none' : 'address='}) needs the sealed runtime, which this system does not have`);
+    else if (network.mode === 'bridge' && !isolation.seal.network) out.push('-N address= needs iproute2 and nsenter, which this system does not have');
+  }
+  return out;
 }

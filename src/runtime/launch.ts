@@ -22,7 +22,8 @@ import { wparEnvironment } from './environment.ts';
 import { errorCode, systemError } from './errors.ts';
 import { hostId, idMapLine, insideId, type IdRange } from './idmap.ts';
 import { isExecutableFile, type Isolation } from './isolation.ts';
-import { attachBridge, hostInterfaceName, openLowPorts, ownNetworkNamespace } from './network.ts';
+import { ownNetworkNamespace } from '../definition/network.ts';
+import { attachBridge, hostInterfaceName, openLowPorts } from './network.ts';
 import { waitFor } from './poll.ts';
 import { childrenOf, environValue, groupMembers, isLive, namespaceMembers, readStat } from './proc.ts';
 

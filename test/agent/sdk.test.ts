@@ -93,6 +93,31 @@ test('in-process: allow(), using and await using release the denial; the owner i
   }
 });
 
+test('in-process: deny() is a handle before it settles (R6): allow() and using work unawaited; awaiting gives the denial', async () => {
+  await using sys = await system();
+  const a = createAgent({ socketPath: sys.socketPath, pid: 779 });
+  try {
+    const denials = () => sys.kernel.status(sys.cid)!.denials.map((d) => d.reason);
+    const pending = a.deny('not awaited');
+    assert.equal(typeof pending.allow, 'function');
+    assert.equal((await pending).owner, 'agent:web/779', 'awaiting it gives the AgentDenial');
+    assert.deepEqual(denials(), ['not awaited']);
+    assert.equal(await pending.allow(), true);
+    assert.deepEqual(denials(), []);
+    const made = nextEvent(sys.kernel, (e) => e.type === 'deny' && e.reason === 'scoped, unawaited');
+    const gone = nextEvent(sys.kernel, (e) => e.type === 'allow' && e.reason === 'scoped, unawaited');
+    {
+      using _g = a.deny('scoped, unawaited');
+    }
+    await made;
+    await gone;
+    assert.deepEqual(denials(), []);
+    assert.equal(await a.deny('').allow(), false, 'a denial that could not be made: nothing to allow');
+  } finally {
+    a.close();
+  }
+});
+
 test('in-process: deny during a checkpoint throws EBUSY explaining it can be retried after', async () => {
   await using sys = await system();
   const a = createAgent({ socketPath: sys.socketPath, pid: 778 });

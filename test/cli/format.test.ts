@@ -11,7 +11,7 @@ import { wparInfo } from './helpers.ts';
 const T = Date.UTC(2025, 0, 2, 10, 2, 11, 345); // 2025-01-02 10:02:11.345 UTC
 
 describe('lswpar table', () => {
-  test('columns Name, State, CID, Phase, Denials, Command, aligned under a dashed rule', () => {
+  test('columns Name, State, CID, Phase, Denials (count, the oldest\'s owner and reason), Command, aligned under a dashed rule', () => {
     const out = lswparTable([
       wparInfo({ name: 'web', state: 'A', cid: 3, phase: 'normal', denials: [{ owner: 'agent:web/4711', reason: 'batch', since: T }, { owner: 'x', reason: 'y', since: T }] }),
       wparInfo({
@@ -19,12 +19,17 @@ describe('lswpar table', () => {
       }),
     ]);
     assert.equal(out, [
-      'Name             State  CID  Phase   Denials  Command',
-      '-'.repeat(85),
-      'web              A      3    normal  2        node server.js',
-      "batch-processor  D      -    -       0        sh -c 'echo $(date); sleep 1' 'it'\\''s'",
+      'Name             State  CID  Phase   Denials                             Command',
+      '-'.repeat(112),
+      'web              A      3    normal  2: agent:web/4711 "batch", +1 more  node server.js',
+      "batch-processor  D      -    -       0                                   sh -c 'echo $(date); sleep 1' 'it'\\''s'",
       '',
     ].join('\n'));
+  });
+
+  test('a WPAR moving shows the peer with its state (M3.6)', () => {
+    const out = lswparTable([wparInfo({ name: 'web', state: 'M', cid: 3, phase: 'checkpointing', movingTo: 'b' })]);
+    assert.match(out.split('\n')[2]!, /^web +M to b +3 +checkpointing +0 +node server\.js$/);
   });
 
   test('no WPARs: the header only', () => {
@@ -58,6 +63,7 @@ State:              A (Active)
 CID:                3
 Checkpointable:     yes
 Auto start:         yes
+Failover:           no
 Transient:          no
 Hostname:           web.example
 Command:            node server.js '--greeting=hello world'

@@ -1,6 +1,7 @@
 // Parsing of every command: good input, and bad input that fails before the daemon is asked.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { checkDefinition } from '../../src/definition/rules.ts';
 import { HELP } from '../../src/cli/args.ts';
 import { parseChkptwpar } from '../../src/cli/commands/chkptwpar.ts';
 import { parseEvents } from '../../src/cli/commands/events.ts';
@@ -53,6 +54,15 @@ describe('mkwpar', () => {
       definition: { name: 'web', argv: ['sleep', '60'], env: {}, hostname: null, checkpointable: false, limits: {}, autostart: false },
     });
     assert.equal(o.json, false);
+  });
+
+  test('--failover is stored only when given (C4); the daemon checks it as a boolean', () => {
+    assert.equal(mk('-n', 'web', '--failover', '--', 'sleep', '60').request.definition.failover, true);
+    assert.equal('failover' in mk('-n', 'web', '--', 'sleep', '60').request.definition, false);
+    const base = { name: 'web', argv: ['sleep', '60'], checkpointable: false, autostart: false };
+    assert.equal(checkDefinition({ ...base, failover: true }).failover, true);
+    assert.equal('failover' in checkDefinition({ ...base, failover: false }), false);
+    assert.throws(() => checkDefinition({ ...base, failover: 'yes' }), /web: failover must be true or false$/);
   });
 
   test('the command starts at "--" or at the first operand; later flags belong to it', () => {

@@ -27,11 +27,17 @@ test('verbs: short and full names', () => {
   assert.equal(commandForVerb('frob'), undefined);
 });
 
-test('each executable is a shebang shim over main()', () => {
-  for (const name of ['wpar', 'mkwpar', 'startwpar', 'stopwpar', 'rmwpar', 'lswpar', 'wparexec', 'chkptwpar', 'restartwpar']) {
+test('each executable: a shebang, the version check imported first, then its own command only', () => {
+  for (const name of ['wpar', 'mkwpar', 'startwpar', 'stopwpar', 'rmwpar', 'lswpar', 'wparexec', 'chkptwpar', 'restartwpar', 'movewpar']) {
     const text = readFileSync(new URL(`../../src/cli/bin/${name}.ts`, import.meta.url), 'utf8');
     assert.ok(text.startsWith('#!/usr/bin/env node\n'), name);
-    assert.ok(text.includes(`await main('${name}');`), name);
-    if (name !== 'wpar') assert.ok(commandNamed(name), name);
+    const imports = [...text.matchAll(/^import .*'(.+)';$/gm)].map((m) => m[1]);
+    assert.equal(imports[0], '../../node-check.ts', `${name}: the version check comes first`);
+    if (name === 'wpar') assert.ok(text.includes('await mainWpar();'), name);
+    else {
+      assert.ok(commandNamed(name), name);
+      assert.deepEqual(imports.slice(1), [`../commands/${name}.ts`, '../main.ts'], name);
+      assert.ok(text.includes(`await main(${name});`), name);
+    }
   }
 });

@@ -47,14 +47,23 @@ describe('records read back from etcd', () => {
 
 describe('wpard cluster flags', () => {
   it('URLs, TTL and TLS files', () => {
-    assert.deepEqual(parseClusterFlags({ cluster: 'http://10.0.0.9:2379,http://10.0.0.10:2379' }), { urls: ['http://10.0.0.9:2379', 'http://10.0.0.10:2379'], leaseTtl: 10 });
+    assert.deepEqual(parseClusterFlags({ cluster: 'http://10.0.0.9:2379,http://10.0.0.10:2379' }), { urls: ['http://10.0.0.9:2379', 'http://10.0.0.10:2379'], leaseTtl: 10, fenceAfterMs: 5000 });
     assert.equal(parseClusterFlags({ cluster: 'http://a:1', leaseTtl: '3' }).leaseTtl, 3);
+    // --fence-after: half the TTL by default; seconds with up to 3 decimals; below the TTL (C4).
+    assert.equal(parseClusterFlags({ cluster: 'http://a:1', leaseTtl: '3' }).fenceAfterMs, 1500);
+    assert.equal(parseClusterFlags({ cluster: 'http://a:1', leaseTtl: '4', fenceAfter: '2.25' }).fenceAfterMs, 2250);
+    assert.equal(parseClusterFlags({ cluster: 'http://a:1', leaseTtl: '4', fenceAfter: '3.999' }).fenceAfterMs, 3999);
     for (const [flags, re] of [
       [{ cluster: '10.0.0.9:2379' }, /--cluster: bad etcd client URL/],
       [{ cluster: 'http://a' }, /--cluster: bad etcd client URL/],
       [{ cluster: 'ftp://a:1' }, /--cluster: bad etcd client URL/],
       [{ cluster: 'http://a:1', leaseTtl: '1' }, /--lease-ttl: bad value "1"/],
       [{ cluster: 'http://a:1', leaseTtl: 'ten' }, /--lease-ttl/],
+      [{ cluster: 'http://a:1', leaseTtl: '4', fenceAfter: '4' }, /--fence-after: bad value "4": seconds more than 0 and less than the lease TTL \(4 s\)$/],
+      [{ cluster: 'http://a:1', fenceAfter: '0' }, /--fence-after: bad value "0"/],
+      [{ cluster: 'http://a:1', fenceAfter: '-1' }, /--fence-after: bad value "-1"/],
+      [{ cluster: 'http://a:1', fenceAfter: '1.2345' }, /--fence-after: bad value "1.2345"/],
+      [{ cluster: 'http://a:1', fenceAfter: '2s' }, /--fence-after: bad value "2s"/],
       [{ cluster: 'http://a:1', etcdCert: '/x' }, /--etcd-cert and --etcd-key go together/],
       [{ cluster: 'https://a:1' }, /needs --etcd-ca/],
       [{ cluster: 'http://a:1', etcdCa: '/nonexistent/ca.pem' }, /with --etcd-ca the URLs are https/],

@@ -2,7 +2,7 @@
  * Debian's Chromium for the console tests, driven by playwright-core (never a browser download),
  * headless with a fresh user-data directory that is removed afterwards.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext } from 'playwright-core';
@@ -17,13 +17,23 @@ const FLAGS = [
   '--disable-component-update', '--disable-sync',
 ];
 
-/** A headless Chromium with its own profile; dispose to close it and remove the profile. */
-export async function launch(): Promise<BrowserContext & AsyncDisposable> {
+/**
+ * A headless Chromium with its own profile; dispose to close it and remove the profile. With
+ * `netns`, it runs in that network namespace (a test host's: `nsenter --net`), so it reaches
+ * addresses that exist only there; playwright drives it over a pipe, which crosses namespaces.
+ */
+export async function launch(options: { netns?: string } = {}): Promise<BrowserContext & AsyncDisposable> {
   const profile = mkdtempSync(join(tmpdir(), 'corral-chromium-'));
   let context: BrowserContext;
   try {
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM, headless: true, args: FLAGS, timeout: 60_000, viewport: { width: 1400, height: 560 },
+    let executablePath = CHROMIUM;
+    if (options.netns !== undefined) {
+      if (!/^[A-Za-z0-9_-]+$/.test(options.netns)) throw new Error(`bad namespace name ${options.netns}`);
+      executablePath = join(profile, 'chromium-in-netns');
+      writeFileSync(executablePath, `#!/bin/sh\nexec nsenter --net=/run/netns/${options.netns} -- ${CHROMIUM} "$@"\n`, { mode: 0o755 });
+    }
+    context = await chromium.launchPersistentContext(join(profile, 'data'), {
+      executablePath, headless: true, args: FLAGS, timeout: 60_000, viewport: { width: 1400, height: 560 },
     });
   } catch (err) {
     rmSync(profile, { recursive: true, force: true });

@@ -67,4 +67,25 @@ describe('draining a host', { skip, timeout: 120_000 }, () => {
     assert.equal((await a.hosts()).find((h) => h.name === 'beta')?.state, 'up');
     await a.ok('mkwpar', ['-n', 'n3', '--host', 'beta', '--', 'sleep', '1']);
   });
+
+  it('movewpar of a cluster WPAR from any host hands its ownership over: the epoch rises, the old host has nothing', async () => {
+    await a.ok('mkwpar', ['-c', '-n', 'mv', '--host', 'gamma', '-s', '--', 'sleep', '600']);
+    const before = (await a.list()).find((w) => w.name === 'mv')!;
+    assert.deepEqual([before.host, before.state], ['gamma', 'A']);
+
+    // Refused before anything changes: an unknown target.
+    const refused = await a.run('movewpar', ['mv', 'nosuch']);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /nosuch/);
+    const same = (await a.list()).find((w) => w.name === 'mv')!;
+    assert.deepEqual([same.host, same.epoch, same.pid], ['gamma', before.epoch, before.pid]);
+
+    // From alpha (not its host): forwarded to gamma, which moves it to beta.
+    const r = JSON.parse(await a.ok('movewpar', ['--json', 'mv', 'beta'])) as { name: string; from: string; to: string };
+    assert.deepEqual([r.name, r.from, r.to], ['mv', 'gamma', 'beta']);
+    const after = (await c.list()).find((w) => w.name === 'mv')!;
+    assert.deepEqual([after.host, after.state, after.epoch], ['beta', 'A', before.epoch! + 1]);
+    assert.deepEqual(processesOf('mv', c.home), []);
+    assert.deepEqual([...new Set(processesOf('mv', b.home).map(epochOf).filter((e) => e !== undefined))], [`WPAR_EPOCH=${before.epoch! + 1}`]);
+  });
 });

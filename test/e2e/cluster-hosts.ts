@@ -189,6 +189,16 @@ export class ClusterHost {
     this.#daemon = null;
   }
 
+  /** Sends `signal` to the daemon (SIGSTOP, SIGCONT, SIGKILL...); `nsenter` execs it, so it is the daemon itself. */
+  signal(signal: NodeJS.Signals): void {
+    this.#daemon?.kill(signal);
+  }
+
+  /** Resolves once the daemon has exited (at once when none runs). */
+  exited(): Promise<number | null> {
+    return this.#exited;
+  }
+
   /** Stops the daemon (SIGTERM; SIGKILL after 20 s); resolves its exit code (null if killed or not running). */
   async stop(): Promise<number | null> {
     const d = this.#daemon;

@@ -132,6 +132,12 @@ describe('cluster flags and commands outside a cluster', { timeout: 60_000 }, ()
       assert.match(noListen.stderr, /^wpard: cannot start: --cluster needs --listen ADDR:PORT.*\(EINVAL\)\n$/);
       const badUrl = await wpard(['--home', home, '--cluster', 'etcd:2379', '--listen', '127.0.0.1:0']);
       assert.match(badUrl.stderr, /^wpard: cannot start: --cluster: bad etcd client URL "etcd:2379".*\(EINVAL\)\n$/);
+      const fenceAlone = await wpard(['--home', home, '--fence-after', '1']);
+      assert.equal(fenceAlone.code, 2);
+      assert.match(fenceAlone.stderr, /^wpard: --fence-after needs --cluster; see 'wpard --help'\n/);
+      const fenceLate = await wpard(['--home', home, '--cluster', 'http://127.0.0.1:1', '--listen', '127.0.0.1:0', '--lease-ttl', '4', '--fence-after', '4']);
+      assert.equal(fenceLate.code, 1);
+      assert.match(fenceLate.stderr, /^wpard: cannot start: --fence-after: bad value "4": seconds more than 0 and less than the lease TTL \(4 s\) \(EINVAL\)\n$/);
     } finally {
       rmSync(home, { recursive: true, force: true });
     }

@@ -73,6 +73,29 @@ describe('identity and peers', { skip: !canMakeHosts() && 'needs root and iprout
     assert.equal((JSON.parse(await a.ok('wpar', ['peer', 'ls', '--json'])) as unknown[]).length, 1);
   });
 
+  it('the departure refuses an arrival presenting another certificate (EACCES, peer.refused), and the WPAR runs on', async () => {
+    // "imposter" is trusted with gamma's fingerprint at beta's address: beta answers with its own.
+    const ic = await c.identity();
+    const ib = await b.identity();
+    await a.ok('wpar', ['peer', 'add', 'imposter', ic.fingerprint, b.endpoint]);
+    try {
+      await a.ok('mkwpar', ['-n', 'stay', '-c', '-s', '--', 'sleep', '300']);
+      const pid = (await a.list()).find((w) => w.name === 'stay')!.pid;
+      const r = await a.run('movewpar', ['stay', 'imposter']);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /presented sha256:[0-9a-f]{64}, not its trusted fingerprint.*\(EACCES\)/);
+      const ev = events(a, 'peer.refused').find((e) => e.peer === 'imposter');
+      assert.ok(ev, 'a peer.refused event on the departure');
+      assert.deepEqual([ev['address'], ev['fingerprint']], [b.endpoint, ib.fingerprint]);
+      assert.ok(events(a, 'move.failed').some((e) => e.name === 'stay'));
+      const w = (await a.list()).find((x) => x.name === 'stay')!;
+      assert.deepEqual([w.state, w.pid], ['A', pid]);
+      await a.ok('rmwpar', ['-F', 'stay']);
+    } finally {
+      await a.ok('wpar', ['peer', 'rm', 'imposter']);
+    }
+  });
+
   it('a trusted peer completes the handshake; the endpoint answers only the protocol', () => {
     const r = probe(b, a, b);
     assert.equal(r.handshake, true);
@@ -110,6 +133,6 @@ describe('identity and peers', { skip: !canMakeHosts() && 'needs root and iprout
     assert.equal(r.bytes, 0);
     const ev = await seen.event;
     assert.match(String(ev.reason), /peer beta presented another certificate/);
-    assert.equal(events(a, 'peer.refused').length, 2);
+    assert.equal(events(a, 'peer.refused').filter((e) => e.peer === undefined).length, 2, 'two refused by its endpoint (the third was its own move, refusing imposter)');
   });
 });

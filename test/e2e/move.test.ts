@@ -351,10 +351,20 @@ describe('movewpar between test hosts', { skip: !canMakeHosts() && 'needs root a
       rmSync(cmd); // it runs on, but a restart anywhere would not find it
       const r = await a.run('movewpar', ['local', 'beta']);
       assert.equal(r.code, 1);
-      assert.match(r.stderr, /^movewpar: local: .*the command .*only-here is not found on this system \(ENOENT\)\n$/);
+      assert.match(r.stderr, /^movewpar: local: .*the command .*only-here is not found on this system \(movewpar --force accepts this\) \(ENOENT\)\n$/);
       assert.ok(!journal(a).some((e) => e.name === 'local' && e.type === 'move.frozen'), 'never frozen');
+      assert.ok(journal(a).some((e) => e.name === 'local' && e.type === 'move.failed'), 'the refusal is a failed move (M7)');
       const w = (await a.list()).find((x) => x.name === 'local')!;
       assert.deepEqual([w.state, w.pid], ['A', pid]);
+      assert.deepEqual((await b.list()).filter((x) => x.name === 'local'), []);
+
+      // --force: the arrival accepts it and says so, then cannot start it: it runs on here (M4).
+      const forced = await a.run('movewpar', ['--force', 'local', 'beta']);
+      assert.equal(forced.code, 1, forced.stderr);
+      const accepted = journal(b).find((e) => e.name === 'local' && e.type === 'move.forced');
+      assert.match(String((accepted?.['accepted'] as string[] | undefined)?.[0]), /only-here is not found/);
+      const after = (await a.list()).find((x) => x.name === 'local')!;
+      assert.deepEqual([after.state, after.pid], ['A', pid]);
       assert.deepEqual((await b.list()).filter((x) => x.name === 'local'), []);
       await a.ok('rmwpar', ['-F', 'local']);
     } finally {

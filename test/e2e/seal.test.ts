@@ -1,14 +1,15 @@
 // End to end (issue #7, S1–S8): what a program inside a sealed WPAR can and cannot do, tried from
 // inside as an attacker would, against a real wpard started as root and driven by the real commands.
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
 import { HomeLayout } from '../../src/daemon/home.ts';
 import { detectIsolation } from '../../src/runtime/isolation.ts';
 import { canMakeHosts, TestHost } from '../support/netns.ts';
-import { ROOT, subscribe, System, waitForOutput } from './harness.ts';
+import { processesOf, ROOT, subscribe, System, waitForOutput } from './harness.ts';
 
 const asRoot = process.getuid?.() === 0 && process.platform === 'linux';
 const sealed = asRoot && detectIsolation().seal?.ids != null;
@@ -94,6 +95,14 @@ describe('a sealed WPAR (S1–S5), tried from inside', { skip, timeout: 120_000 
       assert.ok(Number(a['procs']) <= 6, `its own /proc shows only its processes: ${a['procs']}`);
       assert.doesNotMatch(a['dev']!, /\b(vda|sda|kmsg|mem)\b/, `a minimal /dev: ${a['dev']}`);
       assert.equal(a['shm'], 'ok');
+      // Nothing of the start's hand-shake (fds 3 to 7) is left open in the command (its `sleep`).
+      let command: number | undefined;
+      for (const deadline = Date.now() + 10_000; command === undefined && Date.now() < deadline; await delay(20)) {
+        command = processesOf('fs', sys.home).find((pid) => { try { return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'sleep'; } catch { return false; } });
+      }
+      assert.ok(command !== undefined, 'the probe execs sleep');
+      const fds = readdirSync(`/proc/${command}/fd`).map(Number);
+      assert.deepEqual(fds.filter((fd) => fd >= 3 && fd <= 7), [], `open fds: ${fds.join(' ')}`);
     } finally {
       rmSync(progDir, { recursive: true, force: true });
     }

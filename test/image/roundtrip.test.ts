@@ -166,3 +166,15 @@ test('ownership is recorded as the WPAR sees it and mapped again on the arrival 
   await restoreImage(img, plain);
   assert.equal(lstatSync(join(plain, 'home/app/owned-by-1000')).uid, 1000);
 });
+
+test('the ownership epoch (C4) is recorded in the manifest when given, and absent otherwise', async () => {
+  using tmp = tempDir();
+  const root = join(tmp.path, 'root');
+  mkdirSync(root);
+  writeFileSync(join(root, 'f'), 'x');
+  const written = await writeImage(join(tmp.path, 'with'), { definition: definition(), root, agents: new Map(), epoch: 7 });
+  assert.equal(written.epoch, 7);
+  assert.equal((await verifyImage(join(tmp.path, 'with'))).epoch, 7);
+  await writeImage(join(tmp.path, 'without'), { definition: definition(), root, agents: new Map() });
+  assert.equal('epoch' in (await verifyImage(join(tmp.path, 'without'))), false);
+});

@@ -3,13 +3,17 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createKernel, describeDenials, WPAR_CHECKPOINT_DENY, WPAR_CHECKPOINT_TRY, ETIMEDOUT } from '../../src/index.ts';
 
-test('describeDenials lists the first three, then counts the rest; long reasons are cut', () => {
+test('describeDenials lists every denial up to the first twenty, then counts the rest; long reasons are cut', () => {
   const at = new Date(2026, 11, 1, 10, 2, 11).getTime();
   const denials = Array.from({ length: 10_000 }, (_, i) => ({ owner: `agent:web/${i}`, reason: i === 1 ? 'x'.repeat(10_000) : `batch ${i}`, since: at }));
   const text = describeDenials(denials);
-  assert.equal(text, `denied by agent:web/0 "batch 0" since 10:02:11; denied by agent:web/1 "${'x'.repeat(117)}..." since 10:02:11; denied by agent:web/2 "batch 2" since 10:02:11; and 9997 more denials (lswpar -L lists them)`);
-  assert.equal(describeDenials(denials.slice(0, 4)).endsWith('; and 1 more denial (lswpar -L lists them)'), true);
-  assert.equal(describeDenials(denials.slice(0, 3)).includes('more'), false);
+  const shown = Array.from({ length: 20 }, (_, i) => `denied by agent:web/${i} "${i === 1 ? `${'x'.repeat(117)}...` : `batch ${i}`}" since 10:02:11`);
+  assert.equal(text, `${shown.join('; ')}; and 9980 more denials (lswpar -L lists them)`);
+  assert.ok(text.length < 1200, 'one bounded line');
+  assert.equal(describeDenials(denials.slice(0, 21)).endsWith('; and 1 more denial (lswpar -L lists them)'), true);
+  const five = describeDenials(denials.slice(0, 5));
+  assert.equal(five.includes('more'), false);
+  for (let i = 0; i < 5; i++) assert.ok(five.includes(`agent:web/${i} `), `lists agent:web/${i}`);
 });
 
 test('a TRY timed out by 10,000 denials reports them in a line under 1 KB', async () => {

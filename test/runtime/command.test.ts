@@ -19,7 +19,9 @@ describe('planCommand', () => {
     const plan = planCommand({ argv, hostname: 'web', limits: { memoryBytes: 1 << 20 }, isolation: full, layout });
     assert.equal(plan.mode, 'sealed');
     assert.equal(plan.file, '/usr/bin/bwrap');
-    assert.deepEqual(plan.args.slice(-argv.length - 1), ['--', ...argv]);
+    // A constant trampoline closes the inner bwrap's --userns-block-fd; argv are its positional parameters.
+    const trampoline = ['/bin/sh', '-c', `exec ${SEAL_FDS.innerGo}<&- && exec "$@"`, 'wpar'];
+    assert.deepEqual(plan.args.slice(-argv.length - trampoline.length - 1), ['--', ...trampoline, ...argv]);
     const [outer, rest] = [plan.args.slice(0, plan.args.indexOf('/usr/bin/setpriv')), plan.args.slice(plan.args.indexOf('/usr/bin/setpriv'))];
     // The outer layer: the namespaces, the host read-only, the home hidden, its own things put back.
     for (const flag of ['--unshare-pid', '--unshare-ipc', '--unshare-uts', '--as-pid-1', '--new-session']) assert.ok(outer.includes(flag), flag);
@@ -40,7 +42,7 @@ describe('planCommand', () => {
     assert.ok(!WPAR_CAPABILITIES.includes('CAP_SYS_ADMIN') && !WPAR_CAPABILITIES.includes('CAP_NET_ADMIN'));
     // The inner layer: the unprivileged user namespace, mapped by the daemon, and the cgroup namespace.
     assert.deepEqual(rest.slice(0, 5), ['/usr/bin/setpriv', '--reuid=200000', '--regid=200000', '--clear-groups', '--']);
-    const inner = rest.slice(5, rest.length - argv.length - 1);
+    const inner = rest.slice(5, rest.length - argv.length - trampoline.length - 1);
     assert.equal(inner[0], '/usr/bin/bwrap');
     for (const flag of ['--unshare-user', '--unshare-cgroup']) assert.ok(inner.includes(flag), flag);
     assert.deepEqual(after(inner, '--userns-block-fd'), [String(SEAL_FDS.innerGo)]);

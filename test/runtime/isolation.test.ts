@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { describe, test } from 'node:test';
-import { detectIsolation } from '../../src/runtime/isolation.ts';
+import { detectIsolation, isolationShortfalls } from '../../src/runtime/isolation.ts';
 
 describe('detectIsolation', () => {
   test('forcing the fallback gives a process group and rlimits, and says that sealing is off', () => {
@@ -27,4 +27,16 @@ describe('detectIsolation', () => {
       assert.deepEqual(iso.notes, []);
     }
   });
+});
+
+test('isolationShortfalls names each limit without its controller and a network without the sealed runtime (M6)', () => {
+  const none = { seal: null, cgroup: null, prlimit: null, shell: '/bin/sh', summary: '', notes: [] };
+  const v1 = { ...none, cgroup: { version: 1 as const, controllers: ['memory', 'freezer'] as const, mounts: {} } };
+  assert.deepEqual(isolationShortfalls(none, { limits: {} }), []);
+  assert.deepEqual(isolationShortfalls(v1, { limits: { memoryBytes: 1 << 20 } }), []);
+  const weak = isolationShortfalls(v1, { limits: { memoryBytes: 1 << 20, procs: 5, cpuPercent: 50 }, network: { mode: 'none' } });
+  assert.equal(weak.length, 3);
+  assert.match(weak[0]!, /process limit needs the cgroup pids controller/);
+  assert.match(weak[1]!, /CPU limit needs the cgroup cpu controller/);
+  assert.match(weak[2]!, /network of its own \(-N none\) needs the sealed runtime/);
 });

@@ -1,11 +1,9 @@
 #!/usr/bin/env node
-// `wparexec`: see src/cli/commands/wparexec.ts.
-// Only the version check is imported statically: on an older Node it prints one line and exits
-// before anything that needs Node 24 is linked.
-import { requireSupportedNode } from '../../node-version.ts';
+// `wparexec`: see src/cli/commands/wparexec.ts. The first import checks the Node version (one line and exit 1
+// on an older one); the build bundles the rest into this one file and keeps that check out of it,
+// so it runs before anything else is evaluated (scripts/bundle-commands.ts).
+import '../../node-check.ts';
+import { wparexec } from '../commands/wparexec.ts';
+import { main } from '../main.ts';
 
-requireSupportedNode('wparexec');
-// Commands are short-lived: Node's on-disk compile cache saves recompiling the CLI at every run.
-process.getBuiltinModule('node:module').enableCompileCache();
-const { main } = await import('../main.ts');
-await main('wparexec');
+await main(wparexec);

@@ -1,5 +1,5 @@
 /**
- * `movewpar [-w SEC] [--json] NAME PEER` (also `wpar move`): moves an active, checkpointable WPAR to
+ * `movewpar [-w SEC] [--force] [--json] NAME PEER` (also `wpar move`): moves an active, checkpointable WPAR to
  * a trusted peer while it runs (M3; `POST /v1/wpars/:name/move`, streaming progress, then the result).
  * @module
  */
@@ -23,7 +23,7 @@ export interface MovewparOptions {
   readonly request: MoveRequest;
 }
 
-const OPTIONS = { ...COMMON_OPTIONS, ...JSON_OPTION, wait: { type: 'string', short: 'w' } } as const;
+const OPTIONS = { ...COMMON_OPTIONS, ...JSON_OPTION, wait: { type: 'string', short: 'w' }, force: { type: 'boolean' } } as const;
 
 /** Parses `movewpar`'s arguments. */
 export function parseMovewpar(argv: readonly string[], io: Pick<Io, 'env' | 'cwd'>): MovewparOptions | Help {
@@ -37,7 +37,7 @@ export function parseMovewpar(argv: readonly string[], io: Pick<Io, 'env' | 'cwd
     home: resolveHome(values.home, io.env, io.cwd),
     json: values.json === true,
     name,
-    request: { peer: positionals[1]!, ...(waitSec !== undefined && { waitSec }) },
+    request: { peer: positionals[1]!, ...(waitSec !== undefined && { waitSec }), ...(values.force === true && { force: true }) },
   };
 }
 
@@ -56,15 +56,18 @@ export const movewpar: Command<MovewparOptions> = {
   name: 'movewpar',
   verbs: ['move', 'movewpar'],
   summary: 'move a running workload partition to another system',
-  usage: (p) => `Usage: ${p} [-w Seconds] [--home Directory] [--json] WparName PeerName
+  usage: (p) => `Usage: ${p} [-w Seconds] [--force] [--home Directory] [--json] WparName PeerName
 
 Moves the active, checkpointable workload partition WparName to the trusted system PeerName
 (wpar peer) while it runs: its root is copied in rounds, then it is frozen for the last changes
 only, started on PeerName with its agents' state, and removed here once PeerName reports it
-running. Any failure before that leaves it running here, as before.
+running. Any failure before that leaves it running here, as before. What would make PeerName
+fail to run it (its command is not found there, weaker isolation than its limits need) is refused
+before anything freezes, unless --force.
 
 Flags:
   -w Seconds      How long to wait for checkpoint denials to be lifted (default 30).
+  --force         Moves it anyway; what PeerName accepted is printed on stderr.
 ${HOME_HELP}  --json          Prints { name, from, to, rounds, bytes, frozenMs, downtimeMs, totalMs }.
   -?, --help      Prints this text.
 `,
@@ -73,11 +76,14 @@ ${HOME_HELP}  --json          Prints { name, from, to, rounds, bytes, frozenMs, 
     const tty = !o.json && (ctx.io.stderr as Partial<WriteStream>).isTTY === true;
     const res = await ctx.connect(o.home).open('POST', wparPath(o.name, 'move'), { body: o.request, subject: o.name, accept: 'application/x-ndjson' });
     let result: MoveResult | undefined;
+    const streamed = (res.headers['content-type'] ?? '').includes('application/x-ndjson');
     const bar = (text: string): void => { if (tty) ctx.io.stderr.write(`\r\x1b[K${text}`); };
     try {
       for await (const text of createInterface({ input: res, crlfDelay: Infinity })) {
         if (text === '') continue;
         const line = JSON.parse(text) as { type: string; result?: MoveResult; error?: unknown } & Partial<MoveProgress>;
+        // A move forwarded to the WPAR's host in a cluster answers with the result alone (JSON).
+        if (!streamed) { result = line as unknown as MoveResult; continue; }
         if (line.type === 'progress') bar(`movewpar ${o.name} → ${o.request.peer}: ${line.step} round ${line.round}, ${mib(line.bytes ?? 0)}`);
         else if (line.type === 'result' && line.result) result = line.result;
         else if (line.type === 'error') throw apiError(500, JSON.stringify({ error: line.error }), o.name);
@@ -86,6 +92,7 @@ ${HOME_HELP}  --json          Prints { name, from, to, rounds, bytes, frozenMs, 
       bar('');
     }
     if (!result) throw new CliError('wpard ended the move answer without a result', { code: 'EIO', subject: o.name });
+    for (const w of result.warnings ?? []) ctx.io.stderr.write(`movewpar: ${o.name}: accepted with --force: ${w}\n`);
     if (o.json) printJson(ctx.io, result);
     else print(ctx.io, moveSummary(result));
     return 0;

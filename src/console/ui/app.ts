@@ -13,11 +13,17 @@ interface Exit { readonly code: number | null; readonly signal: string | null; r
 interface Usage { readonly memoryBytes: number | null; readonly cpuSeconds: number | null; readonly procs: number | null }
 /** One row: `lswpar --json`'s object and the use now. */
 interface Row {
-  readonly name: string; readonly state: 'D' | 'T' | 'A' | 'F' | 'B'; readonly cid: number | null; readonly phase: string | null;
+  readonly name: string; readonly state: 'D' | 'T' | 'A' | 'F' | 'B' | 'M'; readonly cid: number | null; readonly phase: string | null;
   readonly checkpointable: boolean; readonly denials: readonly Denial[]; readonly isolation: string | null; readonly pid: number | null;
   readonly lastExit: Exit | null; readonly definition: { readonly limits: { memoryBytes?: number; cpuPercent?: number; procs?: number } } & Record<string, unknown>;
   readonly usage: Usage | null;
+  /** In a cluster: the host it is on. */
+  readonly host?: string;
 }
+/** One host of a cluster (`wpar hosts --json`). */
+interface HostRow { readonly name: string; readonly address: string; readonly state: string; readonly wpars: number; readonly ttl: number }
+/** What the daemon tells of its cluster: the hosts and the other hosts' WPARs. */
+interface ClusterSnapshot { readonly host: string; readonly hosts: readonly HostRow[]; readonly remote: readonly Row[]; readonly problem: string | null }
 /** A journal event. */
 interface DaemonEvent { readonly type: string; readonly time: number; readonly name?: string; readonly [k: string]: unknown }
 interface ApiError { readonly error: { readonly code: string; readonly message: string } }
@@ -37,7 +43,7 @@ const stats = {
 };
 (window as unknown as { corralStats: typeof stats }).corralStats = stats;
 
-const WORDS: Record<Row['state'], string> = { D: 'defined', T: 'transitional', A: 'active', F: 'frozen', B: 'broken' };
+const WORDS: Record<Row['state'], string> = { D: 'defined', T: 'transitional', A: 'active', F: 'frozen', B: 'broken', M: 'moving' };
 const $ = <T extends Element>(sel: string): T => document.querySelector<T>(sel)!;
 const rows = new Map<string, Row>();
 /** The table rows on screen: the list's, and the one on the WPAR page. */
@@ -45,6 +51,10 @@ const listRows = new Map<string, HTMLTableRowElement>();
 let pageRow: HTMLTableRowElement | null = null;
 const template = $<HTMLTemplateElement>('#row');
 let moveEnabled = false;
+/** In a cluster: this host's name, the hosts, and which rows are other hosts' (read every few seconds). */
+let cluster: ClusterSnapshot | null = null;
+const remoteNames = new Set<string>();
+const elsewhere = (r: Row): boolean => cluster !== null && r.host !== undefined && r.host !== cluster.host;
 let current: string | null = null;
 let logStream: EventSource | null = null;
 /** Checkpoints under way from this console: WPAR → percent of the image written. */
@@ -120,17 +130,19 @@ function fill(tr: HTMLTableRowElement, r: Row): void {
   set(c[7]!, procs(r));
   set(c[8]!, r.isolation ?? '—');
   set(c[9]!, exit(r.lastExit));
-  const [start, stop, chk] = c[10]!.querySelectorAll('button');
+  set(c[10]!, r.host ?? '—');
+  const [start, stop, chk] = c[11]!.querySelectorAll('button');
   start!.disabled = !(r.state === 'D' || r.state === 'B');
   stop!.disabled = r.state !== 'A';
-  chk!.disabled = !(r.state === 'A' && r.checkpointable);
-  if (moveEnabled && !c[10]!.querySelector('[data-act=move]')) {
+  // A checkpoint's image directory is its host's: checkpoint it from that host's console.
+  chk!.disabled = !(r.state === 'A' && r.checkpointable) || elsewhere(r);
+  if (moveEnabled && !c[11]!.querySelector('[data-act=move]')) {
     // Shown only when the daemon has a move route (MOVE_ROUTE in src/console/server.ts).
     const move = Object.assign(document.createElement('button'), { type: 'button', textContent: 'Move' });
     move.dataset['act'] = 'move'; // dataset itself is read-only
-    c[10]!.append(' ', move);
+    c[11]!.append(' ', move);
   }
-  const mv = c[10]!.querySelector<HTMLButtonElement>('[data-act=move]');
+  const mv = c[11]!.querySelector<HTMLButtonElement>('[data-act=move]');
   if (mv) mv.disabled = !(r.state === 'A' && r.checkpointable);
 }
 
@@ -188,6 +200,36 @@ function feed(list: HTMLOListElement, e: DaemonEvent, max: number): void {
   while (list.childElementCount > max) list.lastElementChild!.remove();
 }
 
+function renderHosts(c: ClusterSnapshot): void {
+  document.body.classList.add('cluster');
+  $<HTMLElement>('#hosts-panel').hidden = false;
+  const body = $<HTMLTableSectionElement>('#hosts tbody');
+  body.replaceChildren(...c.hosts.map((h) => {
+    const tr = document.createElement('tr');
+    tr.dataset.host = h.name;
+    const name = Object.assign(document.createElement('th'), { scope: 'row', textContent: h.name + (h.name === c.host ? ' (this host)' : '') });
+    const cells = [h.address, h.state, String(h.wpars), h.state === 'lost' ? '—' : `${h.ttl} s`]
+      .map((t) => Object.assign(document.createElement('td'), { textContent: t }));
+    cells[1]!.className = `h-${h.state}`;
+    tr.append(name, ...cells);
+    return tr;
+  }));
+  const problem = $<HTMLElement>('#cluster-problem');
+  problem.hidden = c.problem === null;
+  set(problem, c.problem === null ? '' : `Not every host answered: ${c.problem}`);
+}
+
+/** A new read of the cluster: the hosts, and the other hosts' rows (added, changed, gone). */
+function applyCluster(c: ClusterSnapshot): void {
+  cluster = c;
+  renderHosts(c);
+  const now = new Set(c.remote.map((r) => r.name));
+  for (const r of c.remote) update(r.name, r);
+  for (const name of remoteNames) if (!now.has(name) && rows.get(name)?.host !== c.host) update(name, null);
+  remoteNames.clear();
+  for (const n of now) remoteNames.add(n);
+}
+
 // ---------- the WPAR page ----------
 function route(): void {
   const m = /^#\/wpar\/(.+)$/.exec(location.hash);
@@ -210,7 +252,10 @@ function showWpar(name: string, fresh: boolean): void {
   pageRow = makeRow(r);
   body.replaceChildren(pageRow);
   set($('#definition'), JSON.stringify(r.definition, null, 2));
-  if (!fresh) return;
+  const away = $<HTMLElement>('#wpar-elsewhere');
+  away.hidden = !elsewhere(r);
+  set(away, elsewhere(r) ? `On host ${r.host}: its console log, events and checkpoints are that host's (open its console).` : '');
+  if (!fresh || elsewhere(r)) return;
   $('#events').replaceChildren();
   $('#checkpoints tbody').replaceChildren();
   $('#log').textContent = '';
@@ -293,7 +338,8 @@ document.addEventListener('click', (ev) => {
     }
     case 'move': {
       // The move route's contract (src/peer/move.ts MoveRequest): the trusted peer's name.
-      const peer = prompt(`Move ${name} to which trusted peer (wpar peer ls)?`);
+      const hosts = cluster?.hosts.filter((h) => h.state === 'up' && h.name !== rows.get(name)?.host).map((h) => h.name) ?? [];
+      const peer = prompt(cluster ? `Move ${name} to which host (${hosts.join(', ') || 'no other host is up'})?` : `Move ${name} to which trusted peer (wpar peer ls)?`);
       if (peer) void act(`Move ${name}`, button, `${url}/move`, { peer }, () => `Moved ${name} to ${peer}.`);
       break;
     }
@@ -325,17 +371,24 @@ function connect(): void {
   const conn = $<HTMLElement>('#conn');
   const events = new EventSource('/api/events');
   events.addEventListener('snapshot', (m) => {
-    const s = JSON.parse((m as MessageEvent<string>).data) as { wpars: Row[]; capabilities: { move: boolean }; home: string };
+    const s = JSON.parse((m as MessageEvent<string>).data) as { wpars: Row[]; capabilities: { move: boolean }; home: string; cluster: ClusterSnapshot | null };
     moveEnabled = s.capabilities.move;
-    set($('#home'), s.home);
-    renderAll(s.wpars);
+    set($('#home'), s.cluster ? `${s.home} · host ${s.cluster.host}` : s.home);
+    cluster = s.cluster;
+    remoteNames.clear();
+    const local = new Set(s.wpars.map((w) => w.name));
+    const remote = (s.cluster?.remote ?? []).filter((w) => !local.has(w.name));
+    for (const r of remote) remoteNames.add(r.name);
+    renderAll([...s.wpars, ...remote].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)));
+    if (s.cluster) renderHosts(s.cluster);
     conn.textContent = 'live';
     conn.className = 'conn live';
   });
   events.addEventListener('event', (m) => {
     const { event, name, wpar } = JSON.parse((m as MessageEvent<string>).data) as { event: DaemonEvent; name?: string; wpar?: Row | null };
     if (name !== undefined && (event.type === 'checkpoint.done' || event.type === 'checkpoint.failed')) writing.delete(name);
-    if (name !== undefined && wpar !== undefined) update(name, wpar);
+    // A WPAR this host does not have (null) may be another host's: that row is the cluster read's.
+    if (name !== undefined && wpar !== undefined && !(wpar === null && remoteNames.has(name))) update(name, wpar);
     feed($('#feed'), event, 50);
     if (current !== null && event.name === current) wparEvent(event);
     stats.eventLatencies.push(Date.now() - event.time);
@@ -345,6 +398,7 @@ function connect(): void {
     const { name, wpar } = JSON.parse((m as MessageEvent<string>).data) as { name: string; wpar: Row };
     update(name, wpar);
   });
+  events.addEventListener('cluster', (m) => applyCluster(JSON.parse((m as MessageEvent<string>).data) as ClusterSnapshot));
   events.addEventListener('progress', (m) => {
     const p = JSON.parse((m as MessageEvent<string>).data) as { name: string; bytesDone: number; bytesTotal: number };
     stats.progress.push(p);
