@@ -168,6 +168,8 @@ export async function receiveReplica(socket: TLSSocket, from: Peer, deps: Receiv
     if (image.definition.name !== name) throw new WparError('EINVAL', `${name}: the image holds WPAR "${image.definition.name}"`);
     deps.checkSignature(image.manifest, `from ${from.name}`);
     if (image.manifest.signature?.fingerprint !== from.fingerprint) throw new WparError('EPERM', `${name}: the image is not signed by ${from.name}, which sent it`);
+    // The image records the epoch its processes ran with (C4): it must be the one announced.
+    if (image.manifest.epoch !== undefined && image.manifest.epoch !== epoch) throw new WparError('EPERM', `${name}: the image was taken at epoch ${image.manifest.epoch}, not ${epoch} as announced`);
     const final = imageDir(deps.home, name, epoch, seq);
     await rm(final, { recursive: true, force: true });
     await rename(staging, final);

@@ -50,12 +50,12 @@ before(async () => {
 after(() => { server?.close(); dirs[Symbol.dispose](); });
 
 /** An image of WPAR `name` signed by `by`, with a counter file in its root; its bytes. */
-async function image(name: string, by: Identity, tag: string): Promise<Buffer> {
+async function image(name: string, by: Identity, tag: string, epoch?: number): Promise<Buffer> {
   const root = join(dirs.path, `root-${tag}`);
   mkdirSync(root, { recursive: true });
   writeFileSync(join(root, 'count.txt'), '1\n2\n3\n');
   const dir = join(dirs.path, `img-${tag}`);
-  await writeImage(dir, { definition: { ...definition(name), checkpointable: true }, root, agents: new Map([['counter', { count: 3 }]]), signer: imageSigner(by) });
+  await writeImage(dir, { definition: { ...definition(name), checkpointable: true }, root, agents: new Map([['counter', { count: 3 }]]), signer: imageSigner(by), ...(epoch !== undefined && { epoch }) });
   return readFileSync(imagePath(dir));
 }
 
@@ -127,6 +127,14 @@ describe('receiving a replica', () => {
     assert.equal(a.code, 'EPERM');
     assert.match(String(a.message), /not signed by alpha/);
     assert.deepEqual(leftovers('foreign'), []);
+  });
+
+  it('refuses an image that records another epoch than the one announced', async () => {
+    const a = await send('epo', 1, await image('epo', owner, 'epo', 5));
+    assert.equal(a.code, 'EPERM');
+    assert.match(String(a.message), /taken at epoch 5, not 1 as announced/);
+    assert.deepEqual(leftovers('epo'), []);
+    assert.equal((await send('epo', 2, await image('epo', owner, 'epo1', 1))).type, 'cluster.replica.ack');
   });
 
   it('refuses an image from a host that is not the owner at that epoch', async () => {
