@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- kernel|daemon|start|console|commands|move|cluster]`: every measure (or one group) beside a baseline taken in
+ * `npm run bench [-- kernel|daemon|start|console|commands|move|cluster|replicate]`: every measure (or one group) beside a baseline taken in
  * the same run, as ratios. Re-runs itself with --expose-gc so heap measures are exact.
  */
 import { spawnSync } from 'node:child_process';
@@ -9,6 +9,7 @@ import { daemonBench, startBench } from './daemon.ts';
 import { kernelBench } from './kernel.ts';
 import { moveBench } from './move.ts';
 import { clusterBench } from './cluster.ts';
+import { replicationBench } from './replicate.ts';
 import { printTable } from './measure.ts';
 
 if (!(globalThis as { gc?: unknown }).gc) {
@@ -17,8 +18,8 @@ if (!(globalThis as { gc?: unknown }).gc) {
 }
 
 const only = process.argv[2];
-if (only !== undefined && !['kernel', 'daemon', 'start', 'console', 'commands', 'move', 'cluster'].includes(only)) {
-  console.error(`bench: unknown group ${JSON.stringify(only)} (kernel, daemon, start, console, commands, move, cluster)`);
+if (only !== undefined && !['kernel', 'daemon', 'start', 'console', 'commands', 'move', 'cluster', 'replicate'].includes(only)) {
+  console.error(`bench: unknown group ${JSON.stringify(only)} (kernel, daemon, start, console, commands, move, cluster, replicate)`);
   process.exit(2);
 }
 console.log(`corral bench — node ${process.version}, ${process.platform}/${process.arch}`);
@@ -28,4 +29,5 @@ if (only === undefined || only === 'console') printTable('Web console and metric
 if (only === undefined || only === 'commands') printTable('Command start-up (issue 11, item 19)', await commandsBench());
 if (only === undefined || only === 'move') printTable('Live moves between test hosts (issue 8)', await moveBench());
 if (only === undefined || only === 'cluster') printTable('Clusters on etcd (issue 9)', await clusterBench());
+if (only === undefined || only === 'cluster' || only === 'replicate') printTable('Replicated checkpoints and failover (issue 9, C5, C6)', await replicationBench());
 if (only === 'start') printTable('WPAR start latency', await startBench());

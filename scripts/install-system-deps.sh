@@ -6,7 +6,7 @@
 #   ip (iproute2)                  the host bridge and veth pairs of mkwpar -N address=...
 #   sysctl, ps (procps)            low ports in a WPAR's own network namespace; tests look inside WPARs
 #   openssl                        each home's identity (key and certificate) for the peer endpoint
-# With --tests (npm test), also what the tests drive:
+# With --cluster (npm run demo:cluster), also etcd-server. With --tests (npm test), also what the tests drive:
 #   chromium                       the web console's browser tests (driven by playwright-core)
 #   redis-server                   a real program checkpointed, restarted and moved in the tests
 #   (ip netns from iproute2 makes the tests' hosts)
@@ -37,8 +37,9 @@ command -v openssl >/dev/null 2>&1 || add openssl
 # real etcd v3 members themselves (test/support/etcd.ts), from Debian's etcd-server (3.4). It is
 # never started as a service here: a test runs each member on loopback or in a test host's
 # network namespace, with a temporary data directory, and removes it after.
+# --cluster (npm run demo:cluster) installs etcd-server alone, for the cluster demo.
 for arg in "$@"; do
-  if [ "$arg" = --tests ]; then
+  if [ "$arg" = --tests ] || [ "$arg" = --cluster ]; then
     command -v etcd >/dev/null 2>&1 || need="$need etcd-server"
   fi
 done

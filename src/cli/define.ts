@@ -5,7 +5,7 @@
  */
 import { basename } from 'node:path';
 import { WparError } from '../kernel/errno.ts';
-import { argvProblem, WPAR_NAME_PATTERN } from '../definition/rules.ts';
+import { argvProblem, checkpointEveryProblem, DEFAULT_REPLICAS, parseWhole, replicasProblem, WPAR_NAME_PATTERN } from '../definition/rules.ts';
 import type { WparDefinition } from '../runtime/definition.ts';
 import { parseLimits } from '../runtime/limits.ts';
 import { HOST_NETWORK, parseNetwork } from '../definition/network.ts';
@@ -21,6 +21,8 @@ export const DEFINE_OPTIONS = {
   env: { type: 'string', short: 'e', multiple: true },
   resources: { type: 'string', short: 'R', multiple: true },
   network: { type: 'string', short: 'N' },
+  'checkpoint-every': { type: 'string' },
+  replicas: { type: 'string' },
   failover: { type: 'boolean' },
 } as const;
 
@@ -32,6 +34,8 @@ export interface DefineValues {
   readonly env?: readonly string[] | undefined;
   readonly resources?: readonly string[] | undefined;
   readonly network?: string | undefined;
+  readonly 'checkpoint-every'?: string | undefined;
+  readonly replicas?: string | undefined;
   readonly failover?: boolean | undefined;
 }
 
@@ -79,6 +83,7 @@ export function buildDefinition(values: DefineValues, command: readonly string[]
     if (err instanceof WparError) throw new UsageError(err.message, { code: err.code, subject: name });
     throw err;
   }
+  const schedule = scheduleOf(values, name);
   return {
     name,
     argv: [...command],
@@ -89,7 +94,23 @@ export function buildDefinition(values: DefineValues, command: readonly string[]
     autostart: options.autostart === true,
     ...(values.failover === true && { failover: true }),
     ...(network.mode === 'host' ? {} : { network }),
+    ...schedule,
   };
+}
+
+/** `--checkpoint-every SEC [--replicas N]` (C5), checked by the definition module's rules. */
+function scheduleOf(values: DefineValues, name: string): { checkpointEvery?: number; replicas?: number } {
+  const every = values['checkpoint-every'];
+  const replicas = values.replicas;
+  if (every === undefined) {
+    if (replicas !== undefined) throw new UsageError('--replicas goes with --checkpoint-every', { code: 'EINVAL', subject: name });
+    return {};
+  }
+  const seconds = parseWhole(every);
+  const wrong = checkpointEveryProblem(seconds) ?? (replicas === undefined ? undefined : replicasProblem(parseWhole(replicas)))
+    ?? (values.checkpointable === true ? undefined : '--checkpoint-every needs -c (only a checkpointable WPAR can be checkpointed)');
+  if (wrong !== undefined) throw new UsageError(wrong, { code: 'EINVAL', subject: name });
+  return { checkpointEvery: seconds, replicas: replicas === undefined ? DEFAULT_REPLICAS : parseWhole(replicas) };
 }
 
 /** The usage lines of the definition flags, for the commands' help texts; `defaultName` for wparexec's `-n`. */
@@ -115,7 +136,13 @@ const OTHER_FLAGS_HELP = `  -c              Checkpointable: chkptwpar may checkp
                   namespace with loopback only), or address=A.B.C.D/LEN[,gateway=G][,bridge=NAME]
                   (its own network namespace with that address on a host bridge the daemon sets
                   up, default corral0 with the gateway, default the subnet's first address).
+  --checkpoint-every Seconds
+                  With -c: its owner checkpoints it every Seconds (1 to 86400) while it runs,
+                  without stopping it; a checkpoint its agents deny is skipped until the next.
+  --replicas Count
+                  With --checkpoint-every, in a cluster: copies each image to Count other up
+                  hosts (0 to 16, default 1).
   --failover      In a cluster: killed when this host cannot renew its lease (fenced, even if
-                  the daemon is stopped), so that it may run on elsewhere; outside a cluster it
-                  changes nothing.
+                  the daemon is stopped), so that another host restarts it from its newest
+                  replica (--checkpoint-every); outside a cluster it changes nothing.
 `;

@@ -153,6 +153,14 @@ function longForm(w: WparInfo): string {
   out += field('Started', w.startedAt === null ? '-' : dateTime(w.startedAt));
   out += field('Checkpoint phase', w.phase ?? '-');
   out += field('Last exit', w.lastExit === null ? '-' : exitLine(w.lastExit));
+  if (d.checkpointEvery !== undefined) {
+    out += '\nSCHEDULED CHECKPOINTS\n';
+    out += field('Every', `${d.checkpointEvery} s${d.failover === true ? ', failover' : ''}`);
+    out += field('Replicas wanted', String(d.replicas ?? 0));
+    const c = w.checkpoint;
+    out += field('Last checkpoint', c === undefined ? '-' : `${dateTime(c.time)} (${c.ageSec} s ago), epoch ${c.epoch}, #${c.seq}, ${formatBytes(c.size)}`);
+    out += field('Replicas on', c === undefined || c.hosts.length === 0 ? '-' : c.hosts.join(', '));
+  }
   out += '\nDENIALS\n';
   out += w.denials.length === 0 ? 'none\n' : w.denials.map((x) => denialLine(x) + '\n').join('');
   return out;

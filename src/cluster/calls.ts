@@ -5,7 +5,8 @@
  * API as a local request and answers `{type: "cluster.answer", status, contentType, body}`.
  *
  * The peer endpoint serves moves too; {@link dispatch} reads a connection's first frame and hands
- * anything that is not a cluster call, untouched, to the next handler (the move arrival).
+ * a replica (`cluster.replica`, C5) to its receiver and anything else, untouched, to the next
+ * handler (the move arrival).
  * @module
  */
 import { setTimeout as delay } from 'node:timers/promises';
@@ -117,12 +118,13 @@ export async function answerCall(app: FastifyInstance, from: Peer, call: Call): 
 
 /**
  * Reads the first frame of a trusted connection. A cluster call from a live member (`member` says
- * whether `from` is one) is answered by `serve`; anything else is pushed back unread and handed to
- * `other`. Never throws.
+ * whether `from` is one) is answered by `serve`; a replica is pushed back unread and handed to
+ * `replica`; anything else is pushed back unread and handed to `other`. Never throws.
  */
 export function dispatch(socket: TLSSocket, from: Peer, options: {
   member: (peer: Peer) => boolean;
   serve: (call: Call, from: Peer) => Promise<Answer>;
+  replica?: (socket: TLSSocket, from: Peer) => void;
   other: (socket: TLSSocket, from: Peer) => void;
 }): void {
   const chunks: Buffer[] = [];
@@ -144,7 +146,9 @@ export function dispatch(socket: TLSSocket, from: Peer, options: {
     const message = all[4] === 1 && length >= 1 && length <= MAX_FRAME;
     if (message && bytes < 4 + length) return; // the first frame is not complete yet
     handOver();
-    if (message && isCallFrame(all.subarray(5, 4 + length))) void serveOne(socket, from, options);
+    const type = message ? frameType(all.subarray(5, 4 + length)) : undefined;
+    if (type === 'cluster.call') void serveOne(socket, from, options);
+    else if (type === 'cluster.replica' && options.replica) options.replica(socket, from);
     else options.other(socket, from);
   };
   socket.on('data', onData);
@@ -152,11 +156,11 @@ export function dispatch(socket: TLSSocket, from: Peer, options: {
   socket.resume();
 }
 
-function isCallFrame(payload: Buffer): boolean {
+function frameType(payload: Buffer): unknown {
   try {
-    return (JSON.parse(payload.toString('utf8')) as { type?: unknown }).type === 'cluster.call';
+    return (JSON.parse(payload.toString('utf8')) as { type?: unknown }).type;
   } catch {
-    return false;
+    return undefined;
   }
 }
 

@@ -56,6 +56,16 @@ export interface MembershipOptions {
   readonly log: (line: string) => void;
 }
 
+/** What a host hears about the membership (failover, C6). */
+export interface MembershipListener {
+  /** A host's lease record was deleted (its lease expired, or it left) at `at`. */
+  readonly gone?: (name: string, at: number) => void;
+  /** A host's lease record was written (it joined, re-joined or changed state). */
+  readonly seen?: (name: string) => void;
+  /** This host re-joined after counting itself lost. */
+  readonly rejoined?: () => void;
+}
+
 /** A joined host. */
 export class Membership {
   readonly #o: MembershipOptions;
@@ -74,6 +84,7 @@ export class Membership {
   #live = new Map<string, HostRecord>();
   /** When a miss last made the directory reload. */
   #lookedAgain = 0;
+  readonly #listeners: MembershipListener[] = [];
   /** Told the send time of each keep-alive etcd acknowledged, and of each new lease (fencing, C4). */
   onRenewed: ((sentWallMs: number) => void) | null = null;
 
@@ -105,6 +116,17 @@ export class Membership {
   /** This host's name. */
   get name(): string {
     return this.#o.self.name;
+  }
+
+  /** Tells `listener` of hosts going and coming, and of this host's re-joins. */
+  listen(listener: MembershipListener): void {
+    this.#listeners.push(listener);
+  }
+
+  #tell(f: (l: MembershipListener) => void): void {
+    for (const l of this.#listeners) {
+      try { f(l); } catch (err) { this.#o.log(`cluster: a membership listener failed: ${(err as Error).message}`); }
+    }
   }
 
   /** When the last keep-alive that etcd acknowledged (or the grant of the lease) was sent (ms since the epoch). */
@@ -295,6 +317,7 @@ export class Membership {
     this.onRenewed?.(sent);
     this.#o.journal.record({ type: 'cluster.rejoined', time: Date.now(), host: this.name });
     this.#o.log('cluster: re-joined with a new lease');
+    this.#tell((l) => l.rejoined?.());
   }
 
   /** Reloads the directory of live members (the watch keeps it current in between); resolves the revision read. */
@@ -316,11 +339,14 @@ export class Membership {
       if (r) {
         for (const [fp, old] of this.#live) if (old.name === r.name) this.#live.delete(fp);
         this.#live.set(r.fingerprint, r);
+        this.#tell((l) => l.seen?.(r.name));
       }
     });
     w.on('delete', (kv) => {
       const name = kv.key.toString().slice(HOSTS.length);
       for (const [fp, old] of this.#live) if (old.name === name) this.#live.delete(fp);
+      const at = Date.now();
+      this.#tell((l) => l.gone?.(name, at));
     });
     w.on('error', () => { /* the watcher reconnects; #refresh corrects the directory each tick */ });
     this.#watcher = w;

@@ -8,7 +8,7 @@ import type { Etcd3 } from 'etcd3';
 import { WparError } from '../kernel/errno.ts';
 import type { WparDefinition } from '../runtime/definition.ts';
 import { etcdError } from './etcd.ts';
-import { parseWpar, WPARS, type WparRecord } from './records.ts';
+import { parseWpar, REPLICAS, WPARS, type WparRecord } from './records.ts';
 
 /** The cluster's WPAR records. */
 export class Namespace {
@@ -81,14 +81,14 @@ export class Namespace {
     return next;
   }
 
-  /** Removes the record of `name` if it still names `host` as its owner. */
+  /** Removes the record of `name` (and of its newest replica, C5) if it still names `host` as its owner. */
   async release(name: string, host: string): Promise<void> {
     const key = WPARS + name;
     try {
       const text = await this.#client.get(key).string();
       const r = text === null ? null : parseWpar(key, text);
       if (r && r.host !== host) return;
-      await this.#client.if(key, 'Value', '==', text ?? '').then(this.#client.delete().key(key)).commit();
+      await this.#client.if(key, 'Value', '==', text ?? '').then(this.#client.delete().key(key), this.#client.delete().key(REPLICAS + name)).commit();
     } catch (err) {
       throw etcdError(err, `${name}: removing it from the cluster`, this.#urls);
     }

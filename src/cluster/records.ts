@@ -8,9 +8,10 @@
  * | `/corral/hosts/NAME` | {@link HostRecord} | the host's lease: gone when the host is |
  * | `/corral/known/NAME` | {@link KnownHost} | none: remembers a host once seen, so a lost one is listed `lost` |
  * | `/corral/wpars/NAME` | {@link WparRecord} | none |
+ * | `/corral/replicas/NAME` | {@link ReplicaRecord} | none: the newest complete replica outlives its writer |
  * @module
  */
-import { checkDefinition } from '../daemon/definition-check.ts';
+import { checkDefinition, checkName as checkDefinitionName } from '../daemon/definition-check.ts';
 import { parseFingerprint, type Fingerprint } from '../peer/fingerprint.ts';
 import { checkSystemName, parseAddress } from '../peer/peers.ts';
 import type { WparDefinition } from '../runtime/definition.ts';
@@ -23,6 +24,9 @@ export const HOSTS = `${PREFIX}hosts/`;
 export const KNOWN = `${PREFIX}known/`;
 /** WPAR definitions and owners. */
 export const WPARS = `${PREFIX}wpars/`;
+
+/** The newest complete replica of each WPAR with scheduled checkpoints (C5). */
+export const REPLICAS = `${PREFIX}replicas/`;
 
 /** A live host, as it publishes itself under its lease. */
 export interface HostRecord {
@@ -112,6 +116,43 @@ export function parseWpar(key: string, text: string): WparRecord | null {
     const epoch = count(o.epoch);
     if (definition.name !== o.name || created === null || epoch === null || epoch < 1) return null;
     return { name: definition.name, host: checkSystemName(o.host), definition, created, epoch };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The newest complete replica of a WPAR (C5): written by its owner, in a transaction conditioned on
+ * its WPAR record being unchanged, only after every host in `hosts` acknowledged the image.
+ */
+export interface ReplicaRecord {
+  readonly name: string;
+  /** The ownership epoch the image was taken under. */
+  readonly epoch: number;
+  /** The owner's sequence number of the image within its epoch. */
+  readonly seq: number;
+  /** When the checkpoint completed (ms since the epoch). */
+  readonly time: number;
+  /** The image's size in bytes. */
+  readonly size: number;
+  /** The host that wrote (and signed) it. */
+  readonly owner: string;
+  /** The other hosts holding a verified copy, as `HOME/checkpoints/NAME/EPOCH-SEQ/`. */
+  readonly hosts: readonly string[];
+}
+
+/** Parses a replica record; null if it is not one. */
+export function parseReplica(key: string, text: string): ReplicaRecord | null {
+  const o = object(text);
+  if (!o || key !== REPLICAS + String(o.name) || !Array.isArray(o.hosts)) return null;
+  try {
+    const epoch = count(o.epoch);
+    const seq = count(o.seq);
+    const time = count(o.time);
+    const size = count(o.size);
+    if (typeof o.name !== 'string' || epoch === null || epoch < 1 || seq === null || time === null || size === null) return null;
+    checkDefinitionName(o.name);
+    return { name: o.name, epoch, seq, time, size, owner: checkSystemName(o.owner), hosts: o.hosts.map((h) => checkSystemName(h)) };
   } catch {
     return null;
   }

@@ -22,10 +22,15 @@ import { etcdClient, type ClusterOptions } from './etcd.ts';
 import { Membership } from './membership.ts';
 import { Namespace } from './namespace.ts';
 import type { Mover } from '../peer/move.ts';
-import type { WparRecord } from './records.ts';
+import { KNOWN, parseKnown, type KnownHost, type ReplicaRecord, type WparRecord } from './records.ts';
+import { receiveReplica, replicate, ReplicaRecords, type ReplicaImage, type Replicated } from './replicas.ts';
+import { Failover, lostReason, trustingAlso, wantsFailover } from './failover.ts';
+import { etcdError } from './etcd.ts';
 
 /** What the cluster service works with. */
 export interface ClusterDeps {
+  /** The daemon's home (replicas are kept in `HOME/checkpoints/`). */
+  readonly home: string;
   readonly manager: WparManager;
   readonly peer: PeerService;
   readonly journal: Journal;
@@ -48,15 +53,21 @@ export type ClusterWparInfo = WparInfo & { readonly host: string; readonly epoch
 export class ClusterService {
   readonly membership: Membership;
   readonly namespace: Namespace;
+  /** The newest replica of each WPAR with scheduled checkpoints (C5). */
+  readonly replicas: ReplicaRecords;
   readonly #client: Etcd3;
+  readonly #urls: readonly string[];
   readonly #deps: ClusterDeps;
   #app: FastifyInstance | null = null;
   #mover: Mover | null = null;
+  #failover: Failover | null = null;
 
-  private constructor(client: Etcd3, membership: Membership, namespace: Namespace, deps: ClusterDeps) {
+  private constructor(client: Etcd3, membership: Membership, namespace: Namespace, deps: ClusterDeps, urls: readonly string[]) {
     this.#client = client;
+    this.#urls = urls;
     this.membership = membership;
     this.namespace = namespace;
+    this.replicas = new ReplicaRecords(client, urls);
     this.#deps = deps;
   }
 
@@ -74,7 +85,7 @@ export class ClusterService {
         self: { name: id.name, address: id.listen, fingerprint: deps.peer.identity.fingerprint },
         load: () => ({ wpars: deps.manager.names().length, active: deps.manager.active().length }),
       });
-      const service = new ClusterService(client, membership, new Namespace(client, options.urls), deps);
+      const service = new ClusterService(client, membership, new Namespace(client, options.urls), deps, options.urls);
       return service;
     } catch (err) {
       client.close();
@@ -124,16 +135,98 @@ export class ClusterService {
     });
   }
 
-  /** Serves one trusted peer connection: a cluster call, or else `other` (a move). */
+  /** Serves one trusted peer connection: a cluster call, a replica, or else `other` (a move). */
   dispatch(socket: TLSSocket, from: Peer, other: (socket: TLSSocket, from: Peer) => void): void {
+    const member = (p: Peer): boolean => this.membership.byFingerprint(p.fingerprint)?.name === p.name;
     dispatch(socket, from, {
-      member: (p) => this.membership.byFingerprint(p.fingerprint)?.name === p.name,
+      member,
       serve: (call, caller) => {
         if (!this.#app) throw new WparError('EAGAIN', 'this host is still starting');
         return answerCall(this.#app, caller, call);
       },
+      replica: (s, f) => void receiveReplica(s, f, {
+        home: this.#deps.home, journal: this.#deps.journal, member,
+        record: (name) => this.namespace.get(name),
+        // Members trust each other's identities (C1): the sending member's, as well as this home's trust.
+        checkSignature: (manifest, label) => trustingAlso(this.#deps.peer, { name: f.name, fingerprint: f.fingerprint, address: f.address ?? '' }).checkSignature(manifest, label),
+      }),
       other,
     });
+  }
+
+  /**
+   * C5: copies a scheduled checkpoint of `image.name` to `count` other up hosts and records it — for
+   * a WPAR of the namespace this host owns; one outside it keeps its images here only (undefined).
+   */
+  async replicate(image: ReplicaImage & { readonly size: number }, count: number): Promise<Replicated | undefined> {
+    if (!(await this.namespace.get(image.name))) return undefined;
+    return replicate({
+      self: this.name, identity: this.#deps.peer.identity, journal: this.#deps.journal,
+      live: () => this.membership.live(), record: (n) => this.namespace.get(n), records: this.replicas,
+    }, image, count);
+  }
+
+  /**
+   * The epoch a scheduled checkpoint of `name` is taken at: its epoch in etcd (EPERM if another host
+   * owns it: no checkpoint), or 1 for a WPAR outside the namespace.
+   */
+  async checkpointEpoch(name: string): Promise<number> {
+    const r = await this.namespace.get(name);
+    if (!r) return 1;
+    if (r.host !== this.name) throw new WparError('EPERM', `${name}: ${this.name} is not its owner in the cluster (${r.host} is, epoch ${r.epoch}); not checkpointed`);
+    return r.epoch;
+  }
+
+  /**
+   * C6, once the daemon has recovered its WPARs and before any autostart: first removes this host's
+   * stale copies of failover WPARs (it may have been lost and they failed over), then starts
+   * failing over the failover WPARs of lost hosts (restarting them with `restart`), and reconciles
+   * again at each re-join.
+   */
+  async startFailover(restart: (name: string, dir: string, signer: KnownHost) => Promise<WparInfo>): Promise<void> {
+    const failover = new Failover({
+      self: this.name, home: this.#deps.home, manager: this.#deps.manager, namespace: this.namespace, records: this.replicas,
+      journal: this.#deps.journal, log: this.#deps.log, restart,
+      liveNames: async () => new Set((await this.membership.live()).map((h) => h.name)),
+      member: () => !this.membership.lost,
+      known: (n) => this.#known(n),
+      hostHas: (h, n) => this.#hostHas(h, n),
+    });
+    this.#failover = failover;
+    await this.#reconcile(failover);
+    this.membership.listen({
+      gone: (host, at) => failover.hostGone(host, at),
+      seen: (host) => failover.hostBack(host),
+      rejoined: () => { void this.#reconcile(failover).then(() => failover.scan()); },
+    });
+    failover.start();
+  }
+
+  async #reconcile(failover: Failover): Promise<void> {
+    try {
+      await failover.reconcile();
+    } catch (err) {
+      this.#deps.log(`cluster: reconciling this host's WPARs with etcd: ${(err as Error).message}`);
+    }
+  }
+
+  async #hostHas(host: string, name: string): Promise<boolean | undefined> {
+    try {
+      const a = await this.#call(host, { method: 'GET', path: `/v1/wpars?name=${encodeURIComponent(name)}` });
+      return a.status === 200 ? true : a.status === 404 ? false : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async #known(name: string): Promise<KnownHost | undefined> {
+    let text: string | null;
+    try {
+      text = await this.#client.get(KNOWN + name).string();
+    } catch (err) {
+      throw etcdError(err, `reading the known host ${name}`, this.#urls);
+    }
+    return text === null ? undefined : parseKnown(KNOWN + name, text) ?? undefined;
   }
 
   /** Adds `GET /v1/hosts` and keeps the app to run forwarded calls against. */
@@ -169,6 +262,16 @@ export class ClusterService {
       // A record whose WPAR this host no longer has (a crash mid-drain) can still be removed.
       if (this.#deps.manager.has(name)) await this.#deps.manager.remove(name, { force: force !== undefined && force !== '0' && force !== 'false' });
       await this.namespace.release(name, this.name);
+      return { status: 204, contentType: 'text/plain', body: '' };
+    }
+    if (req.method === 'DELETE' && wantsFailover(record.definition) && !this.membership.byName(record.host)
+      && !(await this.membership.live()).some((h) => h.name === record.host)) {
+      // C6: a failover WPAR lost with its host (no replica) can be removed from the cluster with -F;
+      // its host, back, then removes its copy (reconcile).
+      const force = (req.query as { force?: string }).force;
+      if (force === undefined || force === '0' || force === 'false') throw new WparError('EAGAIN', `${name}: its host ${record.host} is lost; rmwpar -F removes it from the cluster (its host removes its copy when it comes back)`);
+      await this.namespace.release(name, record.host);
+      this.#deps.journal.record({ type: 'cluster.lost.removed', time: Date.now(), name, host: record.host, epoch: record.epoch });
       return { status: 204, contentType: 'text/plain', body: '' };
     }
     if (route === '/v1/wpars/:name/checkpoint') throw new WparError('EINVAL', `${name} is on host ${record.host}: checkpoint it there (the image directory is that host's)`);
@@ -265,8 +368,9 @@ export class ClusterService {
   /** `lswpar` across the cluster: every host's WPARs, each with its `host`; unknown names → ENOENT. */
   async list(names: readonly string[] = []): Promise<ClusterWparInfo[]> {
     // The namespace and every other live member's list at once: one round trip, not two.
-    const [records, answers] = await Promise.all([
+    const [records, replicas, answers] = await Promise.all([
       this.namespace.all(),
+      this.replicas.all().catch(() => new Map<string, ReplicaRecord>()),
       Promise.all(this.membership.otherNames().map(async (host): Promise<[string, Answer | Error]> => {
         try {
           return [host, await this.#call(host, { method: 'GET', path: '/v1/wpars' })];
@@ -277,9 +381,15 @@ export class ClusterService {
     ]);
     const owners = new Map(records.map((r) => [r.name, r.host]));
     const epochs = new Map(records.map((r) => [r.name, r.epoch]));
+    const now = Date.now();
     const withEpoch = (w: WparInfo, host: string): ClusterWparInfo => {
-      const epoch = owners.get(w.name) === host ? epochs.get(w.name) : undefined;
-      return { ...w, host, ...(epoch !== undefined && { epoch }) };
+      const owned = owners.get(w.name) === host;
+      const epoch = owned ? epochs.get(w.name) : undefined;
+      const rep = owned ? replicas.get(w.name) : undefined;
+      return {
+        ...w, host, ...(epoch !== undefined && { epoch }),
+        ...(rep && { checkpoint: { epoch: rep.epoch, seq: rep.seq, time: rep.time, ageSec: Math.max(0, Math.round((now - rep.time) / 1000)), size: rep.size, hosts: rep.hosts } }),
+      };
     };
     const all: ClusterWparInfo[] = this.#deps.manager.list().map((w) => withEpoch(w, this.name));
     const answered = new Set<string>();
@@ -288,6 +398,13 @@ export class ClusterService {
       answered.add(host);
       // Its cluster WPARs, and those it has outside the namespace (defined before it joined, wparexec's).
       for (const w of a.body as WparInfo[]) if (owners.get(w.name) === host || !owners.has(w.name)) all.push(withEpoch(w, host));
+    }
+    // C6: a failover WPAR whose host is lost is listed B with the reason (until another host has it).
+    const live = new Set([this.name, ...this.membership.otherNames()]);
+    const listed = new Set(all.map((w) => w.name));
+    for (const r of records) {
+      if (live.has(r.host) || !wantsFailover(r.definition) || listed.has(r.name)) continue;
+      all.push(lostInfo(r, replicas.has(r.name) && replicas.get(r.name)!.hosts.length > 0, now));
     }
     for (const host of new Set(records.map((r) => r.host))) {
       if (host === this.name || answered.has(host)) continue;
@@ -307,6 +424,7 @@ export class ClusterService {
 
   /** Leaves the cluster (the host record goes at once) and closes the etcd client. */
   async close(): Promise<void> {
+    await this.#failover?.close();
     await this.membership.close();
     this.#client.close();
   }
@@ -372,6 +490,15 @@ export class ClusterService {
     const peer = this.membership.byName(host) ?? await this.membership.peer(host);
     return callPeer(this.#deps.peer.identity, peer, call);
   }
+}
+
+/** `lswpar`'s line for a failover WPAR lost with its host: `B`, with the reason (C6). */
+function lostInfo(r: WparRecord, replica: boolean, now: number): ClusterWparInfo {
+  return {
+    name: r.name, state: 'B', cid: null, phase: null, checkpointable: r.definition.checkpointable, denials: [], autostart: r.definition.autostart,
+    definition: r.definition, root: '', isolation: null, isolationMissing: [], unenforcedLimits: [], pid: null, startedAt: null,
+    lastExit: { code: null, signal: null, at: now, reason: lostReason(r.host, replica) }, transient: false, host: r.host, epoch: r.epoch,
+  };
 }
 
 function json(status: number, body: unknown): Answer {

@@ -38,6 +38,8 @@ export interface CheckpointRun {
   readonly onProgress?: (p: ImageProgress) => void;
   /** Aborted when the client goes away: the checkpoint is abandoned, the WPAR left running. */
   readonly signal?: AbortSignal;
+  /** TRY's wait in milliseconds, instead of the request's whole seconds (scheduled checkpoints wait less than one). */
+  readonly waitMs?: number;
 }
 
 /**
@@ -72,11 +74,12 @@ export async function checkpoint(deps: CheckpointDeps, name: string, request: Ch
   let ticket: CheckpointHandle;
   try {
     // R4.2: TRY. ETIMEDOUT lists every outstanding denial; the WPAR keeps running untouched.
-    ticket = await kernel.services.tryCheckpoint(access.cid, { timeoutMs: waitSec * 1000, ...(run.signal && { signal: run.signal }) });
+    ticket = await kernel.services.tryCheckpoint(access.cid, { timeoutMs: run.waitMs ?? waitSec * 1000, ...(run.signal && { signal: run.signal }) });
   } catch (err) {
     access.release();
     if (err instanceof CheckpointDeniedError) {
-      throw new WparError('ETIMEDOUT', `${name}: not checkpointed after ${waitSec} s (ETIMEDOUT): ${describeDenials(err.denials)}`, { cause: err });
+      const waited = run.waitMs === undefined ? `${waitSec} s` : `${run.waitMs} ms`;
+      throw new WparError('ETIMEDOUT', `${name}: not checkpointed after ${waited} (ETIMEDOUT): ${describeDenials(err.denials)}`, { cause: err });
     }
     throw prefixed(name, err);
   }

@@ -27,6 +27,8 @@ import { Mover } from '../peer/move.ts';
 import { ClusterService } from '../cluster/service.ts';
 import { parseFenceAfter, type ClusterOptions } from '../cluster/etcd.ts';
 import { Fence } from '../cluster/fence.ts';
+import { trustingAlso } from '../cluster/failover.ts';
+import { Scheduler } from '../cluster/schedule.ts';
 
 /** Options of {@link startDaemon}. */
 export interface DaemonOptions {
@@ -119,7 +121,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   let fence: Fence | null = null;
   if (options.cluster) {
     try {
-      cluster = await ClusterService.start(options.cluster, { manager, peer, journal, log });
+      cluster = await ClusterService.start(options.cluster, { home: layout.home, manager, peer, journal, log });
     } catch (err) {
       await peer.close().catch(() => {});
       await journal.close();
@@ -189,6 +191,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     get console() { return serving.console ?? null; },
     stop: () => (stopping ??= (async () => {
       journal.record({ type: 'daemon.stopping', time: Date.now() });
+      await scheduler.close();
       await Promise.allSettled(manager.active().map((n) => manager.stop(n, { reason: 'stopped with the daemon' })));
       // The home's cgroup parent goes with the daemon once its WPARs' cgroups are gone.
       if (machine.cgroup) {
@@ -210,6 +213,13 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     })()),
   };
   const deps = { kernel, manager, layout, journal, peer, isolation };
+  // C5: scheduled checkpoints (copied to other hosts in a cluster; local images only without one).
+  const scheduler = new Scheduler({
+    manager, journal, home: layout.home, log,
+    checkpoint: (name, request, waitMs) => checkpoint(deps, name, request, { waitMs }),
+    epochOf: (name) => (cluster ? cluster.checkpointEpoch(name) : Promise.resolve(1)),
+    ...(cluster && { replicate: (image, count) => cluster.replicate(image, count) }),
+  });
   const mover = new Mover(deps);
   cluster?.useMover(mover);
   // Before anything auto-starts: half-received WPARs go, committed moves never run here again.
@@ -224,6 +234,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     checkpoint: (name, request, run) => checkpoint(deps, name, request, run),
     restart: (request) => restart(deps, request),
     ...(cluster && { forward: (req) => cluster.forward(req) }),
+    listed: (w) => scheduler.describe(w),
     routes: (app) => {
       peer.routes(app);
       mover.routes(app);
@@ -243,8 +254,11 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     log(`console on ${serving.console.origin}: open ${serving.console.loginUrl}`);
   }
   journal.record({ type: 'daemon.started', time: Date.now(), socket: layout.socket });
+  // C6: copies of failover WPARs another host owns now go before anything starts; then failover runs.
+  await cluster?.startFailover((name, dir, signer) => restart({ ...deps, peer: trustingAlso(peer, signer) }, { name, dir }));
   // C4: a fenced WPAR is not started again by this host by itself (C6 may run it elsewhere).
   await manager.autostart(fence ? new Set([...movedAway, ...fence.fencedNames()]) : movedAway);
+  scheduler.start();
   return daemon;
 }
 

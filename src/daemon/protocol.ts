@@ -78,6 +78,23 @@ export interface WparInfo {
   readonly host?: string;
   /** In a cluster (C4): its ownership epoch, which rises with every change of owner (`WPAR_EPOCH`). */
   readonly epoch?: number;
+  /** With scheduled checkpoints (C5): its last checkpoint and where its replicas are. */
+  readonly checkpoint?: LastCheckpointInfo;
+}
+
+/** The last scheduled checkpoint of a WPAR (`lswpar -L`, C5). */
+export interface LastCheckpointInfo {
+  /** The epoch and sequence number it was taken at (its directory `HOME/checkpoints/NAME/EPOCH-SEQ`). */
+  readonly epoch: number;
+  readonly seq: number;
+  /** When it completed (ms since the epoch). */
+  readonly time: number;
+  /** Seconds since then, when listed. */
+  readonly ageSec: number;
+  /** The image's size in bytes. */
+  readonly size: number;
+  /** The hosts holding a verified copy (empty outside a cluster). */
+  readonly hosts: readonly string[];
 }
 
 /** `POST /v1/wpars`. */

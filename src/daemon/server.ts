@@ -35,6 +35,8 @@ export interface ServerOptions {
   readonly forward?: (req: FastifyRequest) => Promise<{ status: number; contentType: string; body: unknown } | undefined>;
   /** Adds more routes (the peer service's: identity, peers, moves). */
   readonly routes?: (app: FastifyInstance) => void;
+  /** Adds what others know about a listed WPAR (its last scheduled checkpoint, C5). */
+  readonly listed?: (w: WparInfo) => WparInfo;
 }
 
 /** Starts the control server on the home's socket. */
@@ -68,7 +70,8 @@ export async function startServer(options: ServerOptions): Promise<FastifyInstan
 
   app.get<{ Querystring: { name?: string | string[] } }>('/v1/wpars', async (req) => {
     const names = req.query.name === undefined ? [] : ([] as string[]).concat(req.query.name);
-    return manager.list(names.map(checkName));
+    const listed = manager.list(names.map(checkName));
+    return options.listed ? listed.map(options.listed) : listed;
   });
 
   app.post<{ Body: CreateRequest }>('/v1/wpars', async (req, reply) => {

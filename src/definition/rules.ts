@@ -144,7 +144,8 @@ export function definitionProblem(value: unknown, rules: DefinitionRules = {}): 
     booleanProblem(d.autostart, 'autostart') ??
     booleanProblem(d.failover, 'failover') ??
     limitsProblem(d.limits ?? {}, rules.cpus) ??
-    networkProblem(d.network);
+    networkProblem(d.network) ??
+    scheduleProblem(d);
   return problem;
 }
 
@@ -191,7 +192,39 @@ export function checkDefinition(value: unknown, rules: DefinitionRules = {}): Wp
     ...(d.failover === true && { failover: true }),
     // The host network is the default and is not stored, so definitions from before -N read the same.
     ...(network.mode !== 'host' && { network }),
+    ...(d.checkpointEvery !== undefined && { checkpointEvery: d.checkpointEvery as number, replicas: (d.replicas ?? DEFAULT_REPLICAS) as number }),
   };
+}
+
+/** The longest interval of scheduled checkpoints (`--checkpoint-every`), in seconds: one day. */
+export const MAX_CHECKPOINT_EVERY = 86_400;
+/** The most hosts one image is copied to (`--replicas`). */
+export const MAX_REPLICAS = 16;
+/** Replicas of a WPAR with `--checkpoint-every` and no `--replicas` (C5). */
+export const DEFAULT_REPLICAS = 1;
+
+/** Why `seconds` cannot be the interval of scheduled checkpoints (`--checkpoint-every`), or `undefined`. */
+export function checkpointEveryProblem(seconds: unknown): string | undefined {
+  if (typeof seconds !== 'number' || !Number.isInteger(seconds) || seconds < 1 || seconds > MAX_CHECKPOINT_EVERY) {
+    return `--checkpoint-every must be whole seconds from 1 to ${MAX_CHECKPOINT_EVERY}`;
+  }
+  return undefined;
+}
+
+/** Why `count` cannot be the number of replicas (`--replicas`), or `undefined`. */
+export function replicasProblem(count: unknown): string | undefined {
+  if (typeof count !== 'number' || !Number.isInteger(count) || count < 0 || count > MAX_REPLICAS) {
+    return `--replicas must be a whole number from 0 to ${MAX_REPLICAS}`;
+  }
+  return undefined;
+}
+
+/** The scheduled checkpoint fields together: an interval needs `checkpointable`, replicas need an interval. */
+function scheduleProblem(d: Record<string, unknown>): string | undefined {
+  if (d.checkpointEvery === undefined) return d.replicas === undefined ? undefined : '--replicas goes with --checkpoint-every (replicas are copies of its scheduled checkpoints)';
+  return checkpointEveryProblem(d.checkpointEvery)
+    ?? (d.replicas === undefined ? undefined : replicasProblem(d.replicas))
+    ?? (d.checkpointable === true ? undefined : '--checkpoint-every needs -c (only a checkpointable WPAR can be checkpointed)');
 }
 
 /** Checks a WPAR name; throws {@link WparError} `EINVAL` saying why it is not one. */

@@ -23,7 +23,7 @@ export type Signer = { readonly kind: 'self' } | { readonly kind: 'peer'; readon
  * home's or a trusted peer's, and the signature must verify over the manifest (which holds every
  * part's SHA-256). Throws EPERM naming what is wrong; the image itself was verified for integrity.
  */
-export function checkImageSignature(manifest: ImageManifest, identity: Identity, peers: PeerStore, label: string): Signer {
+export function checkImageSignature(manifest: ImageManifest, identity: Identity, peers: Pick<PeerStore, 'byFingerprint'>, label: string): Signer {
   const sig = manifest.signature;
   if (!sig) throw new WparError('EPERM', `image ${label}: unsigned (format version ${manifest.version}); restart it with --insecure only if you trust where it came from`);
   let cert: X509Certificate;

@@ -37,6 +37,10 @@ export interface WparDefinition {
   readonly failover?: boolean;
   /** Its network (`mkwpar -N`, S5); absent is the host's network. */
   readonly network?: NetworkSpec;
+  /** Checkpointed every this many seconds by its owner (`mkwpar --checkpoint-every`, C5); absent: never. */
+  readonly checkpointEvery?: number;
+  /** With `checkpointEvery`, in a cluster: how many other hosts get each image (`--replicas`, default 1). */
+  readonly replicas?: number;
 }
 
 /** The kernel's WPAR name rule (K14), shared by every layer that accepts a name. */

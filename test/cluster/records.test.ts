@@ -2,7 +2,7 @@
 // cluster flags are refused in one line naming the flag.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { HOSTS, parseHost, parseKnown, parseWpar, WPARS, KNOWN } from '../../src/cluster/records.ts';
+import { HOSTS, parseHost, parseKnown, parseReplica, parseWpar, REPLICAS, WPARS, KNOWN } from '../../src/cluster/records.ts';
 import { parseClusterFlags } from '../../src/cluster/etcd.ts';
 import { checkCall } from '../../src/cluster/calls.ts';
 
@@ -11,6 +11,15 @@ const host = { name: 'alpha', address: '10.0.0.1:7070', fingerprint: FP, state: 
 const definition = { name: 'web', argv: ['sleep', '1'], env: {}, limits: {}, checkpointable: false, autostart: false };
 
 describe('records read back from etcd', () => {
+  it('a replica record (C5) parses only whole: its key, epoch >= 1, counts, host names', () => {
+    const r = { name: 'web', epoch: 2, seq: 7, time: 5, size: 9216, owner: 'alpha', hosts: ['beta', 'gamma'] };
+    assert.deepEqual(parseReplica(REPLICAS + 'web', JSON.stringify(r)), r);
+    assert.equal(parseReplica(REPLICAS + 'other', JSON.stringify(r)), null);
+    for (const bad of [{ epoch: 0 }, { seq: -1 }, { size: 1.5 }, { owner: '../x' }, { hosts: ['ok', 'no/pe'] }, { hosts: 'beta' }, { time: null }]) {
+      assert.equal(parseReplica(REPLICAS + 'web', JSON.stringify({ ...r, ...bad })), null, JSON.stringify(bad));
+    }
+  });
+
   it('a good host record parses; its key must name it', () => {
     assert.deepEqual(parseHost(HOSTS + 'alpha', JSON.stringify(host)), host);
     assert.equal(parseHost(HOSTS + 'beta', JSON.stringify(host)), null);

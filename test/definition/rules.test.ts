@@ -79,3 +79,31 @@ test('the commands and the daemon resolve the same home and control socket', asy
     assert.equal(new daemon.HomeLayout(home).socket, cli.socketPath(home));
   }
 });
+
+// C5: the scheduled checkpoint fields, checked alike by mkwpar's flags and the daemon.
+test('--checkpoint-every and --replicas: mkwpar and the daemon agree, with replicas 1 by default', () => {
+  const build = (flags: Record<string, string | boolean>): WparDefinition => buildDefinition({ name: 'w', ...flags }, ['sleep', '60'], { usageName: 'mkwpar' });
+  const d = build({ checkpointable: true, 'checkpoint-every': '5' });
+  assert.equal(d.checkpointEvery, 5);
+  assert.equal(d.replicas, 1);
+  assert.deepEqual(checkDefinition(d), d);
+  assert.equal(build({ checkpointable: true, 'checkpoint-every': '2', replicas: '0' }).replicas, 0);
+  assert.equal(checkDefinition({ name: 'w', argv: ['x'], checkpointable: true, checkpointEvery: 3 }).replicas, 1);
+  assert.equal(checkDefinition({ name: 'w', argv: ['x'] }).checkpointEvery, undefined);
+  for (const [flags, why] of [
+    [{ 'checkpoint-every': '5' }, /needs -c/],
+    [{ checkpointable: true, 'checkpoint-every': '0' }, /whole seconds from 1 to 86400/],
+    [{ checkpointable: true, 'checkpoint-every': '1.5' }, /whole seconds/],
+    [{ checkpointable: true, 'checkpoint-every': '86401' }, /whole seconds/],
+    [{ checkpointable: true, 'checkpoint-every': '5', replicas: '17' }, /from 0 to 16/],
+    [{ checkpointable: true, replicas: '2' }, /goes with --checkpoint-every/],
+  ] as const) {
+    assert.throws(() => build(flags), why);
+  }
+  for (const bad of [
+    { checkpointable: true, checkpointEvery: 0 }, { checkpointable: false, checkpointEvery: 5 }, { checkpointable: true, checkpointEvery: '5' },
+    { checkpointable: true, checkpointEvery: 5, replicas: -1 }, { checkpointable: true, replicas: 1 },
+  ]) {
+    assert.throws(() => checkDefinition({ name: 'w', argv: ['x'], ...bad }), /EINVAL|checkpoint-every|replicas/);
+  }
+});

@@ -4,6 +4,7 @@
  * namespace holds a bridge; each host is a namespace with one end of a veth pair (the other in the
  * bridge) and an address in 10.215.0.0/24; etcd runs in a namespace of its own (10.215.0.100+).
  * Every name starts with `ccl` plus a per-run tag; `destroy()` removes everything, also after a failure.
+ * Tests that may run beside those (another worktree's) pass their own `prefix` and `subnet`.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -23,11 +24,21 @@ export interface HostLine { name: string; address: string; state: string; wpars:
 /** A bridge, its hosts and an etcd, all in namespaces. */
 export class ClusterNet {
   readonly tag = Math.random().toString(36).slice(2, 7);
-  readonly bridge = `ccl${this.tag}br`;
+  /** The first letters of every namespace and link name (3 letters: names stay within 15 characters). */
+  readonly prefix: string;
+  /** The first three octets of the hosts' /24. */
+  readonly subnet: string;
+  readonly bridge: string;
   readonly namespaces: string[] = [];
   readonly hosts: ClusterHost[] = [];
   etcd: Etcd | null = null;
   #next = 1;
+
+  constructor(options: { prefix?: string; subnet?: string } = {}) {
+    this.prefix = options.prefix ?? 'ccl';
+    this.subnet = options.subnet ?? '10.215.0';
+    this.bridge = `${this.prefix}${this.tag}br`;
+  }
 
   /** Makes the bridge namespace (call {@link destroy} in `after`, even if this throws). */
   create(): this {
@@ -38,15 +49,15 @@ export class ClusterNet {
     return this;
   }
 
-  /** A namespace wired into the bridge with address 10.215.0.N; returns its name and address. */
+  /** A namespace wired into the bridge with address SUBNET.N; returns its name and address. */
   wire(label: string, n = this.#next++): { ns: string; address: string; cable: string } {
-    const ns = `ccl${this.tag}${label}`;
-    const inner = `ccl${this.tag}${n}`;
-    const cable = `ccl${this.tag}${n}b`;
+    const ns = `${this.prefix}${this.tag}${label}`;
+    const inner = `${this.prefix}${this.tag}${n}`;
+    const cable = `${this.prefix}${this.tag}${n}b`;
     this.namespaces.push(ns);
     ip('netns', 'add', ns);
     ip('link', 'add', inner, 'netns', ns, 'type', 'veth', 'peer', 'name', cable, 'netns', this.bridge);
-    const address = `10.215.0.${n}`;
+    const address = `${this.subnet}.${n}`;
     ip('-n', ns, 'addr', 'add', `${address}/24`, 'dev', inner);
     ip('-n', ns, 'link', 'set', inner, 'up');
     ip('-n', ns, 'link', 'set', 'lo', 'up');
@@ -55,7 +66,7 @@ export class ClusterNet {
     return { ns, address, cable };
   }
 
-  /** Starts an etcd of `members` members, each in its own namespace (10.215.0.100, .101, ...). */
+  /** Starts an etcd of `members` members, each in its own namespace (SUBNET.100, .101, ...). */
   async startEtcd(members = 1): Promise<Etcd> {
     const places = Array.from({ length: members }, (_, i) => {
       const w = this.wire(`e${i}`, 100 + i);
@@ -166,6 +177,16 @@ export class ClusterHost {
   /** Cuts (or restores) this host's link to the bridge. */
   link(up: boolean): void {
     ip('-n', this.net.bridge, 'link', 'set', this.cable, up ? 'up' : 'down');
+  }
+
+  /** Kills the daemon with SIGKILL (a crash: nothing of it runs its stop); resolves once it is gone. */
+  async kill(): Promise<void> {
+    const d = this.#daemon;
+    if (d && d.exitCode === null && d.signalCode === null) {
+      d.kill('SIGKILL');
+      await this.#exited;
+    }
+    this.#daemon = null;
   }
 
   /** Sends `signal` to the daemon (SIGSTOP, SIGCONT, SIGKILL...); `nsenter` execs it, so it is the daemon itself. */
