@@ -9,7 +9,7 @@ import type { Kernel } from '../api/kernel.ts';
 import type { CheckpointHandle } from '../api/handles.ts';
 import { CheckpointDeniedError, describeDenials } from '../api/errors.ts';
 import { WparError } from '../kernel/errno.ts';
-import { imagePath, readImage, restoreImage, writeImage, type ImageProgress } from '../image/index.ts';
+import { imagePath, readImage, restoreImage, writeImage, type ImageProgress, type PrecopyStats } from '../image/index.ts';
 import { checkDefinition, checkName } from './definition-check.ts';
 import type { HomeLayout } from './home.ts';
 import type { Journal } from './journal.ts';
@@ -39,9 +39,11 @@ export interface CheckpointRun {
 }
 
 /**
- * `chkptwpar`: TRY (waiting up to `waitSec` for denials), agents save, processes freeze, the image is
- * written atomically, CLEAR, then thaw (or stop with `kill`). A failure after TRY still clears and
- * thaws and leaves the WPAR running; nothing that `restartwpar` accepts is left behind.
+ * `chkptwpar`: TRY (waiting up to `waitSec` for denials); the root copied while the WPAR runs (M5:
+ * pre-copy rounds); agents save, processes freeze; the last delta (what changed since the last
+ * round) and the image sealed atomically; CLEAR, then thaw (or stop with `kill`). A failure after
+ * TRY still clears and thaws and leaves the WPAR running; nothing that `restartwpar` accepts is left
+ * behind. The result and the `checkpoint.done` event report the frozen time (`frozenMs`).
  */
 export async function checkpoint(deps: CheckpointDeps, name: string, request: CheckpointRequest, run: CheckpointRun = {}): Promise<CheckpointResult> {
   const { kernel, manager } = deps;
@@ -73,18 +75,28 @@ export async function checkpoint(deps: CheckpointDeps, name: string, request: Ch
   let frozenAt = 0;
   let frozenMs = 0;
   let bytes: number;
-  let agentNames: string[];
+  let agentNames: string[] = [];
+  let agentsSaved = false;
+  let rounds: PrecopyStats['rounds'] = [];
   let completed = false;
   try {
-    // R4.3: agents save first (they run), then every process freezes.
-    const states = access.agents ? await access.agents.save() : {};
-    agentNames = Object.keys(states);
-    await access.freeze();
-    frozenAt = performance.now();
+    // M5: the writer copies the root while the WPAR runs, then calls this for the freeze.
+    // R4.3: agents save first (they run), then every process freezes; the last delta follows.
+    const freeze = async (): Promise<Map<string, unknown>> => {
+      agentsSaved = access.agents !== null;
+      const states = access.agents ? await access.agents.save() : {};
+      agentNames = Object.keys(states);
+      await access.freeze();
+      frozenAt = performance.now();
+      return new Map(Object.entries(states));
+    };
     // R4.4: the image, atomically (temporary name, fsync, rename).
     await writeImage(dir, {
-      definition: access.definition, root: access.root, agents: new Map(Object.entries(states)), ids: deps.manager.ids, signer: deps.peer.signer,
-    }, { ...(run.onProgress && { onProgress: run.onProgress }), ...(run.signal && { signal: run.signal }) });
+      definition: access.definition, root: access.root, agents: freeze, ids: deps.manager.ids, signer: deps.peer.signer,
+    }, {
+      onRounds: (stats) => { rounds = stats.rounds; },
+      ...(run.onProgress && { onProgress: run.onProgress }), ...(run.signal && { signal: run.signal }),
+    });
     bytes = (await stat(imagePath(dir))).size;
     completed = true;
   } catch (err) {
@@ -99,13 +111,15 @@ export async function checkpoint(deps: CheckpointDeps, name: string, request: Ch
     if (!killFrozen) await access.thaw().catch((err: Error) => event(deps, 'checkpoint.thaw-failed', name, { reason: err.message }));
     if (frozenAt) frozenMs = performance.now() - frozenAt;
     access.release();
-    if (!killFrozen) await access.agents?.saved({ completed });
+    if (!killFrozen && agentsSaved) await access.agents?.saved({ completed });
   }
   const killed = request.kill === true;
   if (killed) await manager.stop(name, { force: true, reason: 'stopped after checkpoint (chkptwpar -k)' });
   const totalMs = performance.now() - t0;
-  event(deps, 'checkpoint.done', name, { dir, bytes, frozenMs, totalMs, agents: agentNames, killed });
-  return { name, dir, bytes, frozenMs, totalMs, agents: agentNames, killed };
+  // Rounds: the root copied while running, the deltas while running, and the last one, frozen.
+  const roundsOut = rounds.map((r) => ({ entries: r.entries, removed: r.removed, bytes: r.bytes, ms: Math.round(r.ms) }));
+  event(deps, 'checkpoint.done', name, { dir, bytes, frozenMs, totalMs, agents: agentNames, killed, rounds: roundsOut });
+  return { name, dir, bytes, frozenMs, totalMs, agents: agentNames, killed, rounds: roundsOut };
 }
 
 /**

@@ -11,8 +11,11 @@ import type { RootEntry, RootSink } from './reader.ts';
 import { startWorker } from './threads.ts';
 import type { IdRange } from '../runtime/idmap.ts';
 
-/** One operation: an entry begins, a data slice `[buffer id, offset, length]`, or the entry ends. */
-export type ExtractOp = readonly [RootEntry] | readonly [number, number, number] | readonly [];
+/**
+ * One operation: an entry begins, a data slice `[buffer id, offset, length]`, the entry ends, or a
+ * path is removed (a delta's).
+ */
+export type ExtractOp = readonly [RootEntry] | readonly [number, number, number] | readonly [] | readonly ['remove', string];
 
 /** Batches posted and not yet done before the reader waits: bounds the memory held. */
 const MAX_IN_FLIGHT = 3;
@@ -105,6 +108,10 @@ export class ThreadedExtractor implements RootSink {
 
   entryEnd(): void {
     this.#ops.push([]);
+  }
+
+  remove(rel: string): void {
+    this.#ops.push(['remove', rel]);
   }
 
   /** Post the operations gathered from the last chunk; `done` runs once the thread no longer needs it. */

@@ -68,6 +68,7 @@ port.on('message', (m: Message) => {
       for (const op of m.ops ?? []) {
         if (op.length === 1) job.extractor.entry(op[0]);
         else if (op.length === 3) job.extractor.data(job.buffers.get(op[0])!.subarray(op[1], op[1] + op[2]));
+        else if (op.length === 2) job.extractor.remove(op[1]);
         else job.extractor.entryEnd();
       }
     } catch (err) {

@@ -11,12 +11,19 @@ import { ChunkBuilder, ChunkPool, CHUNK_BYTES, type PartPlace } from './chunks.t
 import { ChunkHasher, warmHasher } from './hasher.ts';
 import { damaged, imageError, sysCode } from './errors.ts';
 import { BLOCK, ENTRY, FORMAT_NAME, FORMAT_VERSION, formatEntryBytes, LIMITS, padding } from './format.ts';
-import { definitionProblem, signedBytes, sourceSystem, type ImageManifest, type ImageSigner } from './manifest.ts';
+import { definitionProblem, signedBytes, sourceSystem, type DeltaPartDigest, type ImageManifest, type ImageSigner } from './manifest.ts';
+import { anotherRound } from './precopy.ts';
 import { encodeHeaders, planHeaders, writeHeaders, type HeaderPlan, type TarEntry } from './tar.ts';
 import type { SourceEntry } from './walk.ts';
 import { insideId, type IdRange } from '../runtime/idmap.ts';
 import { walkOnThread, warmWalker } from './walk-thread.ts';
 import { trailerHeader, trailerData } from './trailer.ts';
+
+/**
+ * Stops the WPAR for the last delta (`chkptwpar`: agents save, then every process freezes) and
+ * returns each agent's saved state by name.
+ */
+export type FreezeHook = () => Promise<ReadonlyMap<string, unknown>>;
 
 /** What an image is made of. */
 export interface ImageContents {
@@ -24,8 +31,13 @@ export interface ImageContents {
   readonly definition: WparDefinition;
   /** The root directory to store (symlinks in it are stored as links, never followed). */
   readonly root: string;
-  /** Each agent's saved state by agent name; values must survive `v8.serialize`. */
-  readonly agents: ReadonlyMap<string, unknown>;
+  /**
+   * Each agent's saved state by agent name (values must survive `v8.serialize`): then the root
+   * must not change while the image is written. Or a {@link FreezeHook}: then the root is copied
+   * while it may change (pre-copy rounds), the hook is called, and the last delta is written once it
+   * has returned — what changed since the last round, so that the image holds the root at the freeze.
+   */
+  readonly agents: ReadonlyMap<string, unknown> | FreezeHook;
   /**
    * The host ids the WPAR's ids map to (a sealed WPAR), so ownership is recorded as the WPAR sees it
    * (S6); `null` or absent records host ids as they are.
@@ -35,10 +47,20 @@ export interface ImageContents {
   readonly signer?: ImageSigner;
 }
 
-/** Progress of writing or reading an image, in bytes of the image stream. */
+/**
+ * Progress of writing or reading an image, in bytes of the image stream. While a pre-copied image
+ * is written, `bytesTotal` is the size planned so far (the root's exact size once walked, plus each
+ * delta as it is planned); the last call has the exact size.
+ */
 export interface ImageProgress {
   readonly bytesDone: number;
   readonly bytesTotal: number;
+}
+
+/** What the writer of a pre-copied image did, for the daemon's events and the benches. */
+export interface PrecopyStats {
+  /** Copy rounds: the root, then each delta (the last one frozen), with their image bytes. */
+  readonly rounds: ReadonlyArray<{ readonly entries: number; readonly removed: number; readonly bytes: number; readonly ms: number }>;
 }
 
 /** Options for producing an image stream. */
@@ -53,6 +75,13 @@ export interface PackOptions {
   readonly chunkBytes?: number;
   /** The creation time to record (default: now). */
   readonly created?: Date;
+  /** Called once the image is complete with the rounds it took. */
+  readonly onRounds?: (stats: PrecopyStats) => void;
+  /**
+   * Called (and awaited) after the rounds that run unfrozen and before the freeze: the writer to a
+   * file flushes it there, so that the frozen part has little left to sync.
+   */
+  readonly beforeFreeze?: () => Promise<void>;
 }
 
 const O_READ = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0);
@@ -84,27 +113,60 @@ function serializeAgents(agents: ReadonlyMap<string, unknown>, label: string): B
   return bytes;
 }
 
+/** Append `n` zero bytes, across chunks as needed. */
+function zeroFill(out: ChunkBuilder, n: number): void {
+  while (n > 0) {
+    if (out.room === 0) out.flush();
+    const k = Math.min(out.room, n);
+    out.zeros(k);
+    n -= k;
+  }
+}
+
 /**
  * Read the file `e` into the stream, straight into the chunks. The last read asks for one byte more
- * than the walk saw, which tells a file that grew without an fstat per file.
+ * than the walk saw, which tells a file that grew without an fstat per file. Returns whether the
+ * bytes stored are the file as the walk saw it: with `live` (a root that may be changing) a file
+ * that grew, shrank, vanished or cannot be read is stored cut or padded with zeros to the size in
+ * its header and reported unstable, to be stored again in a later delta; without, that is an error.
  */
-function putFile(out: ChunkBuilder, e: SourceEntry, label: string): void {
+function putFile(out: ChunkBuilder, e: SourceEntry, label: string, live: boolean): boolean {
   let fd: number;
   try {
     fd = openSync(e.abs, O_READ);
   } catch (err) {
+    if (live) {
+      zeroFill(out, e.size + padding(e.size));
+      return false;
+    }
     const code = sysCode(err) === 'EACCES' || sysCode(err) === 'EPERM' ? 'EPERM' : 'EINVAL';
     throw imageError(code, label, 'root', `cannot read ${e.abs}: ${(err as Error).message}`, { cause: err });
   }
   const changed = (how: string) => damaged(label, 'root', `${e.abs} ${how} while being checkpointed (is the WPAR frozen?)`);
+  let stable = true;
   try {
     let left = e.size;
     while (left > 0) {
       if (out.room === 0) out.flush();
       const ask = out.room > left ? left + 1 : out.room;
-      const n = readSync(fd, out.buf, out.pos, ask, null);
-      if (n === 0) throw changed('shrank');
-      if (n > left) throw changed('grew');
+      let n: number;
+      try {
+        n = readSync(fd, out.buf, out.pos, ask, null);
+      } catch (err) {
+        if (!live) throw err;
+        n = 0;
+      }
+      if (n === 0) {
+        if (!live) throw changed('shrank');
+        stable = false;
+        zeroFill(out, left);
+        break;
+      }
+      if (n > left) {
+        if (!live) throw changed('grew');
+        stable = false;
+        n = left; // the byte beyond is overwritten by what follows
+      }
       out.pos += n;
       left -= n;
     }
@@ -115,6 +177,7 @@ function putFile(out: ChunkBuilder, e: SourceEntry, label: string): void {
     closeSync(fd);
   }
   out.zeros(padding(e.size));
+  return stable;
 }
 
 /** Add one small in-memory entry (format, definition, agents, manifest). */
@@ -130,9 +193,23 @@ function smallSize(path: string, size: number, mtime: number): number {
   return planHeaders(fixedEntry(path, size, mtime)).bytes + size + padding(size);
 }
 
-const PLACEHOLDER = '0'.repeat(64);
-/** Part numbers the hasher knows the parts by. */
-const PART = { format: 0, definition: 1, agents: 2, root: 3, manifest: 4 } as const;
+/** Part numbers the hasher knows the parts by; delta `k` (from 0) is `PART.delta + k`. */
+const PART = { format: 0, definition: 1, agents: 2, root: 3, manifest: 4, delta: 5 } as const;
+
+/** What the writer stored for a root path: a later round stores it again when this no longer holds. */
+interface Stored {
+  readonly type: SourceEntry['type'];
+  /** Its signature when stored, or {@link UNSTABLE} when it changed while being read. */
+  readonly sig: string;
+  /** It was racy when stored: the frozen delta stores it again whatever its signature. */
+  readonly racy: boolean;
+}
+const UNSTABLE = 'unstable';
+
+function parentOf(rel: string): string {
+  const i = rel.lastIndexOf('/');
+  return i < 0 ? '' : rel.slice(0, i);
+}
 
 /**
  * The image of `contents` as a stream of chunks; the generator's return value is the manifest.
@@ -170,55 +247,70 @@ export async function* packChunks(
   const formatBytes = formatEntryBytes();
   const definitionBytes = Buffer.from(`${JSON.stringify(contents.definition, null, 2)}\n`);
   if (definitionBytes.length > LIMITS.definition) throw damaged(label, 'definition', 'larger than an image may hold');
-  const agentsBytes = serializeAgents(contents.agents, label);
+  const freeze = typeof contents.agents === 'function' ? contents.agents : null;
+  // A fixed map is checked before anything is written; a freeze hook's, once it has returned.
+  let agentsBytes = freeze === null ? serializeAgents(contents.agents as ReadonlyMap<string, unknown>, label) : null;
+  let agentNames = freeze === null ? [...(contents.agents as ReadonlyMap<string, unknown>).keys()] : [];
+  const ids = contents.ids ?? null;
+  const live = freeze !== null;
+  /** What each root path was stored as (only when there are deltas to compute). */
+  const stored = new Map<string, Stored>();
 
   // The root is walked on another thread while files are read here. As batches of entries arrive,
-  // their header layout and sizes are counted, so that the image's exact size is known (for
+  // their header layout and sizes are counted, so that the root's exact size is known (for
   // progress) as soon as the walk is done, long before the writing is.
   const plans: HeaderPlan[] = [];
   const counts = { entries: 0, files: 0, directories: 0, symlinks: 0, dataBytes: 0 };
   let rootBytes = 0;
   const walk = walkOnThread(contents.root, label, (batch) => {
     for (const e of batch) {
-      const plan = planHeaders(rootEntry(e, contents.ids ?? null));
+      const plan = planHeaders(rootEntry(e, ids));
       plans.push(plan);
       rootBytes += plan.bytes + e.size + padding(e.size);
-      counts.entries++;
-      if (e.type === 'file') counts.files++;
-      else if (e.type === 'dir') counts.directories++;
-      else counts.symlinks++;
-      counts.dataBytes += e.size;
+      count(counts, e);
     }
-  });
+  }, live);
   const manifestText = (m: ImageManifest) => Buffer.from(`${JSON.stringify(m, null, 2)}\n`);
-  let layout: { planned: ImageManifest; bytesTotal: number } | null = null;
-  /** The manifest as it will be, digests aside, and the image's size: once the walk is complete. */
-  const planLayout = () => {
-    if (layout !== null || !walk.complete()) return layout;
+  const deltas: DeltaPartDigest[] = [];
+  /** Whether every delta is planned: at once without a freeze hook, else once the frozen one is. */
+  let deltasPlanned = freeze === null;
+  /**
+   * The manifest as it will be, digests aside (placeholders of the same length, so the image's
+   * size is exact), once everything is planned: the root walked, the deltas and the agents known.
+   */
+  const planManifest = (): ImageManifest | null => {
+    if (!walk.complete() || agentsBytes === null || !deltasPlanned) return null;
     let offset = 0;
     const range = (bytes: number) => {
       const r = { offset, bytes, sha256: PLACEHOLDER };
       offset += bytes;
       return r;
     };
-    const planned: ImageManifest = {
+    return {
       format: FORMAT_NAME,
       version: FORMAT_VERSION,
       created: created.toISOString(),
       wpar: contents.definition.name,
       source: sourceSystem(),
-      agents: [...contents.agents.keys()].sort(),
+      agents: [...agentNames].sort(),
       parts: {
         format: range(smallSize(ENTRY.format, formatBytes.length, mtime)),
+        root: { ...range(rootBytes), ...counts },
+        deltas: deltas.map((d) => ({ ...d, ...range(d.bytes) })),
         definition: range(smallSize(ENTRY.definition, definitionBytes.length, mtime)),
         agents: range(smallSize(ENTRY.agents, agentsBytes.length, mtime)),
-        root: { ...range(rootBytes), ...counts },
       },
       // A placeholder of the signature's exact length: the image's size is known before it is signed.
       ...(contents.signer && { signature: { fingerprint: contents.signer.fingerprint, certificate: contents.signer.certificate, value: contents.signer.sign(Buffer.alloc(0)) } }),
     };
-    layout = { planned, bytesTotal: offset + smallSize(ENTRY.manifest, manifestText(planned).length, mtime) + 4 * BLOCK };
-    return layout;
+  };
+  /** The image's size: exact once everything is planned; before that, the parts planned so far. */
+  const plannedTotal = (): number | null => {
+    if (!walk.complete()) return null;
+    const planned = planManifest();
+    const parts = smallSize(ENTRY.format, formatBytes.length, mtime) + rootBytes + deltas.reduce((n, d) => n + d.bytes, 0) +
+      smallSize(ENTRY.definition, definitionBytes.length, mtime) + (agentsBytes === null ? 0 : smallSize(ENTRY.agents, agentsBytes.length, mtime));
+    return parts + (planned === null ? 0 : smallSize(ENTRY.manifest, manifestText(planned).length, mtime)) + 4 * BLOCK;
   };
 
   const out = new ChunkBuilder(pool);
@@ -231,8 +323,8 @@ export async function* packChunks(
       hasher.submit(chunk, () => pool.release(chunk.bytes), fd);
       emitted += chunk.bytes.length;
       yield chunk.bytes;
-      const known = planLayout();
-      if (known !== null) onProgress?.({ bytesDone: emitted, bytesTotal: known.bytesTotal });
+      const known = plannedTotal();
+      if (known !== null) onProgress?.({ bytesDone: emitted, bytesTotal: Math.max(known, emitted) });
       if (signal?.aborted) aborted();
     }
     await hasher.settle(); // keep the hasher's backlog (and memory) bounded
@@ -241,61 +333,138 @@ export async function* packChunks(
     await hasher.settle(0); // every chunk hashed, and written when writing
   };
 
+  /** Header and data of root entry `e`; returns whether the data stored is the file as walked. */
+  const putRoot = (e: SourceEntry, plan: HeaderPlan, liveRead: boolean): boolean => {
+    out.ensure(plan.bytes);
+    out.buf.fill(0, out.pos, out.pos + plan.bytes);
+    writeHeaders(out.buf, out.pos, rootEntry(e, ids), plan);
+    out.pos += plan.bytes;
+    return e.type === 'file' ? putFile(out, e, label, liveRead) : true;
+  };
+  const remember = (e: SourceEntry, stable: boolean) => {
+    if (live) stored.set(e.rel, { type: e.type, sig: stable ? e.sig : UNSTABLE, racy: e.racy });
+  };
+
+  const rounds: Array<{ entries: number; removed: number; bytes: number; ms: number }> = [];
+  const places: PartPlace[] = [];
+  const part = (n: number) => {
+    const ended = out.beginPart(n);
+    if (ended !== null) places.push(ended);
+  };
+
+  /**
+   * One delta: walk the whole root, list what was stored and is gone (topmost only) or changed type,
+   * then store every entry that is new or changed since it was stored (`final`: also the racy ones).
+   * `final` reads strictly: the WPAR is frozen, so a file that changes while read is an error.
+   */
+  async function* delta(k: number, final: boolean): AsyncGenerator<Buffer, void, void> {
+    const t0 = performance.now();
+    const seen = new Set<string>();
+    const changed: SourceEntry[] = [];
+    const retyped: string[] = [];
+    const w = walkOnThread(contents.root, label, () => undefined, !final);
+    for await (const batch of w.batches) {
+      if (signal?.aborted) aborted();
+      for (const e of batch) {
+        seen.add(e.rel);
+        const before = stored.get(e.rel);
+        if (before !== undefined && before.type !== e.type) retyped.push(e.rel);
+        if (before === undefined || before.type !== e.type || before.sig !== e.sig || (final && before.racy)) changed.push(e);
+      }
+    }
+    // Removed: what is gone, and what changed type (it is removed, then stored anew); only the
+    // topmost of each removed subtree is listed (its parent is not removed itself).
+    const gone = new Set(retyped);
+    for (const rel of stored.keys()) if (!seen.has(rel)) gone.add(rel);
+    const removed = [...gone].filter((rel) => !gone.has(parentOf(rel))).sort();
+    for (const rel of gone) stored.delete(rel);
+    const removedBytes = Buffer.from(`${JSON.stringify({ removed })}\n`);
+    if (removedBytes.length > LIMITS.delta) throw damaged(label, 'root', `${removed.length} paths removed while checkpointed, more than an image may list`);
+    const dcounts = { entries: 0, files: 0, directories: 0, symlinks: 0, dataBytes: 0 };
+    const planned = changed.map((e) => planHeaders(rootEntry(e, ids)));
+    let bytes = smallSize(ENTRY.delta, removedBytes.length, mtime);
+    changed.forEach((e, i) => {
+      bytes += planned[i]!.bytes + e.size + padding(e.size);
+      count(dcounts, e);
+    });
+    part(PART.delta + k);
+    deltas.push({ offset: out.offset, bytes, sha256: PLACEHOLDER, ...dcounts, removed: removed.length });
+    putSmall(out, ENTRY.delta, removedBytes, mtime);
+    for (const [i, e] of changed.entries()) {
+      remember(e, putRoot(e, planned[i]!, !final));
+      if (out.ready.length > 0) yield* drain();
+    }
+    const place = out.endPart()!;
+    places.push(place);
+    if (place.bytes !== bytes) throw damaged(label, 'root', 'the layout of a delta changed while writing (internal error)');
+    rounds.push({ entries: changed.length, removed: removed.length, bytes, ms: performance.now() - t0 });
+  }
+
   let completed = false;
   try {
-    const places: PartPlace[] = [];
-    const part = (n: number) => {
-      const ended = out.beginPart(n);
-      if (ended !== null) places.push(ended);
-    };
     part(PART.format);
     putSmall(out, ENTRY.format, formatBytes, mtime);
-    part(PART.definition);
-    putSmall(out, ENTRY.definition, definitionBytes, mtime);
-    part(PART.agents);
-    putSmall(out, ENTRY.agents, agentsBytes, mtime);
+    // Round 1: the whole root (while the WPAR runs, when there is a freeze hook).
+    const t0 = performance.now();
     part(PART.root);
     let i = 0;
     for await (const batch of walk.batches) {
       if (signal?.aborted) aborted();
       for (const e of batch) {
-        const plan = plans[i++]!;
-        out.ensure(plan.bytes);
-        out.buf.fill(0, out.pos, out.pos + plan.bytes);
-        writeHeaders(out.buf, out.pos, rootEntry(e, contents.ids ?? null), plan);
-        out.pos += plan.bytes;
-        if (e.type === 'file') putFile(out, e, label);
+        remember(e, putRoot(e, plans[i++]!, live));
         if (out.ready.length > 0) yield* drain();
       }
     }
     places.push(out.endPart()!);
+    rounds.push({ entries: counts.entries, removed: 0, bytes: rootBytes, ms: performance.now() - t0 });
+    if (freeze !== null) {
+      // More rounds while it runs, each storing what changed during the one before, until a round
+      // is small (the frozen one will be about as small) or the round limit is reached.
+      while (anotherRound(rounds.length, rounds.at(-1)!.bytes)) yield* delta(deltas.length, false);
+      out.flush();
+      yield* drain();
+      await written();
+      await options.beforeFreeze?.();
+      if (signal?.aborted) aborted();
+      const states = await freeze();
+      agentsBytes = serializeAgents(states, label);
+      agentNames = [...states.keys()];
+      deltasPlanned = true; // the frozen delta is the last
+      // The last delta, frozen: from here on the image holds the root as it is at the freeze.
+      yield* delta(deltas.length, true);
+    }
+    part(PART.definition);
+    putSmall(out, ENTRY.definition, definitionBytes, mtime);
+    part(PART.agents);
+    putSmall(out, ENTRY.agents, agentsBytes!, mtime);
+    places.push(out.endPart()!);
     out.flush();
     yield* drain();
 
-    const hex = await hasher.digests([PART.format, PART.definition, PART.agents, PART.root]);
-    const { planned, bytesTotal } = planLayout()!;
-    const digest = (name: 'format' | 'definition' | 'agents' | 'root', n: number) => {
+    // Places in stream order: format, root, the deltas, definition, agents.
+    const partNumbers = [PART.format, PART.root, ...deltas.map((_, k) => PART.delta + k), PART.definition, PART.agents];
+    const hex = await hasher.digests(partNumbers);
+    const { signature: _placeholder, ...planned } = planManifest()!;
+    const digest = <T extends { offset: number; bytes: number }>(name: string, want: T, n: number): T & { sha256: string } => {
       const place = places[n]!;
-      const want = planned.parts[name];
-      if (place.offset !== want.offset || place.bytes !== want.bytes) {
-        throw damaged(label, name, 'the layout changed while writing (internal error)');
-      }
-      return { offset: place.offset, bytes: place.bytes, sha256: hex[n]! };
+      if (place.offset !== want.offset || place.bytes !== want.bytes) throw damaged(label, name, 'the layout changed while writing (internal error)');
+      return { ...want, sha256: hex[n]! };
     };
-    const { signature: _placeholder, ...unsigned } = planned;
-    const digested: ImageManifest = {
-      ...unsigned,
+    const nd = deltas.length;
+    const unsigned: ImageManifest = {
+      ...planned,
       parts: {
-        format: digest('format', 0),
-        definition: digest('definition', 1),
-        agents: digest('agents', 2),
-        root: { ...digest('root', 3), ...counts },
+        format: digest('format', planned.parts.format, 0),
+        root: digest('root', planned.parts.root, 1),
+        deltas: planned.parts.deltas!.map((d, k) => digest(`delta ${k + 1}`, d, 2 + k)),
+        definition: digest('definition', planned.parts.definition, 2 + nd),
+        agents: digest('agents', planned.parts.agents, 3 + nd),
       },
     };
     const signer = contents.signer;
     const manifest: ImageManifest = signer
-      ? { ...digested, signature: { fingerprint: signer.fingerprint, certificate: signer.certificate, value: signer.sign(signedBytes(digested)) } }
-      : digested;
+      ? { ...unsigned, signature: { fingerprint: signer.fingerprint, certificate: signer.certificate, value: signer.sign(signedBytes(unsigned)) } }
+      : unsigned;
     out.beginPart(PART.manifest);
     putSmall(out, ENTRY.manifest, manifestText(manifest), mtime);
     out.endPart();
@@ -309,7 +478,9 @@ export async function* packChunks(
     out.flush();
     yield* drain();
     await written();
+    const bytesTotal = plannedTotal();
     if (emitted !== bytesTotal) throw damaged(label, null, `wrote ${emitted} bytes, planned ${bytesTotal} (internal error)`);
+    options.onRounds?.({ rounds });
     completed = true;
     return manifest;
   } finally {
@@ -319,3 +490,13 @@ export async function* packChunks(
     out.dispose();
   }
 }
+
+function count(c: { entries: number; files: number; directories: number; symlinks: number; dataBytes: number }, e: SourceEntry): void {
+  c.entries++;
+  if (e.type === 'file') c.files++;
+  else if (e.type === 'dir') c.directories++;
+  else c.symlinks++;
+  c.dataBytes += e.size;
+}
+
+const PLACEHOLDER = '0'.repeat(64);

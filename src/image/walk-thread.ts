@@ -40,12 +40,13 @@ export function warmWalker(): void {
 }
 
 /**
- * Walk `root` on the walking thread. `onBatch` runs for each batch as soon as it arrives (the
- * writer counts sizes there, to know the total early); the generator then hands out the batches in
- * order, and `complete()` tells whether the last one has arrived.
+ * Walk `root` on the walking thread (`live`: a root that may be changing, see `walkEntries`).
+ * `onBatch` runs for each batch as soon as it arrives (the writer counts sizes there, to know the
+ * total early); the generator then hands out the batches in order, and `complete()` tells whether
+ * the last one has arrived.
  */
 export function walkOnThread(
-  root: string, label: string, onBatch: (entries: readonly SourceEntry[]) => void,
+  root: string, label: string, onBatch: (entries: readonly SourceEntry[]) => void, live = false,
 ): { batches: AsyncGenerator<readonly SourceEntry[], void, void>; complete: () => boolean } {
   const w = (worker ??= start());
   const job = nextJob++;
@@ -76,7 +77,7 @@ export function walkOnThread(
     resolve?.();
   });
   w.ref();
-  w.postMessage({ job, root, label });
+  w.postMessage({ job, root, label, live });
 
   async function* batches(): AsyncGenerator<readonly SourceEntry[], void, void> {
     try {

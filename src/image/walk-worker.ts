@@ -1,7 +1,7 @@
 /**
  * The walking thread: walks a root for each job it is sent and posts the entries back in batches,
  * so that the writer reads files while the rest of the tree is still being walked.
- * Messages in: `{ job, root, label }`. Out: `{ job, entries, done? }`, `{ job, error: { code, message } }`.
+ * Messages in: `{ job, root, label, live }`. Out: `{ job, entries, done? }`, `{ job, error: { code, message } }`.
  * @module
  */
 import { parentPort } from 'node:worker_threads';
@@ -12,10 +12,10 @@ import { walkEntries, type SourceEntry } from './walk.ts';
 const BATCH = 256;
 const port = parentPort!;
 
-port.on('message', ({ job, root, label }: { job: number; root: string; label: string }) => {
+port.on('message', ({ job, root, label, live }: { job: number; root: string; label: string; live: boolean }) => {
   let entries: SourceEntry[] = [];
   try {
-    for (const e of walkEntries(root, label)) {
+    for (const e of walkEntries(root, label, live)) {
       entries.push(e);
       if (entries.length === BATCH) {
         port.postMessage({ job, entries });

@@ -11,6 +11,7 @@ import { chmod, lutimes, mkdir, readlink, rm, symlink, utimes } from 'node:fs/pr
 import { join } from 'node:path';
 import { WparError } from '../kernel/errno.ts';
 import { COPY_MAX, type Message, type Wire } from './wire.ts';
+import { isRacy, signature } from '../image/precopy.ts';
 
 /** One entry of a root, as both sides record it. */
 export interface TreeEntry {
@@ -32,12 +33,6 @@ export interface RoundStats {
   readonly ms: number;
 }
 
-/**
- * Timestamps are coarse (the kernel's tick, a few ms): a change right after an lstat can keep the
- * ctime it saw. An entry whose ctime is within this long of the moment it was looked at is "racy"
- * and is sent again in the frozen round whatever its signature says (git's racy-clean rule).
- */
-const RACY_MS = 100;
 /** Read size for file data. */
 const READ_BYTES = 1 << 20;
 /** The read buffer of small files (see {@link COPY_MAX}). */
@@ -49,11 +44,6 @@ interface Sent {
   readonly sig: string;
   /** Changed so recently when read that a later change might not show in its signature. */
   readonly racy: boolean;
-}
-
-/** What an lstat says about an entry's content (times as float ms: sub-microsecond precision). */
-function signature(st: Stats): string {
-  return `${st.mode}:${st.size}:${st.mtimeMs}:${st.ctimeMs}:${st.ino}`;
 }
 
 function kind(st: Stats): TreeEntry['type'] | null {
@@ -119,7 +109,7 @@ export class TreeSender {
         if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new WparError('EINTR', 'move interrupted');
         const mode = st.mode & 0o7777;
         const mtimeMs = Math.floor(st.mtimeMs);
-        const racy = lookedAt - st.ctimeMs < RACY_MS;
+        const racy = isRacy(st, lookedAt);
         if (type === 'file') {
           const r = await this.#sendFile(wire, rel, abs, mode, mtimeMs, Number(st.size));
           files++;

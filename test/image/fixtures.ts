@@ -99,11 +99,12 @@ function entryBytes(e: TarEntry, data: Buffer, rawType?: string): Buffer {
 }
 
 /**
- * A complete image (bytes) whose root part is exactly `root`, with correct digests, counts, manifest
- * and trailer: what a careful attacker would produce.
+ * A complete version-2 image (bytes) whose root part is exactly `root`, with correct digests,
+ * counts, manifest and trailer: what a careful attacker would produce. (The root part's rules are
+ * the same in version 3; {@link craftImageV3} makes one with deltas.)
  */
 export function craftImage(
-  root: readonly CraftEntry[], def: WparDefinition = definition(), format: Buffer = formatEntryBytes(),
+  root: readonly CraftEntry[], def: WparDefinition = definition(), format: Buffer = formatEntryBytes(2),
 ): Buffer {
   const mtime = 1_700_000_000;
   const small = (path: string, data: Buffer) =>
