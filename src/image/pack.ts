@@ -16,7 +16,7 @@ import { anotherRound } from './precopy.ts';
 import { encodeHeaders, planHeaders, writeHeaders, type HeaderPlan, type TarEntry } from './tar.ts';
 import type { SourceEntry } from './walk.ts';
 import { insideId, type IdRange } from '../runtime/idmap.ts';
-import { walkOnThread, warmWalker } from './walk-thread.ts';
+import { forgetTree, newTree, walkOnThread, warmWalker } from './walk-thread.ts';
 import { trailerHeader, trailerData } from './trailer.ts';
 
 /**
@@ -196,21 +196,6 @@ function smallSize(path: string, size: number, mtime: number): number {
 /** Part numbers the hasher knows the parts by; delta `k` (from 0) is `PART.delta + k`. */
 const PART = { format: 0, definition: 1, agents: 2, root: 3, manifest: 4, delta: 5 } as const;
 
-/** What the writer stored for a root path: a later round stores it again when this no longer holds. */
-interface Stored {
-  readonly type: SourceEntry['type'];
-  /** Its signature when stored, or {@link UNSTABLE} when it changed while being read. */
-  readonly sig: string;
-  /** It was racy when stored: the frozen delta stores it again whatever its signature. */
-  readonly racy: boolean;
-}
-const UNSTABLE = 'unstable';
-
-function parentOf(rel: string): string {
-  const i = rel.lastIndexOf('/');
-  return i < 0 ? '' : rel.slice(0, i);
-}
-
 /**
  * The image of `contents` as a stream of chunks; the generator's return value is the manifest.
  * Every chunk is a fresh buffer the consumer may keep. Errors are WparErrors naming the part and path.
@@ -253,8 +238,10 @@ export async function* packChunks(
   let agentNames = freeze === null ? [...(contents.agents as ReadonlyMap<string, unknown>).keys()] : [];
   const ids = contents.ids ?? null;
   const live = freeze !== null;
-  /** What each root path was stored as (only when there are deltas to compute). */
-  const stored = new Map<string, Stored>();
+  // What each root path was stored as is remembered by the walking thread, which compares (deltas);
+  // this side only tells it which files changed while they were read.
+  const tree = live ? newTree() : null;
+  let unstable: string[] = [];
 
   // The root is walked on another thread while files are read here. As batches of entries arrive,
   // their header layout and sizes are counted, so that the root's exact size is known (for
@@ -269,7 +256,7 @@ export async function* packChunks(
       rootBytes += plan.bytes + e.size + padding(e.size);
       count(counts, e);
     }
-  }, live);
+  }, live, tree === null ? undefined : { tree });
   const manifestText = (m: ImageManifest) => Buffer.from(`${JSON.stringify(m, null, 2)}\n`);
   const deltas: DeltaPartDigest[] = [];
   /** Whether every delta is planned: at once without a freeze hook, else once the frozen one is. */
@@ -342,7 +329,7 @@ export async function* packChunks(
     return e.type === 'file' ? putFile(out, e, label, liveRead) : true;
   };
   const remember = (e: SourceEntry, stable: boolean) => {
-    if (live) stored.set(e.rel, { type: e.type, sig: stable ? e.sig : UNSTABLE, racy: e.racy });
+    if (!stable) unstable.push(e.rel);
   };
 
   const rounds: Array<{ entries: number; removed: number; bytes: number; ms: number }> = [];
@@ -353,31 +340,21 @@ export async function* packChunks(
   };
 
   /**
-   * One delta: walk the whole root, list what was stored and is gone (topmost only) or changed type,
-   * then store every entry that is new or changed since it was stored (`final`: also the racy ones).
+   * One delta: the walking thread walks the whole root and lists what was stored and is gone
+   * (topmost only) or changed type, and every entry that is new or changed since it was stored
+   * (`final`: also the racy ones); those are stored.
    * `final` reads strictly: the WPAR is frozen, so a file that changes while read is an error.
    */
   async function* delta(k: number, final: boolean): AsyncGenerator<Buffer, void, void> {
     const t0 = performance.now();
-    const seen = new Set<string>();
     const changed: SourceEntry[] = [];
-    const retyped: string[] = [];
-    const w = walkOnThread(contents.root, label, () => undefined, !final);
+    const w = walkOnThread(contents.root, label, () => undefined, !final, { tree: tree!, delta: { final, unstable } });
+    unstable = [];
     for await (const batch of w.batches) {
       if (signal?.aborted) aborted();
-      for (const e of batch) {
-        seen.add(e.rel);
-        const before = stored.get(e.rel);
-        if (before !== undefined && before.type !== e.type) retyped.push(e.rel);
-        if (before === undefined || before.type !== e.type || before.sig !== e.sig || (final && before.racy)) changed.push(e);
-      }
+      for (const e of batch) changed.push(e);
     }
-    // Removed: what is gone, and what changed type (it is removed, then stored anew); only the
-    // topmost of each removed subtree is listed (its parent is not removed itself).
-    const gone = new Set(retyped);
-    for (const rel of stored.keys()) if (!seen.has(rel)) gone.add(rel);
-    const removed = [...gone].filter((rel) => !gone.has(parentOf(rel))).sort();
-    for (const rel of gone) stored.delete(rel);
+    const removed = w.removed();
     const removedBytes = Buffer.from(`${JSON.stringify({ removed })}\n`);
     if (removedBytes.length > LIMITS.delta) throw damaged(label, 'root', `${removed.length} paths removed while checkpointed, more than an image may list`);
     const dcounts = { entries: 0, files: 0, directories: 0, symlinks: 0, dataBytes: 0 };
@@ -408,10 +385,14 @@ export async function* packChunks(
     const t0 = performance.now();
     part(PART.root);
     let i = 0;
+    /** Bytes of the files that changed while this round read them. */
+    let churn = 0;
     for await (const batch of walk.batches) {
       if (signal?.aborted) aborted();
       for (const e of batch) {
-        remember(e, putRoot(e, plans[i++]!, live));
+        const stable = putRoot(e, plans[i++]!, live);
+        remember(e, stable);
+        if (!stable) churn += e.size;
         if (out.ready.length > 0) yield* drain();
       }
     }
@@ -419,8 +400,15 @@ export async function* packChunks(
     rounds.push({ entries: counts.entries, removed: 0, bytes: rootBytes, ms: performance.now() - t0 });
     if (freeze !== null) {
       // More rounds while it runs, each storing what changed during the one before, until a round
-      // is small (the frozen one will be about as small) or the round limit is reached.
-      while (anotherRound(rounds.length, rounds.at(-1)!.bytes)) yield* delta(deltas.length, false);
+      // is small (the frozen one will be about as small) or the round limit is reached. What the
+      // first round says about change is only the files that changed while it read them: a local
+      // copy is quick, so little changes meanwhile, and another round would cost a walk of the
+      // whole root for nothing — as much as the frozen delta's own walk (docs/mobility.md §5).
+      let last = churn;
+      while (anotherRound(rounds.length, last)) {
+        yield* delta(deltas.length, false);
+        last = rounds.at(-1)!.bytes;
+      }
       out.flush();
       yield* drain();
       await written();
@@ -484,6 +472,7 @@ export async function* packChunks(
     completed = true;
     return manifest;
   } finally {
+    if (tree !== null) forgetTree(tree);
     // Also when the consumer stops early: nothing may still be writing once this generator is done.
     await hasher.idle();
     if (!completed) hasher.discard();

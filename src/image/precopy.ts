@@ -24,8 +24,16 @@ export const SMALL_ROUND_BYTES = 2 << 20;
  * change times (float ms, sub-microsecond precision) and inode. Any write, chmod, chown, rename over
  * or re-creation changes it; the ctime cannot be set back by the WPAR.
  */
-export function signature(st: Stats): string {
-  return `${st.mode}:${st.size}:${st.mtimeMs}:${st.ctimeMs}:${st.ino}`;
+export type Signature = readonly [mode: number, size: number, mtimeMs: number, ctimeMs: number, ino: number];
+
+/** The signature of an lstat. */
+export function signature(st: Stats): Signature {
+  return [st.mode, st.size, st.mtimeMs, st.ctimeMs, st.ino];
+}
+
+/** Whether two signatures are the same (`null`: an entry that changed while it was copied, never the same). */
+export function sameSignature(a: Signature | null, b: Signature | null): boolean {
+  return a !== null && b !== null && a[0] === b[0] && a[1] === b[1] && a[2] === b[2] && a[3] === b[3] && a[4] === b[4];
 }
 
 /** Whether an entry looked at (lstat) at `lookedAtMs` (`Date.now()`) is racy (see {@link RACY_MS}). */

@@ -13,11 +13,13 @@ interface Message {
   readonly job: number;
   readonly entries?: SourceEntry[];
   readonly done?: true;
+  readonly removed?: string[];
   readonly error?: { readonly code: ErrnoCode; readonly message: string };
 }
 
 let worker: Worker | null = null;
 let nextJob = 1;
+let nextTree = 1;
 const jobs = new Map<number, (m: Message | Error) => void>();
 
 function start(): Worker {
@@ -39,17 +41,40 @@ export function warmWalker(): void {
   worker ??= start();
 }
 
+/** How a walk relates to earlier ones (a pre-copied image). */
+export interface WalkTree {
+  /** The tree's number (from {@link newTree}): the walking thread remembers its entries under it. */
+  readonly tree: number;
+  /**
+   * A delta: only what is new or changed since the tree's last walk comes back (with `final`, also
+   * the racy entries), and `removed()` lists what is gone. `unstable`: paths stored since then that
+   * changed while they were read.
+   */
+  readonly delta?: { readonly final: boolean; readonly unstable: readonly string[] };
+}
+
+/** A number for a new tree the walking thread remembers; {@link forgetTree} when done. */
+export function newTree(): number {
+  return nextTree++;
+}
+
+/** Let the walking thread forget what it remembers of `tree`. */
+export function forgetTree(tree: number): void {
+  worker?.postMessage({ tree, forget: true });
+}
+
 /**
  * Walk `root` on the walking thread (`live`: a root that may be changing, see `walkEntries`).
  * `onBatch` runs for each batch as soon as it arrives (the writer counts sizes there, to know the
  * total early); the generator then hands out the batches in order, and `complete()` tells whether
- * the last one has arrived.
+ * the last one has arrived; `removed()`, after a delta, the paths removed since the walk before.
  */
 export function walkOnThread(
-  root: string, label: string, onBatch: (entries: readonly SourceEntry[]) => void, live = false,
-): { batches: AsyncGenerator<readonly SourceEntry[], void, void>; complete: () => boolean } {
+  root: string, label: string, onBatch: (entries: readonly SourceEntry[]) => void, live = false, tree?: WalkTree,
+): { batches: AsyncGenerator<readonly SourceEntry[], void, void>; complete: () => boolean; removed: () => readonly string[] } {
   const w = (worker ??= start());
   const job = nextJob++;
+  let removed: readonly string[] = [];
   const queue: Array<readonly SourceEntry[] | Error | null> = [];
   let wake: (() => void) | null = null;
   let complete = false;
@@ -70,6 +95,7 @@ export function walkOnThread(
       }
       if (m.error !== undefined) queue.push(new WparError(m.error.code, m.error.message));
       complete = m.done === true;
+      if (m.removed !== undefined) removed = m.removed;
     }
     if (last) queue.push(null);
     const resolve = wake;
@@ -77,7 +103,7 @@ export function walkOnThread(
     resolve?.();
   });
   w.ref();
-  w.postMessage({ job, root, label, live });
+  w.postMessage({ job, root, label, live, ...tree });
 
   async function* batches(): AsyncGenerator<readonly SourceEntry[], void, void> {
     try {
@@ -92,5 +118,5 @@ export function walkOnThread(
       wanted = false;
     }
   }
-  return { batches: batches(), complete: () => complete };
+  return { batches: batches(), complete: () => complete, removed: () => removed };
 }

@@ -7,7 +7,7 @@
 import { lstatSync, readdirSync, readlinkSync, statSync, type Stats } from 'node:fs';
 import { isUtf8 } from 'node:buffer';
 import { damaged, imageError, sysCode } from './errors.ts';
-import { isRacy, signature } from './precopy.ts';
+import { isRacy, signature, type Signature } from './precopy.ts';
 
 /** One entry of the source tree. */
 export interface SourceEntry {
@@ -28,7 +28,7 @@ export interface SourceEntry {
   readonly uid: number;
   readonly gid: number;
   /** The lstat signature when walked (`precopy.ts`): a different one later means it changed. */
-  readonly sig: string;
+  readonly sig: Signature;
   /** Changed so recently when walked that a later change might not show in its signature. */
   readonly racy: boolean;
 }

@@ -11,7 +11,7 @@ import { chmod, lutimes, mkdir, readlink, rm, symlink, utimes } from 'node:fs/pr
 import { join } from 'node:path';
 import { WparError } from '../kernel/errno.ts';
 import { COPY_MAX, type Message, type Wire } from './wire.ts';
-import { isRacy, signature } from '../image/precopy.ts';
+import { isRacy, sameSignature, signature, type Signature } from '../image/precopy.ts';
 
 /** One entry of a root, as both sides record it. */
 export interface TreeEntry {
@@ -40,8 +40,8 @@ const scratch = Buffer.allocUnsafe(COPY_MAX);
 
 interface Sent {
   readonly entry: TreeEntry;
-  /** The lstat signature when it was read: a different one means it changed. */
-  readonly sig: string;
+  /** The lstat signature when it was read (`null`: it changed while read): a different one means it changed. */
+  readonly sig: Signature | null;
   /** Changed so recently when read that a later change might not show in its signature. */
   readonly racy: boolean;
 }
@@ -105,7 +105,7 @@ export class TreeSender {
       seen.add(rel);
       const sig = signature(st);
       const before = this.#sent.get(rel);
-      if (before === undefined || before.sig !== sig || (final && before.racy) || before.entry.type !== type) {
+      if (before === undefined || !sameSignature(before.sig, sig) || (final && before.racy) || before.entry.type !== type) {
         if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new WparError('EINTR', 'move interrupted');
         const mode = st.mode & 0o7777;
         const mtimeMs = Math.floor(st.mtimeMs);
@@ -116,10 +116,10 @@ export class TreeSender {
           bytes += r.size;
           // A file that changed while it was read is sent again next round.
           const after = lstatSync(abs, { throwIfNoEntry: false });
-          const stable = after !== undefined && signature(after) === sig && r.size === Number(st.size);
-          this.#sent.set(rel, { entry: { type, mode, mtimeMs, size: r.size, content: r.sha256 }, sig: stable ? sig : 'changed', racy });
+          const stable = after !== undefined && sameSignature(signature(after), sig) && r.size === Number(st.size);
+          this.#sent.set(rel, { entry: { type, mode, mtimeMs, size: r.size, content: r.sha256 }, sig: stable ? sig : null, racy });
         } else if (type === 'dir') {
-          if (rel !== '' || before === undefined || before.sig !== sig) await wire.send({ type: 'dir', path: rel, mode, mtimeMs });
+          if (rel !== '' || before === undefined || !sameSignature(before.sig, sig)) await wire.send({ type: 'dir', path: rel, mode, mtimeMs });
           this.#sent.set(rel, { entry: { type, mode, mtimeMs, size: 0, content: '' }, sig, racy });
         } else {
           const target = readlinkSync(abs);
