@@ -41,7 +41,7 @@ import { anotherRound } from '../image/precopy.ts';
 import { Wire, type Message } from './wire.ts';
 
 /** The peer protocol's version (`hello.protocol`). */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 /** Default willing-to-wait seconds for TRY (`movewpar -w`). */
 export const DEFAULT_MOVE_WAIT_SECONDS = 30;
 /**
@@ -237,7 +237,7 @@ export class Mover {
 
       // M3.2: pre-copy while it runs.
       step = 'precopy';
-      const sender = new TreeSender(access.root);
+      const sender = new TreeSender(access.root, manager.ids);
       for (let n = 1; ; n++) {
         const r = await sender.round(wire, n, false, run.signal);
         await wire.message('round-ok');
@@ -423,7 +423,7 @@ export class Mover {
       release = manager.reserve(name);
       compatible(definition);
       staging = join(this.#incomingDir, id);
-      const receiver = new TreeReceiver(join(staging, 'root'), join(staging, 'tmp'));
+      const receiver = new TreeReceiver(join(staging, 'root'), join(staging, 'tmp'), manager.ids);
       await mkdir(this.#incomingDir, { recursive: true, mode: 0o700 });
       await receiver.init();
       await wire.send({ type: 'welcome', protocol: PROTOCOL_VERSION });

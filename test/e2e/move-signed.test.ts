@@ -66,7 +66,7 @@ test('images are signed; restartwpar refuses altered, unsigned and unknown-signe
     // Unsigned (the attacker drops the signature).
     await forge(img, (argv) => [...argv]);
     r = await b.run('restartwpar', ['-d', img, 'job']);
-    assert.match(r.stderr, /unsigned \(format version 2\).*\(EPERM\)/);
+    assert.match(r.stderr, /unsigned \(format version 3\).*\(EPERM\)/);
 
     // Signed by an identity b does not trust.
     await stranger.ok('mkwpar', ['-n', 'job', '-c', '-s', '--', 'sleep', '300']);
