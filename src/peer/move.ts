@@ -37,7 +37,7 @@ import { connectPeer } from './endpoint.ts';
 import type { Peer } from './peers.ts';
 import type { PeerService } from './service.ts';
 import { listingDigest, TreeReceiver, TreeSender, type RoundStats } from './tree.ts';
-import { anotherRound } from '../image/precopy.ts';
+import { anotherRound } from '../image/write/precopy.ts';
 import { Wire, type Message } from './wire.ts';
 
 /** The peer protocol's version (`hello.protocol`). */

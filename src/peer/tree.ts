@@ -11,7 +11,7 @@ import { chmod, lchown, lutimes, mkdir, readlink, rm, symlink, utimes } from 'no
 import { join } from 'node:path';
 import { WparError } from '../kernel/errno.ts';
 import { COPY_MAX, type Message, type Wire } from './wire.ts';
-import { isRacy, sameSignature, signature, type Signature } from '../image/precopy.ts';
+import { isRacy, sameSignature, signature, type Signature } from '../image/write/precopy.ts';
 import { hostId, insideId, type IdRange } from '../runtime/idmap.ts';
 
 /** One entry of a root, as both sides record it. */

@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packImage, restoreImage } from '../../src/image/index.ts';
-import type { ImageSigner } from '../../src/image/manifest.ts';
+import type { ImageSigner } from '../../src/image/format/manifest.ts';
 import { System } from './harness.ts';
 
 async function trust(on: System, signer: System, name: string): Promise<void> {

@@ -10,10 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { serialize } from 'node:v8';
 import type { WparDefinition } from '../../src/runtime/definition.ts';
-import { BLOCK, ENTRY, formatEntryBytes, padding } from '../../src/image/format.ts';
-import { sourceSystem, type ImageManifest } from '../../src/image/manifest.ts';
-import { encodeHeaders, type TarEntry } from '../../src/image/tar.ts';
-import { trailerData, trailerHeader } from '../../src/image/trailer.ts';
+import { BLOCK, ENTRY, formatEntryBytes, padding } from '../../src/image/format/format.ts';
+import { sourceSystem, type ImageManifest } from '../../src/image/format/manifest.ts';
+import { encodeHeaders, type TarEntry } from '../../src/image/format/tar.ts';
+import { trailerData, trailerHeader } from '../../src/image/format/trailer.ts';
 
 /** A fresh temporary directory, removed by the returned disposer. */
 export function tempDir(prefix = 'corral-image-test-'): { path: string; [Symbol.dispose](): void } {

@@ -8,10 +8,10 @@ import { join } from 'node:path';
 import { serialize } from 'node:v8';
 import type { WparError } from '../../src/kernel/errno.ts';
 import { packImage, readImageFrom, restoreImage, restoreImageFrom, verifyImage, writeImage, IMAGE_FILE, type ImageManifest } from '../../src/image/index.ts';
-import { BLOCK, ENTRY, formatEntryBytes, padding } from '../../src/image/format.ts';
-import { sourceSystem } from '../../src/image/manifest.ts';
-import { encodeHeaders, type TarEntry } from '../../src/image/tar.ts';
-import { trailerData, trailerHeader } from '../../src/image/trailer.ts';
+import { BLOCK, ENTRY, formatEntryBytes, padding } from '../../src/image/format/format.ts';
+import { sourceSystem } from '../../src/image/format/manifest.ts';
+import { encodeHeaders, type TarEntry } from '../../src/image/format/tar.ts';
+import { trailerData, trailerHeader } from '../../src/image/format/trailer.ts';
 import { chunked, collect, definition, snapshot, tempDir } from './fixtures.ts';
 
 /** A root with a bit of everything, some of it to be changed while "running". */

@@ -6,12 +6,12 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, realpath, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { join, sep } from 'node:path';
-import { WparError } from '../kernel/errno.ts';
-import { imageError, sysCode } from './errors.ts';
-import { IMAGE_FILE, TEMP_PREFIX, TEMP_SUFFIX } from './format.ts';
-import { syncDir } from './files.ts';
-import type { ImageManifest } from './manifest.ts';
-import { sharedPool as pool, trimLater } from './pool.ts';
+import { WparError } from '../../kernel/errno.ts';
+import { imageError, sysCode } from '../format/errors.ts';
+import { IMAGE_FILE, TEMP_PREFIX, TEMP_SUFFIX } from '../format/format.ts';
+import { syncDir } from '../files.ts';
+import type { ImageManifest } from '../format/manifest.ts';
+import { sharedPool as pool, trimLater } from '../pool.ts';
 import { packChunks, type ImageContents, type ImageProgress, type PrecopyStats } from './pack.ts';
 
 /** Options of {@link writeImage}. */

@@ -14,7 +14,7 @@
  * @module
  */
 import { parentPort } from 'node:worker_threads';
-import { WparError } from '../kernel/errno.ts';
+import { WparError } from '../../kernel/errno.ts';
 import { sameSignature, type Signature } from './precopy.ts';
 import { walkEntries, type SourceEntry } from './walk.ts';
 

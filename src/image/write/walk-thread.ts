@@ -4,9 +4,8 @@
  * entries, in order, that the writer consumes while later ones are still being found.
  * @module
  */
-import type { Worker } from 'node:worker_threads';
-import { WparError, type ErrnoCode } from '../kernel/errno.ts';
-import { startWorker } from './threads.ts';
+import { WparError, type ErrnoCode } from '../../kernel/errno.ts';
+import { WorkerHost } from '../threads.ts';
 import type { SourceEntry } from './walk.ts';
 
 interface Message {
@@ -17,28 +16,13 @@ interface Message {
   readonly error?: { readonly code: ErrnoCode; readonly message: string };
 }
 
-let worker: Worker | null = null;
+const thread = new WorkerHost<Message>('write/walk-worker', (m) => m.job);
 let nextJob = 1;
 let nextTree = 1;
-const jobs = new Map<number, (m: Message | Error) => void>();
-
-function start(): Worker {
-  const w = startWorker('walk-worker');
-  w.on('message', (m: Message) => jobs.get(m.job)?.(m));
-  const fail = (err: Error) => {
-    if (worker === w) worker = null;
-    for (const deliver of jobs.values()) deliver(err);
-    jobs.clear();
-  };
-  w.on('error', fail);
-  w.on('exit', () => fail(new Error('the walking thread exited')));
-  w.unref();
-  return w;
-}
 
 /** Start the walking thread now, so that it is ready by the time a writer needs it. */
 export function warmWalker(): void {
-  worker ??= start();
+  thread.warm();
 }
 
 /** How a walk relates to earlier ones (a pre-copied image). */
@@ -60,7 +44,7 @@ export function newTree(): number {
 
 /** Let the walking thread forget what it remembers of `tree`. */
 export function forgetTree(tree: number): void {
-  worker?.postMessage({ tree, forget: true });
+  thread.postIfRunning({ tree, forget: true });
 }
 
 /**
@@ -72,19 +56,15 @@ export function forgetTree(tree: number): void {
 export function walkOnThread(
   root: string, label: string, onBatch: (entries: readonly SourceEntry[]) => void, live = false, tree?: WalkTree,
 ): { batches: AsyncGenerator<readonly SourceEntry[], void, void>; complete: () => boolean; removed: () => readonly string[] } {
-  const w = (worker ??= start());
   const job = nextJob++;
   let removed: readonly string[] = [];
   const queue: Array<readonly SourceEntry[] | Error | null> = [];
   let wake: (() => void) | null = null;
   let complete = false;
   let wanted = true;
-  jobs.set(job, (m) => {
+  thread.wait(job, (m) => {
     const last = m instanceof Error || m.done === true || m.error !== undefined;
-    if (last) {
-      jobs.delete(job);
-      if (jobs.size === 0) w.unref();
-    }
+    if (last) thread.done(job);
     if (!wanted) return; // the writer stopped early: the rest of this walk is dropped
     if (m instanceof Error) {
       queue.push(m);
@@ -102,8 +82,7 @@ export function walkOnThread(
     wake = null;
     resolve?.();
   });
-  w.ref();
-  w.postMessage({ job, root, label, live, ...tree });
+  thread.post({ job, root, label, live, ...tree });
 
   async function* batches(): AsyncGenerator<readonly SourceEntry[], void, void> {
     try {

@@ -4,8 +4,8 @@
  * @module
  */
 import { arch, hostname, platform, release } from 'node:os';
-import { definitionProblem as definitionRulesProblem } from '../definition/rules.ts';
-import type { WparDefinition } from '../runtime/definition.ts';
+import { definitionProblem as definitionRulesProblem } from '../../definition/rules.ts';
+import type { WparDefinition } from '../../runtime/definition.ts';
 import { FORMAT_NAME, PART_NAMES, type FormatVersion } from './format.ts';
 import { damaged } from './errors.ts';
 

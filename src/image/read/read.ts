@@ -6,17 +6,17 @@
  */
 import { lstat, mkdir, mkdtemp, rename, rmdir, stat } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve } from 'node:path';
-import { WparError } from '../kernel/errno.ts';
-import { imageError, sysCode } from './errors.ts';
-import type { ChunkPool } from './chunks.ts';
+import { WparError } from '../../kernel/errno.ts';
+import { imageError, sysCode } from '../format/errors.ts';
+import type { ChunkPool } from '../chunks.ts';
 import { ThreadedExtractor } from './extract-thread.ts';
-import { fileChunks, removeTree, syncDir } from './files.ts';
-import { IMAGE_FILE } from './format.ts';
-import type { ImageManifest } from './manifest.ts';
-import type { ImageProgress } from './pack.ts';
-import { sharedPool as pool, trimLater } from './pool.ts';
+import { fileChunks, removeTree, syncDir } from '../files.ts';
+import { IMAGE_FILE } from '../format/format.ts';
+import type { ImageManifest } from '../format/manifest.ts';
+import type { ImageProgress } from '../write/pack.ts';
+import { sharedPool as pool, trimLater } from '../pool.ts';
 import { ImageReader, type ImageData } from './reader.ts';
-import type { IdRange } from '../runtime/idmap.ts';
+import type { IdRange } from '../../runtime/idmap.ts';
 
 /** Options for reading an image. */
 export interface ReadOptions {

@@ -6,7 +6,7 @@
  */
 import { lstatSync, readdirSync, readlinkSync, statSync, type Stats } from 'node:fs';
 import { isUtf8 } from 'node:buffer';
-import { damaged, imageError, sysCode } from './errors.ts';
+import { damaged, imageError, sysCode } from '../format/errors.ts';
 import { isRacy, signature, type Signature } from './precopy.ts';
 
 /** One entry of the source tree. */

@@ -7,10 +7,10 @@
  * @module
  */
 import { parentPort } from 'node:worker_threads';
-import { WparError } from '../kernel/errno.ts';
+import { WparError } from '../../kernel/errno.ts';
 import { Extractor } from './extract.ts';
 import type { ExtractOp } from './extract-thread.ts';
-import type { IdRange } from '../runtime/idmap.ts';
+import type { IdRange } from '../../runtime/idmap.ts';
 
 interface Message {
   readonly job: number;

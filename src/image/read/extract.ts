@@ -8,8 +8,8 @@ import {
   chmodSync, closeSync, constants, fchmodSync, fchownSync, fstatSync, futimesSync, lchownSync, lutimesSync, mkdirSync, openSync,
   rmSync, symlinkSync, unlinkSync, utimesSync, writeSync,
 } from 'node:fs';
-import { hostId, type IdRange } from '../runtime/idmap.ts';
-import { imageError } from './errors.ts';
+import { hostId, type IdRange } from '../../runtime/idmap.ts';
+import { imageError } from '../format/errors.ts';
 import type { RootEntry, RootSink } from './reader.ts';
 
 const O_CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | (constants.O_NOFOLLOW ?? 0);

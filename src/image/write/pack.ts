@@ -4,20 +4,20 @@
  * @module
  */
 import { closeSync, constants, openSync, readSync } from 'node:fs';
-import { WparError } from '../kernel/errno.ts';
+import { WparError } from '../../kernel/errno.ts';
 import { serialize } from 'node:v8';
-import type { WparDefinition } from '../runtime/definition.ts';
-import { ChunkBuilder, ChunkPool, CHUNK_BYTES, type PartPlace } from './chunks.ts';
+import type { WparDefinition } from '../../runtime/definition.ts';
+import { ChunkBuilder, ChunkPool, CHUNK_BYTES, type PartPlace } from '../chunks.ts';
 import { ChunkHasher, warmHasher } from './hasher.ts';
-import { damaged, imageError, sysCode } from './errors.ts';
-import { BLOCK, ENTRY, FORMAT_NAME, FORMAT_VERSION, formatEntryBytes, LIMITS, padding } from './format.ts';
-import { definitionProblem, signedBytes, sourceSystem, type DeltaPartDigest, type ImageManifest, type ImageSigner } from './manifest.ts';
+import { damaged, imageError, sysCode } from '../format/errors.ts';
+import { BLOCK, ENTRY, FORMAT_NAME, FORMAT_VERSION, formatEntryBytes, LIMITS, padding } from '../format/format.ts';
+import { definitionProblem, signedBytes, sourceSystem, type DeltaPartDigest, type ImageManifest, type ImageSigner } from '../format/manifest.ts';
 import { anotherRound } from './precopy.ts';
-import { encodeHeaders, planHeaders, writeHeaders, type HeaderPlan, type TarEntry } from './tar.ts';
+import { encodeHeaders, planHeaders, writeHeaders, type HeaderPlan, type TarEntry } from '../format/tar.ts';
 import type { SourceEntry } from './walk.ts';
-import { insideId, type IdRange } from '../runtime/idmap.ts';
+import { insideId, type IdRange } from '../../runtime/idmap.ts';
 import { forgetTree, newTree, walkOnThread, warmWalker } from './walk-thread.ts';
-import { trailerHeader, trailerData } from './trailer.ts';
+import { trailerHeader, trailerData } from '../format/trailer.ts';
 
 /**
  * Stops the WPAR for the last delta (`chkptwpar`: agents save, then every process freezes) and

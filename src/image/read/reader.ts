@@ -6,13 +6,13 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { deserialize } from 'node:v8';
-import type { WparDefinition } from '../runtime/definition.ts';
-import { damaged } from './errors.ts';
-import { ENTRY, FORMAT_NAME, LIMITS, PART_NAMES, READABLE_VERSIONS, type FormatVersion, type PartName } from './format.ts';
-import { parseDefinition, parseManifest, type ImageManifest } from './manifest.ts';
+import type { WparDefinition } from '../../runtime/definition.ts';
+import { damaged } from '../format/errors.ts';
+import { ENTRY, FORMAT_NAME, LIMITS, PART_NAMES, READABLE_VERSIONS, type FormatVersion, type PartName } from '../format/format.ts';
+import { parseDefinition, parseManifest, type ImageManifest } from '../format/manifest.ts';
 import { TarParser, type TarSink } from './parse.ts';
-import type { TarEntry } from './tar.ts';
-import { TRAILER_SIZE, trailerHeader } from './trailer.ts';
+import type { TarEntry } from '../format/tar.ts';
+import { TRAILER_SIZE, trailerHeader } from '../format/trailer.ts';
 
 /** A root entry as the reader hands it on, its path already checked. */
 export interface RootEntry {
