@@ -9,7 +9,7 @@ import type { Kernel } from '../api/kernel.ts';
 import type { CheckpointHandle } from '../api/handles.ts';
 import { CheckpointDeniedError, describeDenials } from '../api/errors.ts';
 import { WparError } from '../kernel/errno.ts';
-import { imagePath, readImage, restoreImage, writeImage, type ImageProgress, type PrecopyStats } from '../image/index.ts';
+import { imagePath, restoreImage, writeImage, type ImageProgress, type PrecopyStats } from '../image/index.ts';
 import { checkDefinition, checkName } from './definition-check.ts';
 import type { HomeLayout } from './home.ts';
 import type { Journal } from './journal.ts';
@@ -123,8 +123,8 @@ export async function checkpoint(deps: CheckpointDeps, name: string, request: Ch
 }
 
 /**
- * `restartwpar`: the whole image is verified before anything is created; the name (or `newName`)
- * must be free; the root is restored, the WPAR activated with `restart: true`, agents handed their
+ * `restartwpar`: the name (or `newName`) must be free; the whole image is verified before anything
+ * is created (in the same pass that extracts it into a hidden staging directory); the root is put in place, the WPAR activated with `restart: true`, agents handed their
  * state, and RESTART_CLEAR once every agent has restored. On failure the half-made WPAR is removed
  * and the image is left as it was.
  */
@@ -135,33 +135,37 @@ export async function restart(deps: CheckpointDeps, request: RestartRequest): Pr
   const expected = checkName(request.name);
   const target = request.newName === undefined ? expected : checkName(request.newName);
 
-  // R5.1: verify everything first (format, every SHA-256, the trailer); nothing is created yet.
-  const image = await readImage(dir);
-  if (image.definition.name !== expected) {
-    throw new WparError('EINVAL', `${expected}: the image in ${dir} holds WPAR "${image.definition.name}", not "${expected}"`);
-  }
-  // M8: only an image this home or a trusted peer signed; --insecure accepts any, with an event.
-  let signer: string;
-  try {
-    const s = deps.peer.checkSignature(image.manifest, dir);
-    signer = s.kind === 'self' ? 'self' : `peer ${s.name}`;
-  } catch (err) {
-    if (request.insecure !== true) throw prefixed(target, err, 'refused');
-    signer = 'none';
-    event(deps, 'restart.insecure', target, { dir, reason: (err as Error).message });
-  }
   // R5.2: the name must be free on this system — and is held from here on, before anything touches
   // the disk, so that a concurrent restart or mkwpar of the same name gets EEXIST instead of racing.
-  const definition = checkDefinition({ ...image.definition, name: target });
   const release = manager.reserve(target);
   // Only what this request made is ever removed: the WPAR's directory if it did not exist, the root
   // restored into it (from a private staging directory, renamed into place once verified).
   const wparDirExisted = await exists(layout.wparDir(target));
   let restored = false;
   let created = false;
+  let signer = 'none';
+  let definition!: ReturnType<typeof checkDefinition>;
   try {
-    // R5.3: root restored (verified again while it streams), definition stored, activation as a restart.
-    await restoreImage(dir, layout.root(target), { ids: deps.manager.ids });
+    // R5.1 and R5.3 in one pass: the image is verified (format, every SHA-256, the trailer) while its
+    // root is extracted into a hidden staging directory; only once all of it has verified, and it
+    // holds the WPAR asked for, signed by this home or a trusted peer (M8), is the root put in place.
+    const image = await restoreImage(dir, layout.root(target), {
+      ids: deps.manager.ids,
+      accept: (data) => {
+        if (data.definition.name !== expected) {
+          throw new WparError('EINVAL', `${expected}: the image in ${dir} holds WPAR "${data.definition.name}", not "${expected}"`);
+        }
+        // M8: only an image this home or a trusted peer signed; --insecure accepts any, with an event.
+        try {
+          const s = deps.peer.checkSignature(data.manifest, dir);
+          signer = s.kind === 'self' ? 'self' : `peer ${s.name}`;
+        } catch (err) {
+          if (request.insecure !== true) throw prefixed(target, err, 'refused');
+          event(deps, 'restart.insecure', target, { dir, reason: (err as Error).message });
+        }
+        definition = checkDefinition({ ...data.definition, name: target });
+      },
+    });
     restored = true;
     await manager.create(definition, false, { reserved: true });
     created = true;
@@ -181,6 +185,9 @@ export async function restart(deps: CheckpointDeps, request: RestartRequest): Pr
       if (restored) await rm(layout.root(target), { recursive: true, force: true });
       if (!wparDirExisted) await rmdir(layout.wparDir(target)).catch(() => {});
     }
+    // A refused image (damaged, another WPAR's, not signed by whom it must be) is reported as the
+    // reader or the check said it; what failed after it was accepted is a failed restart.
+    if (!restored) throw err;
     event(deps, 'restart.failed', target, { dir, reason: (err as Error).message, code: errnoOf(err) });
     throw prefixed(target, err, 'restart failed');
   } finally {
