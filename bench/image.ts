@@ -18,7 +18,7 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { restoreImage, writeImage } from '../src/image/index.ts';
-import { IMAGE_FILE } from '../src/image/format.ts';
+import { IMAGE_FILE } from '../src/image/format/format.ts';
 import { printTable, verdict, type Row } from './measure.ts';
 
 /** The target for both ratios. */

@@ -1,11 +1,11 @@
 /**
- * `npm run bench [-- kernel|daemon|start|console|commands|move|cluster|replicate]`: every measure (or one group) beside a baseline taken in
+ * `npm run bench [-- kernel|daemon|start|console|commands|move|cluster|replicate|checkpoint]`: every measure (or one group) beside a baseline taken in
  * the same run, as ratios. Re-runs itself with --expose-gc so heap measures are exact.
  */
 import { spawnSync } from 'node:child_process';
 import { commandsBench } from './commands.ts';
 import { consoleBench } from './console.ts';
-import { daemonBench, startBench } from './daemon.ts';
+import { checkpointBench, daemonBench, startBench } from './daemon.ts';
 import { kernelBench } from './kernel.ts';
 import { moveBench } from './move.ts';
 import { clusterBench } from './cluster.ts';
@@ -18,8 +18,8 @@ if (!(globalThis as { gc?: unknown }).gc) {
 }
 
 const only = process.argv[2];
-if (only !== undefined && !['kernel', 'daemon', 'start', 'console', 'commands', 'move', 'cluster', 'replicate'].includes(only)) {
-  console.error(`bench: unknown group ${JSON.stringify(only)} (kernel, daemon, start, console, commands, move, cluster, replicate)`);
+if (only !== undefined && !['kernel', 'daemon', 'start', 'console', 'commands', 'move', 'cluster', 'replicate', 'checkpoint'].includes(only)) {
+  console.error(`bench: unknown group ${JSON.stringify(only)} (kernel, daemon, start, console, commands, move, cluster, replicate, checkpoint)`);
   process.exit(2);
 }
 console.log(`corral bench — node ${process.version}, ${process.platform}/${process.arch}`);
@@ -31,3 +31,4 @@ if (only === undefined || only === 'move') printTable('Live moves between test h
 if (only === undefined || only === 'cluster') printTable('Clusters on etcd (issue 9)', await clusterBench());
 if (only === undefined || only === 'cluster' || only === 'replicate') printTable('Replicated checkpoints and failover (issue 9, C5, C6)', await replicationBench());
 if (only === 'start') printTable('WPAR start latency', await startBench());
+if (only === 'checkpoint') printTable('Checkpoint and restart (issues #4, #8 M5), through real wpards', await checkpointBench());

@@ -9,7 +9,7 @@ import type { Kernel } from '../api/kernel.ts';
 import type { CheckpointHandle } from '../api/handles.ts';
 import { CheckpointDeniedError, describeDenials } from '../api/errors.ts';
 import { WparError } from '../kernel/errno.ts';
-import { imagePath, readImage, restoreImage, writeImage, type ImageProgress } from '../image/index.ts';
+import { imagePath, restoreImage, writeImage, type ImageProgress, type PrecopyStats } from '../image/index.ts';
 import { checkDefinition, checkName } from './definition-check.ts';
 import type { HomeLayout } from './home.ts';
 import type { Journal } from './journal.ts';
@@ -52,9 +52,11 @@ function epochOf(pid: number | null): { epoch?: number } {
 }
 
 /**
- * `chkptwpar`: TRY (waiting up to `waitSec` for denials), agents save, processes freeze, the image is
- * written atomically, CLEAR, then thaw (or stop with `kill`). A failure after TRY still clears and
- * thaws and leaves the WPAR running; nothing that `restartwpar` accepts is left behind.
+ * `chkptwpar`: TRY (waiting up to `waitSec` for denials); the root copied while the WPAR runs (M5:
+ * pre-copy rounds); agents save, processes freeze; the last delta (what changed since the last
+ * round) and the image sealed atomically; CLEAR, then thaw (or stop with `kill`). A failure after
+ * TRY still clears and thaws and leaves the WPAR running; nothing that `restartwpar` accepts is left
+ * behind. The result and the `checkpoint.done` event report the frozen time (`frozenMs`).
  */
 export async function checkpoint(deps: CheckpointDeps, name: string, request: CheckpointRequest, run: CheckpointRun = {}): Promise<CheckpointResult> {
   const { kernel, manager } = deps;
@@ -87,19 +89,29 @@ export async function checkpoint(deps: CheckpointDeps, name: string, request: Ch
   let frozenAt = 0;
   let frozenMs = 0;
   let bytes: number;
-  let agentNames: string[];
+  let agentNames: string[] = [];
+  let agentsSaved = false;
+  let rounds: PrecopyStats['rounds'] = [];
   let completed = false;
   try {
-    // R4.3: agents save first (they run), then every process freezes.
-    const states = access.agents ? await access.agents.save() : {};
-    agentNames = Object.keys(states);
-    await access.freeze();
-    frozenAt = performance.now();
+    // M5: the writer copies the root while the WPAR runs, then calls this for the freeze.
+    // R4.3: agents save first (they run), then every process freezes; the last delta follows.
+    const freeze = async (): Promise<Map<string, unknown>> => {
+      agentsSaved = access.agents !== null;
+      const states = access.agents ? await access.agents.save() : {};
+      agentNames = Object.keys(states);
+      await access.freeze();
+      frozenAt = performance.now();
+      return new Map(Object.entries(states));
+    };
     // R4.4: the image, atomically (temporary name, fsync, rename).
     await writeImage(dir, {
-      definition: access.definition, root: access.root, agents: new Map(Object.entries(states)), ids: deps.manager.ids, signer: deps.peer.signer,
+      definition: access.definition, root: access.root, agents: freeze, ids: deps.manager.ids, signer: deps.peer.signer,
       ...epochOf(manager.info(name).pid),
-    }, { ...(run.onProgress && { onProgress: run.onProgress }), ...(run.signal && { signal: run.signal }) });
+    }, {
+      onRounds: (stats) => { rounds = stats.rounds; },
+      ...(run.onProgress && { onProgress: run.onProgress }), ...(run.signal && { signal: run.signal }),
+    });
     bytes = (await stat(imagePath(dir))).size;
     // With -k, from here the frozen processes must never run again, even if this daemon dies now.
     if (request.kill === true) recordPendingKill(deps.layout, name, dir);
@@ -116,7 +128,7 @@ export async function checkpoint(deps: CheckpointDeps, name: string, request: Ch
     if (!killFrozen) await access.thaw().catch((err: Error) => event(deps, 'checkpoint.thaw-failed', name, { reason: err.message }));
     if (frozenAt) frozenMs = performance.now() - frozenAt;
     if (!killFrozen) access.release();
-    if (!killFrozen) await access.agents?.saved({ completed });
+    if (!killFrozen && agentsSaved) await access.agents?.saved({ completed });
   }
   const killed = request.kill === true;
   if (killed) {
@@ -124,13 +136,15 @@ export async function checkpoint(deps: CheckpointDeps, name: string, request: Ch
     clearPendingKill(deps.layout, name);
   }
   const totalMs = performance.now() - t0;
-  event(deps, 'checkpoint.done', name, { dir, bytes, frozenMs, totalMs, agents: agentNames, killed });
-  return { name, dir, bytes, frozenMs, totalMs, agents: agentNames, killed };
+  // Rounds: the root copied while running, the deltas while running, and the last one, frozen.
+  const roundsOut = rounds.map((r) => ({ entries: r.entries, removed: r.removed, bytes: r.bytes, ms: Math.round(r.ms) }));
+  event(deps, 'checkpoint.done', name, { dir, bytes, frozenMs, totalMs, agents: agentNames, killed, rounds: roundsOut });
+  return { name, dir, bytes, frozenMs, totalMs, agents: agentNames, killed, rounds: roundsOut };
 }
 
 /**
- * `restartwpar`: the whole image is verified before anything is created; the name (or `newName`)
- * must be free; the root is restored, the WPAR activated with `restart: true`, agents handed their
+ * `restartwpar`: the name (or `newName`) must be free; the whole image is verified before anything
+ * is created (in the same pass that extracts it into a hidden staging directory); the root is put in place, the WPAR activated with `restart: true`, agents handed their
  * state, and RESTART_CLEAR once every agent has restored. On failure the half-made WPAR is removed
  * and the image is left as it was.
  */
@@ -141,33 +155,37 @@ export async function restart(deps: CheckpointDeps, request: RestartRequest): Pr
   const expected = checkName(request.name);
   const target = request.newName === undefined ? expected : checkName(request.newName);
 
-  // R5.1: verify everything first (format, every SHA-256, the trailer); nothing is created yet.
-  const image = await readImage(dir);
-  if (image.definition.name !== expected) {
-    throw new WparError('EINVAL', `${expected}: the image in ${dir} holds WPAR "${image.definition.name}", not "${expected}"`);
-  }
-  // M8: only an image this home or a trusted peer signed; --insecure accepts any, with an event.
-  let signer: string;
-  try {
-    const s = deps.peer.checkSignature(image.manifest, dir);
-    signer = s.kind === 'self' ? 'self' : `peer ${s.name}`;
-  } catch (err) {
-    if (request.insecure !== true) throw prefixed(target, err, 'refused');
-    signer = 'none';
-    event(deps, 'restart.insecure', target, { dir, reason: (err as Error).message });
-  }
   // R5.2: the name must be free on this system — and is held from here on, before anything touches
   // the disk, so that a concurrent restart or mkwpar of the same name gets EEXIST instead of racing.
-  const definition = checkDefinition({ ...image.definition, name: target });
   const release = manager.reserve(target);
   // Only what this request made is ever removed: the WPAR's directory if it did not exist, the root
   // restored into it (from a private staging directory, renamed into place once verified).
   const wparDirExisted = await exists(layout.wparDir(target));
   let restored = false;
   let created = false;
+  let signer = 'none';
+  let definition!: ReturnType<typeof checkDefinition>;
   try {
-    // R5.3: root restored (verified again while it streams), definition stored, activation as a restart.
-    await restoreImage(dir, layout.root(target), { ids: deps.manager.ids });
+    // R5.1 and R5.3 in one pass: the image is verified (format, every SHA-256, the trailer) while its
+    // root is extracted into a hidden staging directory; only once all of it has verified, and it
+    // holds the WPAR asked for, signed by this home or a trusted peer (M8), is the root put in place.
+    const image = await restoreImage(dir, layout.root(target), {
+      ids: deps.manager.ids,
+      accept: (data) => {
+        if (data.definition.name !== expected) {
+          throw new WparError('EINVAL', `${expected}: the image in ${dir} holds WPAR "${data.definition.name}", not "${expected}"`);
+        }
+        // M8: only an image this home or a trusted peer signed; --insecure accepts any, with an event.
+        try {
+          const s = deps.peer.checkSignature(data.manifest, dir);
+          signer = s.kind === 'self' ? 'self' : `peer ${s.name}`;
+        } catch (err) {
+          if (request.insecure !== true) throw prefixed(target, err, 'refused');
+          event(deps, 'restart.insecure', target, { dir, reason: (err as Error).message });
+        }
+        definition = checkDefinition({ ...data.definition, name: target });
+      },
+    });
     restored = true;
     await manager.create(definition, false, { reserved: true });
     created = true;
@@ -187,6 +205,9 @@ export async function restart(deps: CheckpointDeps, request: RestartRequest): Pr
       if (restored) await rm(layout.root(target), { recursive: true, force: true });
       if (!wparDirExisted) await rmdir(layout.wparDir(target)).catch(() => {});
     }
+    // A refused image (damaged, another WPAR's, not signed by whom it must be) is reported as the
+    // reader or the check said it; what failed after it was accepted is a failed restart.
+    if (!restored) throw err;
     event(deps, 'restart.failed', target, { dir, reason: (err as Error).message, code: errnoOf(err) });
     throw prefixed(target, err, 'restart failed');
   } finally {

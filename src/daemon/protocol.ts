@@ -140,6 +140,11 @@ export interface CheckpointResult {
   readonly totalMs: number;
   readonly agents: readonly string[];
   readonly killed: boolean;
+  /**
+   * The copy rounds (M5): the whole root while the WPAR ran, the deltas copied while it ran, and
+   * the last delta, frozen. Entries stored, paths removed, image bytes and milliseconds of each.
+   */
+  readonly rounds?: ReadonlyArray<{ readonly entries: number; readonly removed: number; readonly bytes: number; readonly ms: number }>;
 }
 
 /** `POST /v1/restart`. */

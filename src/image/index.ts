@@ -2,12 +2,12 @@
  * Checkpoint images: what `chkptwpar` writes and `restartwpar` reads. See `docs/image-format.md`.
  * @module
  */
-export { writeImage, type WriteOptions } from './write.ts';
+export { writeImage, type WriteOptions } from './write/write.ts';
 export {
   imagePath, readImage, readImageFrom, restoreImage, restoreImageFrom, verifyImage,
   type ReadOptions, type StreamReadOptions,
-} from './read.ts';
-export { packImage, type ImageContents, type ImageProgress, type PackOptions } from './pack.ts';
-export type { ImageData, RootEntry } from './reader.ts';
-export type { ImageManifest, PartDigest, RootPartDigest, SourceSystem } from './manifest.ts';
-export { FORMAT_VERSION, IMAGE_FILE } from './format.ts';
+} from './read/read.ts';
+export { packImage, type FreezeHook, type ImageContents, type ImageProgress, type PackOptions, type PrecopyStats } from './write/pack.ts';
+export type { ImageData, RootEntry } from './read/reader.ts';
+export type { DeltaPartDigest, ImageManifest, PartDigest, RootPartDigest, SourceSystem } from './format/manifest.ts';
+export { FORMAT_VERSION, IMAGE_FILE } from './format/format.ts';

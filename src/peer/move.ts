@@ -37,16 +37,13 @@ import type { CheckpointAccess, WparManager } from '../daemon/wpars.ts';
 import type { Peer } from './peers.ts';
 import type { PeerService } from './service.ts';
 import { listingDigest, TreeReceiver, TreeSender, type RoundStats } from './tree.ts';
+import { anotherRound } from '../image/write/precopy.ts';
 import { Wire, type Message } from './wire.ts';
 
 /** The peer protocol's version (`hello.protocol`). */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 /** Default willing-to-wait seconds for TRY (`movewpar -w`). */
 export const DEFAULT_MOVE_WAIT_SECONDS = 30;
-/** Pre-copy stops after this many rounds... */
-const MAX_ROUNDS = 6;
-/** ...or once a round sends less than this (the last delta will be about as small). */
-const SMALL_ROUND_BYTES = 2 << 20;
 /**
  * How long either side waits for the other's next frame (or may go without traffic) in the normal
  * course of a move; `CORRAL_PEER_IDLE_MS` overrides it (tests of cut links use a short one).
@@ -284,14 +281,14 @@ export class Mover {
 
       // M3.2: pre-copy while it runs.
       step = 'precopy';
-      const sender = new TreeSender(access.root);
-      for (let n = 1; n <= MAX_ROUNDS; n++) {
+      const sender = new TreeSender(access.root, manager.ids);
+      for (let n = 1; ; n++) {
         const r = await sender.round(wire, n, false, run.signal);
         await wire.message('round-ok');
         rounds.push(r);
         this.#event('move.round', name, { to: peer.name, move: id, round: n, files: r.files, bytes: r.bytes, ms: Math.round(r.ms) });
         run.onProgress?.({ step: 'precopy', round: n, bytes: rounds.reduce((s, x) => s + x.bytes, 0) });
-        if (r.bytes < SMALL_ROUND_BYTES) break;
+        if (!anotherRound(n, r.bytes)) break;
       }
 
       // M3.3: TRY, waiting up to -w for denials; the arrival is told how long to wait.
@@ -476,7 +473,7 @@ export class Mover {
       const accepted = compatible(definition, this.#deps.isolation, forced);
       if (accepted.length > 0) this.#event('move.forced', name, { from: peer.name, move: id, accepted });
       staging = join(this.#incomingDir, id);
-      const receiver = new TreeReceiver(join(staging, 'root'), join(staging, 'tmp'));
+      const receiver = new TreeReceiver(join(staging, 'root'), join(staging, 'tmp'), manager.ids);
       await mkdir(this.#incomingDir, { recursive: true, mode: 0o700 });
       await receiver.init();
       await wire.send({ type: 'welcome', protocol: PROTOCOL_VERSION, ...(accepted.length > 0 && { warnings: accepted }) });

@@ -7,7 +7,7 @@ import type { Server, TLSSocket } from 'node:tls';
 import { hostname } from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import { WparError } from '../kernel/errno.ts';
-import type { ImageManifest, ImageSigner } from '../image/manifest.ts';
+import type { ImageManifest, ImageSigner } from '../image/format/manifest.ts';
 import type { Journal } from '../daemon/journal.ts';
 import { connectPeer, listenPeers } from './endpoint.ts';
 import { loadIdentity, type Identity } from './identity.ts';

@@ -5,7 +5,7 @@
  */
 import { verify, X509Certificate } from 'node:crypto';
 import { WparError } from '../kernel/errno.ts';
-import { signedBytes, type ImageManifest, type ImageSigner } from '../image/manifest.ts';
+import { signedBytes, type ImageManifest, type ImageSigner } from '../image/format/manifest.ts';
 import { fingerprintOf } from './fingerprint.ts';
 import type { Identity } from './identity.ts';
 import type { PeerStore } from './peers.ts';

@@ -6,11 +6,13 @@
  * @module
  */
 import { createHash } from 'node:crypto';
-import { closeSync, constants as fsConstants, fchmodSync, futimesSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, writeSync, type Stats } from 'node:fs';
-import { chmod, lutimes, mkdir, readlink, rm, symlink, utimes } from 'node:fs/promises';
+import { closeSync, constants as fsConstants, fchmodSync, fchownSync, futimesSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, writeSync, type Stats } from 'node:fs';
+import { chmod, lchown, lutimes, mkdir, readlink, rm, symlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { WparError } from '../kernel/errno.ts';
 import { COPY_MAX, type Message, type Wire } from './wire.ts';
+import { isRacy, sameSignature, signature, type Signature } from '../image/write/precopy.ts';
+import { hostId, insideId, type IdRange } from '../runtime/idmap.ts';
 
 /** One entry of a root, as both sides record it. */
 export interface TreeEntry {
@@ -23,6 +25,9 @@ export interface TreeEntry {
   readonly size: number;
   /** A file's SHA-256 (hex), a symlink's target, `''` for a directory. */
   readonly content: string;
+  /** Owner and group as the WPAR sees them (S6): the departure's host ids less its base. */
+  readonly uid: number;
+  readonly gid: number;
 }
 
 /** What one round sent. */
@@ -32,12 +37,6 @@ export interface RoundStats {
   readonly ms: number;
 }
 
-/**
- * Timestamps are coarse (the kernel's tick, a few ms): a change right after an lstat can keep the
- * ctime it saw. An entry whose ctime is within this long of the moment it was looked at is "racy"
- * and is sent again in the frozen round whatever its signature says (git's racy-clean rule).
- */
-const RACY_MS = 100;
 /** Read size for file data. */
 const READ_BYTES = 1 << 20;
 /** The read buffer of small files (see {@link COPY_MAX}). */
@@ -45,15 +44,10 @@ const scratch = Buffer.allocUnsafe(COPY_MAX);
 
 interface Sent {
   readonly entry: TreeEntry;
-  /** The lstat signature when it was read: a different one means it changed. */
-  readonly sig: string;
+  /** The lstat signature when it was read (`null`: it changed while read): a different one means it changed. */
+  readonly sig: Signature | null;
   /** Changed so recently when read that a later change might not show in its signature. */
   readonly racy: boolean;
-}
-
-/** What an lstat says about an entry's content (times as float ms: sub-microsecond precision). */
-function signature(st: Stats): string {
-  return `${st.mode}:${st.size}:${st.mtimeMs}:${st.ctimeMs}:${st.ino}`;
 }
 
 function kind(st: Stats): TreeEntry['type'] | null {
@@ -68,7 +62,7 @@ export function listingDigest(entries: ReadonlyMap<string, TreeEntry>): { entrie
   const h = createHash('sha256');
   for (const rel of [...entries.keys()].sort()) {
     const e = entries.get(rel)!;
-    h.update(`${rel}\0${e.type}\0${e.mode}\0${e.mtimeMs}\0${e.size}\0${e.content}\n`);
+    h.update(`${rel}\0${e.type}\0${e.mode}\0${e.mtimeMs}\0${e.size}\0${e.uid}\0${e.gid}\0${e.content}\n`);
   }
   return { entries: entries.size, sha256: h.digest('hex') };
 }
@@ -76,10 +70,13 @@ export function listingDigest(entries: ReadonlyMap<string, TreeEntry>): { entrie
 /** The departure's side: walks the root each round and sends what changed. */
 export class TreeSender {
   readonly #root: string;
+  readonly #ids: IdRange | null;
   readonly #sent = new Map<string, Sent>();
 
-  constructor(root: string) {
+  /** `ids`: the host ids the WPAR's ids map to (sealed), so owners are sent as the WPAR sees them; `null` sends host ids. */
+  constructor(root: string, ids: IdRange | null = null) {
     this.#root = root;
+    this.#ids = ids;
   }
 
   /** What the arrival holds once everything sent has been applied. */
@@ -115,27 +112,29 @@ export class TreeSender {
       seen.add(rel);
       const sig = signature(st);
       const before = this.#sent.get(rel);
-      if (before === undefined || before.sig !== sig || (final && before.racy) || before.entry.type !== type) {
+      if (before === undefined || !sameSignature(before.sig, sig) || (final && before.racy) || before.entry.type !== type) {
         if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new WparError('EINTR', 'move interrupted');
         const mode = st.mode & 0o7777;
         const mtimeMs = Math.floor(st.mtimeMs);
-        const racy = lookedAt - st.ctimeMs < RACY_MS;
+        const racy = isRacy(st, lookedAt);
+        const uid = insideId(this.#ids, st.uid);
+        const gid = insideId(this.#ids, st.gid);
         if (type === 'file') {
-          const r = await this.#sendFile(wire, rel, abs, mode, mtimeMs, Number(st.size));
+          const r = await this.#sendFile(wire, rel, abs, { mode, mtimeMs, uid, gid }, Number(st.size));
           files++;
           bytes += r.size;
           // A file that changed while it was read is sent again next round.
           const after = lstatSync(abs, { throwIfNoEntry: false });
-          const stable = after !== undefined && signature(after) === sig && r.size === Number(st.size);
-          this.#sent.set(rel, { entry: { type, mode, mtimeMs, size: r.size, content: r.sha256 }, sig: stable ? sig : 'changed', racy });
+          const stable = after !== undefined && sameSignature(signature(after), sig) && r.size === Number(st.size);
+          this.#sent.set(rel, { entry: { type, mode, mtimeMs, size: r.size, content: r.sha256, uid, gid }, sig: stable ? sig : null, racy });
         } else if (type === 'dir') {
-          if (rel !== '' || before === undefined || before.sig !== sig) await wire.send({ type: 'dir', path: rel, mode, mtimeMs });
-          this.#sent.set(rel, { entry: { type, mode, mtimeMs, size: 0, content: '' }, sig, racy });
+          if (rel !== '' || before === undefined || !sameSignature(before.sig, sig)) await wire.send({ type: 'dir', path: rel, mode, mtimeMs, uid, gid });
+          this.#sent.set(rel, { entry: { type, mode, mtimeMs, size: 0, content: '', uid, gid }, sig, racy });
         } else {
           const target = readlinkSync(abs);
-          await wire.send({ type: 'symlink', path: rel, target, mtimeMs });
+          await wire.send({ type: 'symlink', path: rel, target, mtimeMs, uid, gid });
           files++;
-          this.#sent.set(rel, { entry: { type, mode: 0o777, mtimeMs, size: 0, content: target }, sig, racy });
+          this.#sent.set(rel, { entry: { type, mode: 0o777, mtimeMs, size: 0, content: target, uid, gid }, sig, racy });
         }
       }
       if (type === 'dir') {
@@ -161,14 +160,14 @@ export class TreeSender {
     return { files, bytes, ms: performance.now() - t0 };
   }
 
-  async #sendFile(wire: Wire, rel: string, abs: string, mode: number, mtimeMs: number, expected: number): Promise<{ size: number; sha256: string }> {
+  async #sendFile(wire: Wire, rel: string, abs: string, meta: { mode: number; mtimeMs: number; uid: number; gid: number }, expected: number): Promise<{ size: number; sha256: string }> {
     // Synchronous reads: a file is read in one or a few calls, and a thread-pool round trip per
     // call would cost more than the read itself for the many small files of a typical root.
     const fd = openSync(abs, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
     const h = createHash('sha256');
     let size = 0;
     try {
-      await wire.send({ type: 'file', path: rel, mode, mtimeMs });
+      await wire.send({ type: 'file', path: rel, ...meta });
       // A small file (most of a typical root) is read into one reused buffer, which the wire copies
       // into its batch at once; a large one into fresh buffers, which the wire writes as they are.
       const small = expected < COPY_MAX;
@@ -219,11 +218,17 @@ function parentOf(rel: string): string {
 export class TreeReceiver {
   readonly #root: string;
   readonly #tmp: string;
+  readonly #ids: IdRange | null;
   readonly #have = new Map<string, TreeEntry>();
 
-  constructor(stagingRoot: string, tmpDir: string) {
+  /**
+   * `ids`: the host ids the arrival's WPAR ids map to (sealed): each entry gets the owner sent (as
+   * the WPAR sees it) mapped into them, as a restart from an image does; `null` applies them as sent.
+   */
+  constructor(stagingRoot: string, tmpDir: string, ids: IdRange | null = null) {
     this.#root = stagingRoot;
     this.#tmp = tmpDir;
+    this.#ids = ids;
   }
 
   /** Creates the staging directories. */
@@ -268,7 +273,7 @@ export class TreeReceiver {
         case 'dir': {
           const rel = checkRel(m.path, true);
           if (rel !== '') this.#needParent(rel);
-          const entry: TreeEntry = { type: 'dir', mode: modeOf(m.mode), mtimeMs: timeOf(m.mtimeMs), size: 0, content: '' };
+          const entry: TreeEntry = { type: 'dir', mode: modeOf(m.mode), mtimeMs: timeOf(m.mtimeMs), size: 0, content: '', uid: idOf(m.uid), gid: idOf(m.gid) };
           if (this.#have.get(rel)?.type !== 'dir') {
             if (rel === '' && this.#have.has('')) throw protocol('the root is not a directory');
             await this.#clear(rel);
@@ -284,15 +289,18 @@ export class TreeReceiver {
           await this.#clear(rel);
           await symlink(m.target, this.#abs(rel));
           const mtimeMs = timeOf(m.mtimeMs);
+          const uid = idOf(m.uid);
+          const gid = idOf(m.gid);
+          await lchown(this.#abs(rel), hostId(this.#ids, uid), hostId(this.#ids, gid));
           await lutimes(this.#abs(rel), mtimeMs / 1000, mtimeMs / 1000).catch(() => {});
-          this.#have.set(rel, { type: 'symlink', mode: 0o777, mtimeMs, size: 0, content: m.target });
+          this.#have.set(rel, { type: 'symlink', mode: 0o777, mtimeMs, size: 0, content: m.target, uid, gid });
           files++;
           break;
         }
         case 'file': {
           const rel = checkRel(m.path, false);
           this.#needParent(rel);
-          const size = await this.#file(wire, rel, modeOf(m.mode), timeOf(m.mtimeMs));
+          const size = await this.#file(wire, rel, modeOf(m.mode), timeOf(m.mtimeMs), idOf(m.uid), idOf(m.gid));
           files++;
           bytes += size;
           break;
@@ -317,7 +325,7 @@ export class TreeReceiver {
    * are small). Nothing in staging is used before the whole listing has verified, so a file whose
    * size or SHA-256 does not match fails the move, and the staging goes with it.
    */
-  async #file(wire: Wire, rel: string, mode: number, mtimeMs: number): Promise<number> {
+  async #file(wire: Wire, rel: string, mode: number, mtimeMs: number, uid: number, gid: number): Promise<number> {
     const prior = this.#have.get(rel)?.type;
     if (prior !== undefined && prior !== 'file') await this.#clear(rel);
     // O_NOFOLLOW: what is at rel is a file this side wrote, or nothing; never followed.
@@ -342,13 +350,15 @@ export class TreeReceiver {
       if (end.type !== 'file-end') throw protocol(`${rel}: ${end.type} inside a file`);
       if (end.size !== size) throw protocol(`${rel}: ${size} bytes received, ${String(end.size)} sent`);
       if (end.sha256 !== h.digest('hex')) throw protocol(`${rel}: SHA-256 mismatch`);
-      // Set-user-ID and set-group-ID bits are dropped, as a restart from an image drops them.
+      // The owner first (a chown clears set-ID bits); set-user-ID and set-group-ID bits are dropped
+      // anyway, as a restart from an image drops them.
+      fchownSync(fd, hostId(this.#ids, uid), hostId(this.#ids, gid));
       fchmodSync(fd, mode & 0o1777);
       futimesSync(fd, mtimeMs / 1000, mtimeMs / 1000);
     } finally {
       closeSync(fd);
     }
-    this.#have.set(rel, { type: 'file', mode, mtimeMs, size, content: end.sha256 as string });
+    this.#have.set(rel, { type: 'file', mode, mtimeMs, size, content: end.sha256 as string, uid, gid });
     return size;
   }
 
@@ -357,6 +367,7 @@ export class TreeReceiver {
     const dirs = [...this.#have].filter(([, e]) => e.type === 'dir').sort(([a], [b]) => (a < b ? 1 : a > b ? -1 : 0));
     for (const [rel, e] of dirs) {
       const abs = this.#abs(rel);
+      await lchown(abs, hostId(this.#ids, e.uid), hostId(this.#ids, e.gid));
       await chmod(abs, e.mode & 0o1777);
       await utimes(abs, e.mtimeMs / 1000, e.mtimeMs / 1000);
     }
@@ -371,6 +382,12 @@ export class TreeReceiver {
 
 function modeOf(v: unknown): number {
   if (!Number.isInteger(v) || (v as number) < 0 || (v as number) > 0o7777) throw protocol(`bad mode ${JSON.stringify(v)}`);
+  return v as number;
+}
+
+/** An owner or group as the WPAR sees it (S6). */
+function idOf(v: unknown): number {
+  if (!Number.isInteger(v) || (v as number) < 0 || (v as number) > 0xfffffffe) throw protocol(`bad owner or group ${JSON.stringify(v)}`);
   return v as number;
 }
 

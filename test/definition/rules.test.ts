@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { buildDefinition } from '../../src/cli/define.ts';
 import { parseWaitSeconds } from '../../src/cli/args.ts';
 import { checkDefinition } from '../../src/daemon/definition-check.ts';
-import { definitionProblem as imageProblem } from '../../src/image/manifest.ts';
+import { definitionProblem as imageProblem } from '../../src/image/format/manifest.ts';
 import { waitSecondsProblem } from '../../src/definition/rules.ts';
 import type { WparDefinition } from '../../src/runtime/definition.ts';
 

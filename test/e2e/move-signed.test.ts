@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packImage, restoreImage } from '../../src/image/index.ts';
-import type { ImageSigner } from '../../src/image/manifest.ts';
+import type { ImageSigner } from '../../src/image/format/manifest.ts';
 import { System } from './harness.ts';
 
 async function trust(on: System, signer: System, name: string): Promise<void> {
@@ -66,7 +66,7 @@ test('images are signed; restartwpar refuses altered, unsigned and unknown-signe
     // Unsigned (the attacker drops the signature).
     await forge(img, (argv) => [...argv]);
     r = await b.run('restartwpar', ['-d', img, 'job']);
-    assert.match(r.stderr, /unsigned \(format version 2\).*\(EPERM\)/);
+    assert.match(r.stderr, /unsigned \(format version 3\).*\(EPERM\)/);
 
     // Signed by an identity b does not trust.
     await stranger.ok('mkwpar', ['-n', 'job', '-c', '-s', '--', 'sleep', '300']);

@@ -7,6 +7,7 @@ import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSy
 import { join } from 'node:path';
 import { processesOf, ROOT, subscribe, System, waitForOutput } from './harness.ts';
 import { canMakeHosts, pair, TestNet, type Host } from './move-hosts.ts';
+import { idRangeForHome } from '../../src/runtime/idmap.ts';
 
 const COUNTER = join(ROOT, 'examples/agent-counter.ts');
 const HOLDER = join(import.meta.dirname, 'fixtures/holder.ts');
@@ -95,6 +96,29 @@ describe('movewpar between test hosts', { skip: !canMakeHosts() && 'needs root a
       assert.equal(types.at(-1), 'move.done', `${h.ns}: ${types.join(' ')}`);
     }
     await b.ok('rmwpar', ['counter']);
+  });
+
+  it('owners as the WPAR sees them survive movewpar and then chkptwpar/restartwpar (S6)', async () => {
+    const script = 'echo x > owned; chown 1000:1000 owned; mkdir d; chown 1001:1002 d; ln -s owned l; chown -h 1003:1004 l; echo ready; exec sleep 300';
+    await a.ok('mkwpar', ['-n', 'owners', '-c', '-s', '--', 'sh', '-c', script]);
+    await waitForOutput(sys(a), 'owners', /ready/);
+    /** Owner and group of each entry as the WPAR sees them (host id less the home's base). */
+    const inside = (h: Host, root: string): string[] => {
+      const { base } = idRangeForHome(h.home);
+      return ['owned', 'd', 'l'].map((p) => { const st = lstatSync(join(root, p)); return `${p} ${st.uid - base}:${st.gid - base}`; });
+    };
+    const want = ['owned 1000:1000', 'd 1001:1002', 'l 1003:1004'];
+    assert.deepEqual(inside(a, (await a.list())[0]!.root), want, 'as made on the departure');
+    await a.ok('movewpar', ['owners', 'beta']);
+    const moved = (await b.list()).find((w) => w.name === 'owners')!;
+    assert.deepEqual(inside(b, moved.root), want, 'after movewpar, in the arrival\'s id range');
+    const img = join(b.home, 'owners-img');
+    await b.ok('chkptwpar', ['-d', img, '-k', 'owners']);
+    await b.ok('restartwpar', ['-d', img, '-n', 'owners2', 'owners']);
+    const restarted = (await b.list()).find((w) => w.name === 'owners2')!;
+    assert.deepEqual(inside(b, restarted.root), want, 'after chkptwpar and restartwpar');
+    await b.ok('rmwpar', ['-F', 'owners']);
+    await b.ok('rmwpar', ['-F', 'owners2']);
   });
 
   it('--json prints the summary of M3.7', async () => {

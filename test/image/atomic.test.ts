@@ -12,7 +12,7 @@ import type { WparError } from '../../src/kernel/errno.ts';
 import { restoreImage, verifyImage, writeImage, IMAGE_FILE } from '../../src/image/index.ts';
 import { definition, snapshot, tempDir } from './fixtures.ts';
 
-const WRITE_MODULE = pathToFileURL(join(import.meta.dirname, '../../src/image/write.ts')).href;
+const WRITE_MODULE = pathToFileURL(join(import.meta.dirname, '../../src/image/write/write.ts')).href;
 
 /** A root of `mb` MiB: small files and one sparse large file (quick to make, slow enough to write). */
 function makeRoot(base: string, mb: number): string {

@@ -84,7 +84,8 @@ test('on disk, damage is reported with the image, the part and the reason', asyn
     writeFileSync(file, copy);
     return verifyImage(dir).then(() => 'accepted', (err: WparError) => `${err.code} ${err.message}`);
   };
-  const manifestStart = rootPart.offset + rootPart.bytes;
+  // Version 3: the manifest follows the agents part (format, root, deltas, definition, agents).
+  const manifestStart = manifest.parts.agents.offset + manifest.parts.agents.bytes;
   const cases: Array<[string, number, RegExp]> = [
     ['file data', rootPart.offset + 2 * 512 + 100, /^EINVAL image .*: part root: SHA-256 mismatch \(image damaged or tampered\)$/],
     ['padding after data', rootPart.offset + 2 * 512 + 5000 + 10, /part root: SHA-256 mismatch/],

@@ -10,10 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { serialize } from 'node:v8';
 import type { WparDefinition } from '../../src/runtime/definition.ts';
-import { BLOCK, ENTRY, formatEntryBytes, padding } from '../../src/image/format.ts';
-import { sourceSystem, type ImageManifest } from '../../src/image/manifest.ts';
-import { encodeHeaders, type TarEntry } from '../../src/image/tar.ts';
-import { trailerData, trailerHeader } from '../../src/image/trailer.ts';
+import { BLOCK, ENTRY, formatEntryBytes, padding } from '../../src/image/format/format.ts';
+import { sourceSystem, type ImageManifest } from '../../src/image/format/manifest.ts';
+import { encodeHeaders, type TarEntry } from '../../src/image/format/tar.ts';
+import { trailerData, trailerHeader } from '../../src/image/format/trailer.ts';
 
 /** A fresh temporary directory, removed by the returned disposer. */
 export function tempDir(prefix = 'corral-image-test-'): { path: string; [Symbol.dispose](): void } {
@@ -99,11 +99,12 @@ function entryBytes(e: TarEntry, data: Buffer, rawType?: string): Buffer {
 }
 
 /**
- * A complete image (bytes) whose root part is exactly `root`, with correct digests, counts, manifest
- * and trailer: what a careful attacker would produce.
+ * A complete version-2 image (bytes) whose root part is exactly `root`, with correct digests,
+ * counts, manifest and trailer: what a careful attacker would produce. (The root part's rules are
+ * the same in version 3; {@link craftImageV3} makes one with deltas.)
  */
 export function craftImage(
-  root: readonly CraftEntry[], def: WparDefinition = definition(), format: Buffer = formatEntryBytes(),
+  root: readonly CraftEntry[], def: WparDefinition = definition(), format: Buffer = formatEntryBytes(2),
 ): Buffer {
   const mtime = 1_700_000_000;
   const small = (path: string, data: Buffer) =>

@@ -164,11 +164,11 @@ test('an image of a newer format version is refused before anything is created',
   using tmp = tempDir();
   const dir = join(tmp.path, 'img');
   mkdirSync(dir);
-  const image = craftImage([{ path: 'root/', type: 'dir' }], undefined, Buffer.from('{"format":"corral-image","version":3}\n'));
+  const image = craftImage([{ path: 'root/', type: 'dir' }], undefined, Buffer.from('{"format":"corral-image","version":4}\n'));
   writeFileSync(join(dir, IMAGE_FILE), image);
   await assert.rejects(restoreImage(dir, join(tmp.path, 'target')), {
     code: 'EINVAL',
-    message: `image ${dir}: part format: format version 3 is not supported (this reader reads versions 1 and 2)`,
+    message: `image ${dir}: part format: format version 4 is not supported (this reader reads versions 1, 2 and 3)`,
   });
   assert.deepEqual(readdirSync(tmp.path), ['img']);
   const foreign = craftImage([{ path: 'root/', type: 'dir' }], undefined, Buffer.from('{"format":"docker"}'));

@@ -74,7 +74,7 @@ test('a tree and agent state survive write, verify and restore', async () => {
 
   const manifest = await verifyImage(dir);
   assert.deepEqual(manifest, written);
-  assert.equal(manifest.version, 2);
+  assert.equal(manifest.version, 3);
   assert.equal(manifest.wpar, 'web');
   assert.deepEqual(manifest.agents, ['queue', 'sessions', 'ünïcødé']);
   assert.equal(manifest.parts.root.symlinks, 5);

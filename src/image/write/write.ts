@@ -6,13 +6,13 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, realpath, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { join, sep } from 'node:path';
-import { WparError } from '../kernel/errno.ts';
-import { imageError, sysCode } from './errors.ts';
-import { IMAGE_FILE, TEMP_PREFIX, TEMP_SUFFIX } from './format.ts';
-import { syncDir } from './files.ts';
-import type { ImageManifest } from './manifest.ts';
-import { sharedPool as pool, trimLater } from './pool.ts';
-import { packChunks, type ImageContents, type ImageProgress } from './pack.ts';
+import { WparError } from '../../kernel/errno.ts';
+import { imageError, sysCode } from '../format/errors.ts';
+import { IMAGE_FILE, TEMP_PREFIX, TEMP_SUFFIX } from '../format/format.ts';
+import { syncDir } from '../files.ts';
+import type { ImageManifest } from '../format/manifest.ts';
+import { sharedPool as pool, trimLater } from '../pool.ts';
+import { packChunks, type ImageContents, type ImageProgress, type PrecopyStats } from './pack.ts';
 
 /** Options of {@link writeImage}. */
 export interface WriteOptions {
@@ -20,6 +20,8 @@ export interface WriteOptions {
   readonly onProgress?: (progress: ImageProgress) => void;
   /** Aborting it stops the write (EINTR); the temporary file is removed and any earlier image stays. */
   readonly signal?: AbortSignal;
+  /** Called once the image is complete with the copy rounds it took (a pre-copied image). */
+  readonly onRounds?: (stats: PrecopyStats) => void;
 }
 
 /** After this many bytes written, a datasync starts in the background. */
@@ -69,7 +71,13 @@ export async function writeImage(dir: string, contents: ImageContents, options: 
   let chunks: AsyncGenerator<Buffer, ImageManifest, void> | null = null;
   try {
     fh = await open(temp, 'wx', 0o600);
-    chunks = packChunks(contents, { label, onProgress: options.onProgress, signal: options.signal }, pool, fh.fd);
+    const file = fh;
+    chunks = packChunks(contents, {
+      label, onProgress: options.onProgress, signal: options.signal, onRounds: options.onRounds,
+      // What was copied while the WPAR ran is made durable before it freezes: the final fsync, in
+      // the frozen window, then has only the last delta left to write out.
+      beforeFreeze: () => file.datasync(),
+    }, pool, fh.fd);
     // The hashing thread writes each chunk as it hashes it; this loop only drives the producer and
     // starts a datasync now and then in the background, so that the final fsync has little left.
     let flushing: Promise<void> | null = null;

@@ -3,7 +3,7 @@
  * came from), then the part when one is at fault, then the reason.
  * @module
  */
-import { WparError, type ErrnoCode } from '../kernel/errno.ts';
+import { WparError, type ErrnoCode } from '../../kernel/errno.ts';
 
 /** A WparError about the image `label`, e.g. `image /tmp/x: part root: SHA-256 mismatch (...)`. */
 export function imageError(

@@ -5,14 +5,16 @@
  * process (started on first use, holding the process open only while a restore runs).
  * @module
  */
-import type { Worker } from 'node:worker_threads';
-import { WparError, type ErrnoCode } from '../kernel/errno.ts';
+import { WparError, type ErrnoCode } from '../../kernel/errno.ts';
 import type { RootEntry, RootSink } from './reader.ts';
-import { startWorker } from './threads.ts';
-import type { IdRange } from '../runtime/idmap.ts';
+import { WorkerHost } from '../threads.ts';
+import type { IdRange } from '../../runtime/idmap.ts';
 
-/** One operation: an entry begins, a data slice `[buffer id, offset, length]`, or the entry ends. */
-export type ExtractOp = readonly [RootEntry] | readonly [number, number, number] | readonly [];
+/**
+ * One operation: an entry begins, a data slice `[buffer id, offset, length]`, the entry ends, or a
+ * path is removed (a delta's).
+ */
+export type ExtractOp = readonly [RootEntry] | readonly [number, number, number] | readonly [] | readonly ['remove', string];
 
 /** Batches posted and not yet done before the reader waits: bounds the memory held. */
 const MAX_IN_FLIGHT = 3;
@@ -25,27 +27,11 @@ interface Reply {
   readonly aborted?: true;
 }
 
-let worker: Worker | null = null;
+const thread = new WorkerHost<Reply>('read/extract-worker', (r) => r.job);
 let nextJob = 1;
-const jobs = new Map<number, (r: Reply | Error) => void>();
-
-function thread(): Worker {
-  if (worker !== null) return worker;
-  const w = startWorker('extract-worker');
-  w.on('message', (r: Reply) => jobs.get(r.job)?.(r));
-  const fail = (err: Error) => {
-    if (worker === w) worker = null;
-    for (const deliver of [...jobs.values()]) deliver(err);
-  };
-  w.on('error', fail);
-  w.on('exit', () => fail(new Error('the extraction thread exited')));
-  w.unref();
-  return (worker = w);
-}
 
 /** Extracts into `dir` (an empty directory) on the extraction thread; {@link flush} after each chunk, then {@link finish}. */
 export class ThreadedExtractor implements RootSink {
-  readonly #worker: Worker;
   readonly #job = nextJob++;
   readonly #dir: string;
   readonly #ids: IdRange | null;
@@ -66,8 +52,7 @@ export class ThreadedExtractor implements RootSink {
     this.#dir = dir;
     this.#label = label;
     this.#ids = ids;
-    this.#worker = thread();
-    jobs.set(this.#job, (r) => {
+    thread.wait(this.#job, (r) => {
       if (r instanceof Error) {
         this.#failure ??= new WparError('EINVAL', `image ${label}: the extraction thread failed: ${r.message}`, { cause: r });
         this.#closed = true;
@@ -84,7 +69,6 @@ export class ThreadedExtractor implements RootSink {
       this.#wake = null;
       wake?.();
     });
-    this.#worker.ref();
   }
 
   entry(e: RootEntry): void {
@@ -107,13 +91,17 @@ export class ThreadedExtractor implements RootSink {
     this.#ops.push([]);
   }
 
+  remove(rel: string): void {
+    this.#ops.push(['remove', rel]);
+  }
+
   /** Post the operations gathered from the last chunk; `done` runs once the thread no longer needs it. */
   async flush(done: () => void): Promise<void> {
     this.#check();
     const seq = ++this.#seq;
     this.#onAck.set(seq, done);
     const first = seq === 1 ? { dir: this.#dir, label: this.#label, ids: this.#ids } : {};
-    this.#worker.postMessage({ job: this.#job, seq, ops: this.#ops, buffers: this.#newBuffers, ...first });
+    thread.post({ job: this.#job, seq, ops: this.#ops, buffers: this.#newBuffers, ...first });
     this.#ops = [];
     this.#newBuffers = [];
     await this.#until(() => this.#onAck.size <= MAX_IN_FLIGHT);
@@ -122,7 +110,7 @@ export class ThreadedExtractor implements RootSink {
   /** Wait for every operation, then apply the directories' modes and times. */
   async finish(): Promise<void> {
     this.#check();
-    this.#worker.postMessage({ job: this.#job, finish: true });
+    thread.post({ job: this.#job, finish: true });
     await this.#until(() => this.#finished);
   }
 
@@ -132,12 +120,11 @@ export class ThreadedExtractor implements RootSink {
    */
   async close(): Promise<void> {
     if (!this.#closed && !this.#finished) {
-      this.#worker.postMessage({ job: this.#job, abort: true });
+      thread.post({ job: this.#job, abort: true });
       await this.#until(() => this.#closed, true);
     }
     this.#closed = true;
-    jobs.delete(this.#job);
-    if (jobs.size === 0) this.#worker.unref();
+    thread.done(this.#job);
     for (const done of this.#onAck.values()) done();
     this.#onAck.clear();
   }

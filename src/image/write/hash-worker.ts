@@ -8,7 +8,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { writeSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
-import type { HashRange } from './chunks.ts';
+import type { HashRange } from '../chunks.ts';
 
 interface ChunkMessage {
   readonly id: number;

@@ -6,17 +6,17 @@
  */
 import { lstat, mkdir, mkdtemp, rename, rmdir, stat } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve } from 'node:path';
-import { WparError } from '../kernel/errno.ts';
-import { imageError, sysCode } from './errors.ts';
-import type { ChunkPool } from './chunks.ts';
+import { WparError } from '../../kernel/errno.ts';
+import { imageError, sysCode } from '../format/errors.ts';
+import type { ChunkPool } from '../chunks.ts';
 import { ThreadedExtractor } from './extract-thread.ts';
-import { fileChunks, removeTree, syncDir } from './files.ts';
-import { IMAGE_FILE } from './format.ts';
-import type { ImageManifest } from './manifest.ts';
-import type { ImageProgress } from './pack.ts';
-import { sharedPool as pool, trimLater } from './pool.ts';
+import { fileChunks, removeTree, syncDir } from '../files.ts';
+import { IMAGE_FILE } from '../format/format.ts';
+import type { ImageManifest } from '../format/manifest.ts';
+import type { ImageProgress } from '../write/pack.ts';
+import { sharedPool as pool, trimLater } from '../pool.ts';
 import { ImageReader, type ImageData } from './reader.ts';
-import type { IdRange } from '../runtime/idmap.ts';
+import type { IdRange } from '../../runtime/idmap.ts';
 
 /** Options for reading an image. */
 export interface ReadOptions {
@@ -29,6 +29,12 @@ export interface ReadOptions {
    * image records mapped into them (S6); `null` or absent gives the recorded ids as they are.
    */
   readonly ids?: IdRange | null;
+  /**
+   * A restore: called once the whole image has verified, before its root is put in place; throwing
+   * refuses the image (the staging directory is removed and nothing appears at the target). This is
+   * where a caller checks what the image holds (its WPAR's name, its signer) without a second pass.
+   */
+  readonly accept?: (data: ImageData) => void | Promise<void>;
 }
 
 /** Options for reading an image from a stream. */
@@ -159,6 +165,7 @@ export async function restoreImageFrom(
     extractor = new ThreadedExtractor(staging, label, options.ids ?? null);
     const data = await consume(source, extractor, options);
     await extractor.finish();
+    await options.accept?.(data);
     await refuseExisting(label, target);
     await rename(staging, target);
     staging = null;

@@ -4,8 +4,8 @@
  * @module
  */
 import { arch, hostname, platform, release } from 'node:os';
-import { definitionProblem as definitionRulesProblem } from '../definition/rules.ts';
-import type { WparDefinition } from '../runtime/definition.ts';
+import { definitionProblem as definitionRulesProblem } from '../../definition/rules.ts';
+import type { WparDefinition } from '../../runtime/definition.ts';
 import { FORMAT_NAME, PART_NAMES, type FormatVersion } from './format.ts';
 import { damaged } from './errors.ts';
 
@@ -43,6 +43,12 @@ export interface RootPartDigest extends PartDigest {
   readonly dataBytes: number;
 }
 
+/** A delta part's digest and what it holds (version 3): the root counts of its entries, and its removals. */
+export interface DeltaPartDigest extends RootPartDigest {
+  /** Paths in its list of removed paths. */
+  readonly removed: number;
+}
+
 /** The manifest of an image (the `manifest.json` entry). */
 export interface ImageManifest {
   readonly format: typeof FORMAT_NAME;
@@ -61,6 +67,11 @@ export interface ImageManifest {
     readonly definition: PartDigest;
     readonly agents: PartDigest;
     readonly root: RootPartDigest;
+    /**
+     * Version 3: the deltas after the root, in stream order (the last one written with the WPAR
+     * frozen); none when the root did not change while it was copied. Absent in versions 1 and 2.
+     */
+    readonly deltas?: readonly DeltaPartDigest[];
   };
   /**
    * Version 2: the writing home's signature over the rest of the manifest (M8); absent in version 1
@@ -122,10 +133,18 @@ function parseJson(bytes: Buffer, label: string, part: string): Json {
 const HEX64 = /^[0-9a-f]{64}$/;
 const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
 
-function checkDigest(v: unknown, root: boolean): boolean {
+const ROOT_COUNTS = ['entries', 'files', 'directories', 'symlinks', 'dataBytes'];
+
+function checkDigest(v: unknown, counts: readonly string[]): boolean {
   if (!isObject(v) || !isCount(v.offset) || !isCount(v.bytes) || typeof v.sha256 !== 'string') return false;
   if (!HEX64.test(v.sha256)) return false;
-  return !root || ['entries', 'files', 'directories', 'symlinks', 'dataBytes'].every((k) => isCount(v[k]));
+  return counts.every((k) => isCount(v[k]));
+}
+
+/** Version 3 has a list of deltas (possibly empty); earlier versions have none. */
+function checkDeltas(v: unknown, version: FormatVersion): boolean {
+  if (version < 3) return v === undefined;
+  return Array.isArray(v) && v.every((d) => checkDigest(d, [...ROOT_COUNTS, 'removed']));
 }
 
 /** Parse and check the manifest's bytes (already verified against the trailer). */
@@ -146,7 +165,8 @@ export function parseManifest(bytes: Buffer, label: string, version: FormatVersi
     isObject(src) && ['hostname', 'platform', 'arch', 'release', 'node'].every((k) => typeof src[k] === 'string') &&
     Array.isArray(m.agents) && m.agents.every((a) => typeof a === 'string') &&
     (m.epoch === undefined || (Number.isSafeInteger(m.epoch) && (m.epoch as number) >= 1)) &&
-    isObject(parts) && PART_NAMES.every((p) => checkDigest(parts[p], p === 'root'));
+    isObject(parts) && PART_NAMES.every((p) => checkDigest(parts[p], p === 'root' ? ROOT_COUNTS : [])) &&
+    checkDeltas(parts.deltas, version);
   if (!ok) throw damaged(label, 'manifest', 'does not follow the manifest schema (image damaged or tampered)');
   return m as unknown as ImageManifest;
 }

@@ -4,8 +4,8 @@
  * caller can hash every byte of the stream. It never looks ahead and never seeks.
  * @module
  */
-import { BLOCK, LIMITS, padding } from './format.ts';
-import { decodeHeader, decodePax, isZeroBlock, type PaxFields, type TarEntry } from './tar.ts';
+import { BLOCK, LIMITS, padding } from '../format/format.ts';
+import { decodeHeader, decodePax, isZeroBlock, type PaxFields, type TarEntry } from '../format/tar.ts';
 
 /** What the parser reports; every Buffer is only valid during the call (copy to keep). */
 export interface TarSink {

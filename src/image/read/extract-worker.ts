@@ -7,10 +7,10 @@
  * @module
  */
 import { parentPort } from 'node:worker_threads';
-import { WparError } from '../kernel/errno.ts';
+import { WparError } from '../../kernel/errno.ts';
 import { Extractor } from './extract.ts';
 import type { ExtractOp } from './extract-thread.ts';
-import type { IdRange } from '../runtime/idmap.ts';
+import type { IdRange } from '../../runtime/idmap.ts';
 
 interface Message {
   readonly job: number;
@@ -68,6 +68,7 @@ port.on('message', (m: Message) => {
       for (const op of m.ops ?? []) {
         if (op.length === 1) job.extractor.entry(op[0]);
         else if (op.length === 3) job.extractor.data(job.buffers.get(op[0])!.subarray(op[1], op[1] + op[2]));
+        else if (op.length === 2) job.extractor.remove(op[1]);
         else job.extractor.entryEnd();
       }
     } catch (err) {

@@ -6,10 +6,10 @@
  */
 import {
   chmodSync, closeSync, constants, fchmodSync, fchownSync, fstatSync, futimesSync, lchownSync, lutimesSync, mkdirSync, openSync,
-  symlinkSync, unlinkSync, utimesSync, writeSync,
+  rmSync, symlinkSync, unlinkSync, utimesSync, writeSync,
 } from 'node:fs';
-import { hostId, type IdRange } from '../runtime/idmap.ts';
-import { imageError } from './errors.ts';
+import { hostId, type IdRange } from '../../runtime/idmap.ts';
+import { imageError } from '../format/errors.ts';
 import type { RootEntry, RootSink } from './reader.ts';
 
 const O_CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | (constants.O_NOFOLLOW ?? 0);
@@ -25,8 +25,11 @@ export class Extractor implements RootSink {
   readonly #label: string;
   #fd: number | null = null;
   #file: RootEntry | null = null;
-  /** Directories' modes and times, applied last and deepest first (a read-only directory still gets its children). */
-  readonly #dirs: RootEntry[] = [];
+  /**
+   * Directories' modes and times by path, applied last and deepest first (a read-only directory
+   * still gets its children; a delta's entry for a directory updates what is applied).
+   */
+  readonly #dirs = new Map<string, RootEntry>();
   /** The process's umask: a file whose mode survives it needs no fchmod. */
   readonly #umask: number;
   /** Whether the open file still needs its mode set. */
@@ -61,10 +64,13 @@ export class Extractor implements RootSink {
   entry(e: RootEntry): void {
     const path = this.#path(e.rel);
     try {
+      // A delta's file or symlink replaces the one there (this side made it: the reader checked the
+      // type), which is unlinked first so that the creation below still refuses anything it finds.
+      if (e.replaces === true && e.type !== 'dir') unlinkSync(path);
       if (e.type === 'dir') {
-        if (e.rel !== '') mkdirSync(path, 0o700);
+        if (e.rel !== '' && e.replaces !== true) mkdirSync(path, 0o700);
         lchownSync(path, hostId(this.#ids, e.uid), hostId(this.#ids, e.gid));
-        this.#dirs.push(e);
+        this.#dirs.set(e.rel, e);
       } else if (e.type === 'symlink') {
         symlinkSync(e.linkpath, path);
         lchownSync(path, hostId(this.#ids, e.uid), hostId(this.#ids, e.gid));
@@ -109,10 +115,24 @@ export class Extractor implements RootSink {
     }
   }
 
+  remove(rel: string): void {
+    // Directories are still 0700 here (modes come last), so whatever is under one can be removed.
+    try {
+      rmSync(this.#path(rel), { recursive: true });
+    } catch (err) {
+      throw imageError('EINVAL', this.#label, 'root', `cannot remove ${rel}: ${(err as Error).message}`, { cause: err });
+    }
+    if (this.#dirs.delete(rel)) {
+      const under = `${rel}/`;
+      for (const k of this.#dirs.keys()) if (k.startsWith(under)) this.#dirs.delete(k);
+    }
+  }
+
   /** Apply the directories' modes and times; call once every entry is written. */
   finish(): void {
-    for (let i = this.#dirs.length - 1; i >= 0; i--) {
-      const e = this.#dirs[i]!;
+    const dirs = [...this.#dirs.values()];
+    for (let i = dirs.length - 1; i >= 0; i--) {
+      const e = dirs[i]!;
       try {
         const path = this.#path(e.rel);
         chmodSync(path, e.mode & RESTORED_BITS);

@@ -6,13 +6,13 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { deserialize } from 'node:v8';
-import type { WparDefinition } from '../runtime/definition.ts';
-import { damaged } from './errors.ts';
-import { ENTRY, FORMAT_NAME, LIMITS, PART_NAMES, READABLE_VERSIONS, type FormatVersion, type PartName } from './format.ts';
-import { parseDefinition, parseManifest, type ImageManifest } from './manifest.ts';
+import type { WparDefinition } from '../../runtime/definition.ts';
+import { damaged } from '../format/errors.ts';
+import { ENTRY, FORMAT_NAME, LIMITS, PART_NAMES, READABLE_VERSIONS, type FormatVersion, type PartName } from '../format/format.ts';
+import { parseDefinition, parseManifest, type ImageManifest } from '../format/manifest.ts';
 import { TarParser, type TarSink } from './parse.ts';
-import type { TarEntry } from './tar.ts';
-import { TRAILER_SIZE, trailerHeader } from './trailer.ts';
+import type { TarEntry } from '../format/tar.ts';
+import { TRAILER_SIZE, trailerHeader } from '../format/trailer.ts';
 
 /** A root entry as the reader hands it on, its path already checked. */
 export interface RootEntry {
@@ -29,13 +29,23 @@ export interface RootEntry {
   /** Owner and group as the WPAR saw them (S6). */
   readonly uid: number;
   readonly gid: number;
+  /**
+   * A delta's entry for a path that holds an entry of the same type (version 3): a file or symlink
+   * replaces it, a directory gets this entry's mode, times and owner and keeps its content.
+   */
+  readonly replaces?: boolean;
 }
 
-/** Receives the root's entries in stream order: parents always before their children. */
+/**
+ * Receives the root's entries in stream order: parents always before their children; in a version-3
+ * image, then each delta's removals (paths that exist, never the root) and entries.
+ */
 export interface RootSink {
   entry(e: RootEntry): void;
   data(bytes: Buffer): void;
   entryEnd(): void;
+  /** Remove the entry at `rel` and, for a directory, everything under it. */
+  remove(rel: string): void;
 }
 
 /** Everything an image holds besides the root. */
@@ -46,8 +56,20 @@ export interface ImageData {
   readonly agents: Map<string, unknown>;
 }
 
-type Stage = 'format' | 'definition' | 'agents' | 'root' | 'manifest' | 'trailer' | 'end';
-type Section = PartName | 'manifest' | 'trailer';
+type Stage = 'format' | 'definition' | 'agents' | 'root' | 'deltas' | 'manifest' | 'trailer' | 'end';
+/** A part, the manifest, the trailer, or a delta part: `delta 1`, `delta 2`, … in stream order. */
+type Section = PartName | 'manifest' | 'trailer' | `delta ${number}`;
+type EntryType = RootEntry['type'];
+type Counts = { entries: number; files: number; directories: number; symlinks: number; dataBytes: number; removed: number };
+
+/** The order of the stages in versions 1 and 2, and in version 3 (the deltas after the root). */
+const ORDER: Readonly<Record<'v2' | 'v3', readonly Stage[]>> = {
+  v2: ['format', 'definition', 'agents', 'root', 'manifest', 'trailer', 'end'],
+  v3: ['format', 'root', 'deltas', 'definition', 'agents', 'manifest', 'trailer', 'end'],
+};
+
+const isDelta = (s: Section | null): s is `delta ${number}` => s !== null && s.startsWith('delta ');
+const newCounts = (): Counts => ({ entries: 0, files: 0, directories: 0, symlinks: 0, dataBytes: 0, removed: 0 });
 
 interface Range {
   readonly offset: number;
@@ -69,9 +91,13 @@ export class ImageReader implements TarSink {
   #small: Buffer | null = null;
   #smallFill = 0;
   readonly #smalls = new Map<Section, Buffer>();
-  /** Every root path seen, and whether it is a directory: parents must be directories seen earlier. */
-  readonly #paths = new Map<string, boolean>();
-  readonly #counts = { entries: 0, files: 0, directories: 0, symlinks: 0, dataBytes: 0 };
+  /** Every root path there is (after the deltas so far) and its type: parents must be directories seen earlier. */
+  readonly #paths = new Map<string, EntryType>();
+  readonly #counts = newCounts();
+  /** Each delta's counts, in stream order (version 3). */
+  readonly #deltas: Counts[] = [];
+  /** Paths the current delta has stored: at most once each. */
+  #deltaPaths = new Set<string>();
   #inRootFile = false;
   #ended = false;
   /** The format version the format entry named (checked against the manifest). */
@@ -119,10 +145,10 @@ export class ImageReader implements TarSink {
       for (const r of raw) this.#current!.hash.update(r);
       this.#current!.bytes += raw.reduce((n, r) => n + r.length, 0);
     }
-    if (section === 'root') {
+    if (section === 'root' || (isDelta(section) && e.path !== ENTRY.delta)) {
       this.#rootEntry(e);
     } else {
-      const limit = section === 'trailer' ? TRAILER_SIZE : LIMITS[section as keyof typeof LIMITS];
+      const limit = section === 'trailer' ? TRAILER_SIZE : isDelta(section) ? LIMITS.delta : LIMITS[section as keyof typeof LIMITS];
       if (e.type !== 'file') this.#fail(`${e.path} is not a regular file`);
       if (e.size > limit) this.#fail(`${e.size} bytes, more than the ${limit} allowed`);
       this.#small = Buffer.alloc(e.size);
@@ -151,6 +177,10 @@ export class ImageReader implements TarSink {
     if (this.#small !== null) {
       const small = this.#small;
       this.#small = null;
+      if (isDelta(this.#section)) {
+        this.#removals(small); // the delta's entries follow, in the same stage
+        return;
+      }
       this.#smalls.set(this.#section!, small);
       if (this.#section === 'format') this.#checkFormat(small);
       this.#stage = this.#next(this.#stage);
@@ -168,7 +198,7 @@ export class ImageReader implements TarSink {
   // Structure -------------------------------------------------------------------------------------
 
   #next(stage: Stage): Stage {
-    const order: Stage[] = ['format', 'definition', 'agents', 'root', 'manifest', 'trailer', 'end'];
+    const order = ORDER[this.#version >= 3 ? 'v3' : 'v2'];
     return order[order.indexOf(stage) + 1] ?? 'end';
   }
 
@@ -190,8 +220,19 @@ export class ImageReader implements TarSink {
       case 'root':
         if (this.#section !== 'root') return expect('root', ENTRY.root);
         if (e.path.startsWith(ENTRY.root)) return 'root';
-        this.#stage = 'manifest';
-        return expect('manifest', ENTRY.manifest);
+        this.#stage = this.#next('root');
+        return this.#sectionOf(e);
+      case 'deltas':
+        // Each delta begins with its list of removed paths; root entries continue the current one.
+        if (e.path === ENTRY.delta) {
+          this.#deltas.push(newCounts());
+          this.#deltaPaths = new Set();
+          return `delta ${this.#deltas.length}`;
+        }
+        if (isDelta(this.#section) && e.path.startsWith(ENTRY.root)) return this.#section;
+        this.#stage = this.#next('deltas');
+        return expect('definition', ENTRY.definition);
+      case 'manifest': return expect('manifest', ENTRY.manifest);
       case 'trailer': return expect('trailer', ENTRY.trailer);
       default: return this.#fail(`unexpected entry ${JSON.stringify(e.path)} after the ${this.#stage}`);
     }
@@ -219,7 +260,7 @@ export class ImageReader implements TarSink {
     }
     if (f?.format !== FORMAT_NAME) this.#fail(`not a Corral image: format ${JSON.stringify(f?.format)}`);
     if (typeof f.version !== 'number' || !READABLE_VERSIONS.includes(f.version)) {
-      this.#fail(`format version ${JSON.stringify(f.version)} is not supported (this reader reads versions ${READABLE_VERSIONS.join(' and ')})`);
+      this.#fail(`format version ${JSON.stringify(f.version)} is not supported (this reader reads versions ${READABLE_VERSIONS.slice(0, -1).join(', ')} and ${READABLE_VERSIONS.at(-1)})`);
     }
     this.#version = f.version as FormatVersion;
   }
@@ -239,35 +280,82 @@ export class ImageReader implements TarSink {
     } else if (e.path.endsWith('/')) {
       this.#fail(`non-directory entry ${quoted} ends with /`);
     }
+    const inDelta = isDelta(this.#section);
+    const before = this.#paths.get(rel);
     if (this.#paths.size === 0) {
       if (rel !== '' || e.type !== 'dir') this.#fail(`the root part must start with the directory ${ENTRY.root}`);
+    } else if (inDelta && rel === '') {
+      if (e.type !== 'dir') this.#fail(`entry ${quoted} would replace the root directory; refused`);
+      if (this.#deltaPaths.has(rel)) this.#fail(`entry ${quoted} appears twice in one delta; refused`);
     } else {
       const parts = rel.split('/');
       if (parts.some((p) => p === '' || p === '.' || p === '..' || p.includes('\0'))) {
         this.#fail(`entry ${quoted} has an empty, . or .. path component; refused`);
       }
-      if (this.#paths.has(rel)) this.#fail(`entry ${quoted} appears twice; refused`);
+      if (!inDelta && before !== undefined) this.#fail(`entry ${quoted} appears twice; refused`);
+      if (inDelta && this.#deltaPaths.has(rel)) this.#fail(`entry ${quoted} appears twice in one delta; refused`);
+      // A delta replaces an entry of the same type only: another type must be removed first, so a
+      // directory's content is never left behind and a symlink never becomes a parent.
+      if (before !== undefined && before !== e.type) this.#fail(`entry ${quoted} changes a ${before} into a ${e.type} without removing it first; refused`);
       const parent = parts.length === 1 ? '' : rel.slice(0, rel.lastIndexOf('/'));
-      if (this.#paths.get(parent) !== true) {
+      if (this.#paths.get(parent) !== 'dir') {
         this.#fail(`entry ${quoted} is not inside a directory stored before it (a symlink cannot be a parent); refused`);
       }
     }
     if (e.type === 'symlink' && (e.linkpath === '' || e.linkpath.includes('\0'))) {
       this.#fail(`symlink ${quoted} has an empty or invalid target`);
     }
-    this.#paths.set(rel, e.type === 'dir');
-    this.#counts.entries++;
+    this.#paths.set(rel, e.type);
+    if (inDelta) this.#deltaPaths.add(rel);
+    const counts = inDelta ? this.#deltas.at(-1)! : this.#counts;
+    counts.entries++;
     if (e.type === 'file') {
-      this.#counts.files++;
-      this.#counts.dataBytes += e.size;
+      counts.files++;
+      counts.dataBytes += e.size;
     } else if (e.type === 'dir') {
-      this.#counts.directories++;
+      counts.directories++;
     } else {
-      this.#counts.symlinks++;
+      counts.symlinks++;
     }
-    this.#root?.entry({ rel, type: e.type, mode: e.mode, mtime: e.mtime, size: e.size, linkpath: e.linkpath, uid: e.uid ?? 0, gid: e.gid ?? 0 });
+    this.#root?.entry({
+      rel, type: e.type, mode: e.mode, mtime: e.mtime, size: e.size, linkpath: e.linkpath, uid: e.uid ?? 0, gid: e.gid ?? 0,
+      ...(before !== undefined && inDelta && { replaces: true }),
+    });
     if (e.type === 'file') this.#inRootFile = true;
     else this.#root?.entryEnd();
+  }
+
+  /**
+   * A delta's list of removed paths: `{"removed": [REL, …]}`, each an entry there is (never the
+   * root), removed with everything under it, in the order listed.
+   */
+  #removals(bytes: Buffer): void {
+    let value: unknown;
+    try {
+      value = JSON.parse(bytes.toString('utf8'));
+    } catch {
+      this.#fail('the list of removed paths is not JSON');
+    }
+    const list = (value as { removed?: unknown } | null)?.removed;
+    if (typeof value !== 'object' || value === null || Array.isArray(value) || Object.keys(value).length !== 1 || !Array.isArray(list)) {
+      this.#fail('the list of removed paths is not {"removed": [...]}');
+    }
+    const counts = this.#deltas.at(-1)!;
+    for (const rel of list as unknown[]) {
+      const quoted = JSON.stringify(rel);
+      if (typeof rel !== 'string' || rel === '' || rel.startsWith('/') || rel.split('/').some((p) => p === '' || p === '.' || p === '..' || p.includes('\0'))) {
+        this.#fail(`removed path ${quoted} is not a relative path inside the root; refused`);
+      }
+      const type = this.#paths.get(rel);
+      if (type === undefined) this.#fail(`removed path ${quoted} is not in the root stored before it`);
+      this.#paths.delete(rel);
+      if (type === 'dir') {
+        const under = `${rel}/`;
+        for (const k of this.#paths.keys()) if (k.startsWith(under)) this.#paths.delete(k);
+      }
+      counts.removed++;
+      this.#root?.remove(rel);
+    }
   }
 
   // Verification ----------------------------------------------------------------------------------
@@ -282,17 +370,22 @@ export class ImageReader implements TarSink {
       throw damaged(label, 'manifest', 'SHA-256 mismatch with the trailer (image damaged or tampered)');
     }
     const manifest = parseManifest(this.#smalls.get('manifest')!, label, this.#version);
-    for (const name of PART_NAMES) {
-      const want = manifest.parts[name];
+    const same = (name: Section, want: { offset: number; bytes: number; sha256: string }) => {
       const got = this.#ranges.get(name)!;
       if (want.sha256 !== got.sha256 || want.offset !== got.offset || want.bytes !== got.bytes) {
         throw damaged(label, name, 'SHA-256 mismatch (image damaged or tampered)');
       }
-    }
-    const root = manifest.parts.root;
-    for (const k of ['entries', 'files', 'directories', 'symlinks', 'dataBytes'] as const) {
-      if (root[k] !== this.#counts[k]) throw damaged(label, 'root', `holds ${this.#counts[k]} ${k}, the manifest says ${root[k]}`);
-    }
+    };
+    for (const name of PART_NAMES) same(name, manifest.parts[name]);
+    const deltas = manifest.parts.deltas ?? [];
+    if (deltas.length !== this.#deltas.length) throw damaged(label, 'manifest', `lists ${deltas.length} deltas, the image holds ${this.#deltas.length}`);
+    deltas.forEach((d, k) => same(`delta ${k + 1}`, d));
+    const counted = (part: string, want: Readonly<Record<string, number>>, got: Counts, keys: readonly (keyof Counts)[]) => {
+      for (const k of keys) if (want[k] !== got[k]) throw damaged(label, part, `holds ${got[k]} ${k}, the manifest says ${want[k]}`);
+    };
+    const rootKeys = ['entries', 'files', 'directories', 'symlinks', 'dataBytes'] as const;
+    counted('root', manifest.parts.root as unknown as Record<string, number>, this.#counts, rootKeys);
+    deltas.forEach((d, k) => counted(`delta ${k + 1}`, d as unknown as Record<string, number>, this.#deltas[k]!, [...rootKeys, 'removed']));
     const definition = parseDefinition(this.#smalls.get('definition')!, label);
     if (definition.name !== manifest.wpar) throw damaged(label, 'manifest', `names WPAR ${manifest.wpar}, the definition ${definition.name}`);
     const agents = this.#agents(this.#smalls.get('agents')!);

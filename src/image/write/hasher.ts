@@ -6,9 +6,8 @@
  * process alive only while it has work.
  * @module
  */
-import type { Worker } from 'node:worker_threads';
-import type { Chunk } from './chunks.ts';
-import { startWorker } from './threads.ts';
+import type { Chunk } from '../chunks.ts';
+import { WorkerHost } from '../threads.ts';
 
 interface Reply {
   readonly id: number;
@@ -17,36 +16,19 @@ interface Reply {
   readonly error?: string;
 }
 
-let worker: Worker | null = null;
+const thread = new WorkerHost<Reply>('write/hash-worker', (r) => r.id);
 let nextId = 1;
 let nextJob = 1;
-const waiting = new Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void }>();
 
 function send(message: object): Promise<Reply> {
-  if (worker === null) {
-    const w = startWorker('hash-worker');
-    w.on('message', (r: Reply) => {
-      const wait = waiting.get(r.id);
-      waiting.delete(r.id);
-      if (waiting.size === 0) w.unref();
-      wait?.resolve(r);
-    });
-    const fail = (err: Error) => {
-      if (worker === w) worker = null;
-      for (const wait of waiting.values()) wait.reject(err);
-      waiting.clear();
-    };
-    w.on('error', fail);
-    w.on('exit', (code) => fail(new Error(`the hashing thread exited (${code})`)));
-    w.unref();
-    worker = w;
-  }
   const id = nextId++;
-  const w = worker;
   return new Promise<Reply>((resolve, reject) => {
-    waiting.set(id, { resolve, reject });
-    w.ref();
-    w.postMessage({ ...message, id });
+    thread.wait(id, (r) => {
+      thread.done(id);
+      if (r instanceof Error) reject(r);
+      else resolve(r);
+    });
+    thread.post({ ...message, id });
   });
 }
 

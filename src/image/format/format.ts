@@ -1,17 +1,20 @@
 /**
- * The checkpoint image format's fixed names and numbers (version 2). `docs/image-format.md` is the
+ * The checkpoint image format's fixed names and numbers (version 3). `docs/image-format.md` is the
  * prose form of this file: change both together.
  * @module
  */
 
 /** What the format entry and the manifest call the format. */
 export const FORMAT_NAME = 'corral-image';
-/** The format version this code writes (2: the manifest carries the writer's signature). */
-export const FORMAT_VERSION = 2;
-/** The versions this code reads: 1 (unsigned, refused by `restartwpar` unless `--insecure`) and 2. */
-export const READABLE_VERSIONS: readonly number[] = [1, 2];
+/**
+ * The format version this code writes (3: the root as copied while the WPAR ran, then deltas, the
+ * last one written frozen; 2: the manifest carries the writer's signature).
+ */
+export const FORMAT_VERSION = 3;
+/** The versions this code reads: 1 (unsigned, refused by `restartwpar` unless `--insecure`), 2 and 3. */
+export const READABLE_VERSIONS: readonly number[] = [1, 2, 3];
 /** A format version this code reads. */
-export type FormatVersion = 1 | 2;
+export type FormatVersion = 1 | 2 | 3;
 
 /** The image's file name inside the image directory. */
 export const IMAGE_FILE = 'image.tar';
@@ -30,11 +33,16 @@ export const ENTRY = {
   agents: 'agents.v8',
   /** The root part is the entry `root/` followed by every entry under it. */
   root: 'root/',
+  /** Version 3: a delta part is this entry (the paths removed) followed by root entries. */
+  delta: 'delta.json',
   manifest: 'manifest.json',
   trailer: 'TRAILER',
 } as const;
 
-/** The parts named in the manifest, in stream order. */
+/**
+ * The single parts named in the manifest (version 3 adds `parts.deltas`, a list). Their stream order
+ * is this one in versions 1 and 2; version 3 has format, root, the deltas, definition, agents.
+ */
 export const PART_NAMES = ['format', 'definition', 'agents', 'root'] as const;
 /** One of {@link PART_NAMES}. */
 export type PartName = (typeof PART_NAMES)[number];
@@ -45,13 +53,15 @@ export const LIMITS = {
   definition: 1 << 20,
   agents: 256 << 20,
   manifest: 1 << 20,
+  /** A delta's list of removed paths (topmost only: a removed directory takes what is under it). */
+  delta: 64 << 20,
   /** A pax extended header (long or non-ASCII names). */
   pax: 1 << 20,
 } as const;
 
-/** The bytes of the format entry's data for this version. */
-export function formatEntryBytes(): Buffer {
-  return Buffer.from(`${JSON.stringify({ format: FORMAT_NAME, version: FORMAT_VERSION })}\n`);
+/** The bytes of the format entry's data for `version` (by default this code's). */
+export function formatEntryBytes(version: number = FORMAT_VERSION): Buffer {
+  return Buffer.from(`${JSON.stringify({ format: FORMAT_NAME, version })}\n`);
 }
 
 /** How many bytes of zero padding follow `size` bytes of entry data. */
