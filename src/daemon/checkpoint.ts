@@ -66,13 +66,14 @@ export async function checkpoint(deps: CheckpointDeps, name: string, request: Ch
   const waitSec = request.waitSec ?? DEFAULT_WAIT_SECONDS;
   if (!Number.isInteger(waitSec) || waitSec < 0 || waitSec > 2147483) throw new WparError('EINVAL', `${name}: -w must be whole seconds from 0 to 2147483`);
   const t0 = performance.now();
+  // R4.1: refuse what is not checkpointable or not active, with the reason (first: the WPAR's own
+  // reason comes before anything about the directory).
+  const access = manager.beginCheckpoint(name);
   // An image already in DIR is replaced only when asked (-F): a mistyped directory must not lose one.
-  if (request.force !== true && await exists(imagePath(dir))) {
+  if (request.force !== true && await exists(imagePath(dir)).catch(() => false)) {
+    access.release();
     throw new WparError('EEXIST', `${name}: ${dir} already holds an image; use -F to replace it`);
   }
-
-  // R4.1: refuse what is not checkpointable or not active, with the reason.
-  const access = manager.beginCheckpoint(name);
   let ticket: CheckpointHandle;
   try {
     // R4.2: TRY. ETIMEDOUT lists every outstanding denial; the WPAR keeps running untouched.

@@ -57,8 +57,13 @@ test('chkptwpar into a directory that holds an image: EEXIST and the image uncha
     assert.equal(r.code, 1);
     assert.match(r.stderr, new RegExp(`^chkptwpar: job: ${img} already holds an image; use -F to replace it \\(EEXIST\\)\\n$`));
     assert.ok(readFileSync(join(img, 'image.tar')).equals(before));
-    const w = (await sys.list())[0]!;
+    const w = (await sys.list()).find((x) => x.name === 'job')!;
     assert.deepEqual([w.state, w.phase], ['A', 'normal'], 'nothing changed');
+    // R4.1 first: a WPAR that cannot be checkpointed says so, whatever DIR holds.
+    await sys.ok('mkwpar', ['-n', 'plain', '-s', '--', 'sleep', '300']);
+    const plain = await sys.run('chkptwpar', ['-d', img, 'plain']);
+    assert.match(plain.stderr, /not checkpointable/);
+    assert.doesNotMatch(plain.stderr, /EEXIST/);
     await sys.ok('chkptwpar', ['-F', '-d', img, 'job']);
     assert.ok(!readFileSync(join(img, 'image.tar')).equals(before), 'replaced');
   } finally {
