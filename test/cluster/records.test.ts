@@ -16,6 +16,15 @@ describe('records read back from etcd', () => {
     assert.equal(parseHost(HOSTS + 'beta', JSON.stringify(host)), null);
   });
 
+  it('a host record with its capacity parses (C1); one from before capacity was published still does', () => {
+    const withCapacity = { ...host, capacity: { cpus: 4, memoryBytes: 8 * 2 ** 30 } };
+    assert.deepEqual(parseHost(HOSTS + 'alpha', JSON.stringify(withCapacity)), withCapacity);
+    assert.equal(parseHost(HOSTS + 'alpha', JSON.stringify(host))?.capacity, undefined);
+    for (const capacity of [{ cpus: 0, memoryBytes: 1 }, { cpus: 2 }, { cpus: 2, memoryBytes: -1 }, { cpus: 1.5, memoryBytes: 1 }, 'big', null]) {
+      assert.equal(parseHost(HOSTS + 'alpha', JSON.stringify({ ...host, capacity })), null, JSON.stringify(capacity));
+    }
+  });
+
   it('a host record with any bad field is ignored whole', () => {
     for (const bad of [
       { address: 'nowhere' }, { fingerprint: 'sha256:12' }, { state: 'gone' }, { load: { wpars: -1, active: 0 } },
