@@ -214,6 +214,30 @@ describe('streams', () => {
     assert.equal(d.received.at(-1)!.url, '/v1/wpars/web/logs?follow=1');
   });
 
+  test('wpar logs --json: one { name, line } object a line, also with -f and a line split across chunks', async () => {
+    const d = await start((r, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('line 1\nhalf ');
+      setImmediate(() => {
+        res.write('and \u00e9 \\ "quoted"\n');
+        if (r.url.includes('follow=1')) res.write('line 3\n'); // and keep following
+        else res.end('no newline');
+      });
+    });
+    const once = await run(logs, ['--json', 'web']);
+    assert.equal(once.status, 0);
+    assert.deepEqual(once.stdout.split('\n').slice(0, -1).map((l) => JSON.parse(l) as unknown), [
+      { name: 'web', line: 'line 1' }, { name: 'web', line: 'half and \u00e9 \\ "quoted"' }, { name: 'web', line: 'no newline' },
+    ]);
+    const t = testIo({ WPAR_HOME: d.home });
+    const running = runCommand(logs, ['-f', '--json', 'web'], t.io, 'wpar logs');
+    await t.waitForStdout('{"name":"web","line":"line 3"}\n');
+    t.interrupt('SIGINT');
+    assert.equal(await running, 0);
+    assert.deepEqual(t.stdout().split('\n').slice(0, -1).map((l) => (JSON.parse(l) as { line: string }).line), ['line 1', 'half and \u00e9 \\ "quoted"', 'line 3']);
+    assert.equal(d.received.at(-1)!.url, '/v1/wpars/web/logs?follow=1');
+  });
+
   test('wpar logs of an unknown WPAR', async () => {
     await start((_r, res) => apiError(res, 404, 'ENOENT', 'nope: no such WPAR'));
     assert.deepEqual(await run(logs, ['nope'], daemon), { status: 1, stdout: '', stderr: 'logs: nope: no such WPAR (ENOENT)\n' });
