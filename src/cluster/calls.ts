@@ -15,7 +15,7 @@ import { WparError } from '../kernel/errno.ts';
 import { connectPeer } from '../peer/endpoint.ts';
 import type { Identity } from '../peer/identity.ts';
 import type { Peer } from '../peer/peers.ts';
-import { MAX_FRAME, Wire } from '../peer/wire.ts';
+import { MAX_FRAME, Wire, type Message } from '../peer/wire.ts';
 
 /** The version of the call protocol. */
 export const CALL_PROTOCOL = 1;
@@ -115,16 +115,24 @@ export async function answerCall(app: FastifyInstance, from: Peer, call: Call): 
   return { status: res.statusCode, contentType, body };
 }
 
+/** What {@link dispatch} hands a connection to. */
+export interface DispatchOptions {
+  /** Whether `peer` is a live member (only members are served). */
+  member: (peer: Peer) => boolean;
+  /** Answers a forwarded call. */
+  serve: (call: Call, from: Peer) => Promise<Answer>;
+  /** Serves a relay request (`cluster.stream`, `relay.ts`), its first frame read; never throws. */
+  stream?: (wire: Wire, first: Message, from: Peer) => Promise<void>;
+  /** Anything else (a move). */
+  other: (socket: TLSSocket, from: Peer) => void;
+}
+
 /**
- * Reads the first frame of a trusted connection. A cluster call from a live member (`member` says
+ * Reads the first frame of a trusted connection. A cluster call (or relay request) from a live member (`member` says
  * whether `from` is one) is answered by `serve`; anything else is pushed back unread and handed to
  * `other`. Never throws.
  */
-export function dispatch(socket: TLSSocket, from: Peer, options: {
-  member: (peer: Peer) => boolean;
-  serve: (call: Call, from: Peer) => Promise<Answer>;
-  other: (socket: TLSSocket, from: Peer) => void;
-}): void {
+export function dispatch(socket: TLSSocket, from: Peer, options: DispatchOptions): void {
   const chunks: Buffer[] = [];
   let bytes = 0;
   const timer = setTimeout(() => socket.destroy(), FIRST_FRAME_MS);
@@ -154,16 +162,19 @@ export function dispatch(socket: TLSSocket, from: Peer, options: {
 
 function isCallFrame(payload: Buffer): boolean {
   try {
-    return (JSON.parse(payload.toString('utf8')) as { type?: unknown }).type === 'cluster.call';
+    const type = (JSON.parse(payload.toString('utf8')) as { type?: unknown }).type;
+    return type === 'cluster.call' || type === 'cluster.stream';
   } catch {
     return false;
   }
 }
 
-async function serveOne(socket: TLSSocket, from: Peer, options: { member: (peer: Peer) => boolean; serve: (call: Call, from: Peer) => Promise<Answer> }): Promise<void> {
+async function serveOne(socket: TLSSocket, from: Peer, options: DispatchOptions): Promise<void> {
   const wire = new Wire(socket, `host ${from.name}`, CALL_IDLE_MS);
   try {
-    const m = await wire.message('cluster.call');
+    const m = await wire.message();
+    if (m.type === 'cluster.stream' && options.stream) { await options.stream(wire, m, from); return; }
+    if (m.type !== 'cluster.call') throw new WparError('EPROTO', `host ${from.name}: unexpected ${m.type}`);
     let answer: Answer;
     try {
       if (!options.member(from)) throw new WparError('EACCES', `${from.name} is not a live member of this cluster`);

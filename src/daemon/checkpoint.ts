@@ -17,6 +17,7 @@ import type { CheckpointRequest, CheckpointResult, RestartRequest, WparInfo } fr
 import type { WparManager } from './wpars.ts';
 import type { PeerService } from '../peer/service.ts';
 import { environValue } from '../runtime/proc.ts';
+import type { WparDefinition } from '../runtime/definition.ts';
 
 /** Default willing-to-wait seconds for TRY (`chkptwpar -w`). */
 export const DEFAULT_WAIT_SECONDS = 30;
@@ -29,6 +30,11 @@ export interface CheckpointDeps {
   readonly journal: Journal;
   /** Signs images and checks their signers (M8). */
   readonly peer: PeerService;
+  /**
+   * In a cluster (C3): claims the name of a WPAR about to be restarted here, with the epoch the image
+   * recorded (if any); EEXIST if the cluster has it. Resolves what gives the claim back.
+   */
+  readonly claim?: (definition: WparDefinition, imageEpoch: number | undefined) => Promise<() => Promise<void>>;
 }
 
 /** Options of one checkpoint beyond the request. */
@@ -156,7 +162,10 @@ export async function restart(deps: CheckpointDeps, request: RestartRequest): Pr
   const wparDirExisted = await exists(layout.wparDir(target));
   let restored = false;
   let created = false;
+  let unclaim: (() => Promise<void>) | undefined;
   try {
+    // C3: in a cluster the name is claimed for this host before anything is made (taken: EEXIST).
+    unclaim = await deps.claim?.(definition, image.manifest.epoch);
     // R5.3: root restored (verified again while it streams), definition stored, activation as a restart.
     await restoreImage(dir, layout.root(target), { ids: deps.manager.ids });
     restored = true;
@@ -178,6 +187,7 @@ export async function restart(deps: CheckpointDeps, request: RestartRequest): Pr
       if (restored) await rm(layout.root(target), { recursive: true, force: true });
       if (!wparDirExisted) await rmdir(layout.wparDir(target)).catch(() => {});
     }
+    await unclaim?.().catch((e: Error) => event(deps, 'restart.unclaim-failed', target, { reason: e.message }));
     event(deps, 'restart.failed', target, { dir, reason: (err as Error).message, code: errnoOf(err) });
     throw prefixed(target, err, 'restart failed');
   } finally {

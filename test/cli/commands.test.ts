@@ -143,6 +143,14 @@ describe('the other commands', () => {
     assert.deepEqual(JSON.parse(j.stdout), result);
   });
 
+  test('chkptwpar: a daemon answering with the result alone (plain JSON) is understood', async () => {
+    const result = { name: 'web', dir: '/data/img', bytes: 4096, frozenMs: 10, totalMs: 300, agents: [], killed: false };
+    await start((_r, res) => json(res, 200, result));
+    const j = await run(chkptwpar, ['--json', '-d', '/data/img', 'web']);
+    assert.equal(j.status, 0, j.stderr);
+    assert.deepEqual(JSON.parse(j.stdout), result);
+  });
+
   test('chkptwpar: an error streamed after progress is the one error line', async () => {
     await start((_r, res) => {
       res.writeHead(200, { 'content-type': 'application/x-ndjson' });
