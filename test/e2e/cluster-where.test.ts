@@ -3,7 +3,8 @@
 // in the cluster first (C3: names are unique); hosts publish their capacity (C1).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { setTimeout as delay } from 'node:timers/promises';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -109,8 +110,13 @@ describe('commands act where the WPAR is', { skip, timeout: 120_000 }, () => {
       gone.kill();
       await gone.ended();
     }
+    // ...and beta closed those relays: no connection stays open on its peer endpoint (bounded poll: no event for it).
+    const open = (): string => execFileSync('nsenter', [`--net=/run/netns/${b.ns}`, '--', 'ss', '-Htn', 'state', 'established', '( sport = :7070 )'], { encoding: 'utf8' }).trim();
+    for (const t0 = Date.now(); open() !== '' && Date.now() - t0 < 5000;) await delay(50);
+    assert.equal(open(), '', 'relays left open on beta');
     const last = follow(a, ['-f', 'talk']);
     await last.until('second\n');
+    assert.notEqual(open(), '', 'a live follower has its relay open on beta');
     await b.ok('stopwpar', ['-F', 'talk']);
     assert.equal(await last.ended(), 0, last.stderr);
   });
