@@ -196,8 +196,12 @@ export class ClusterService {
     return r.epoch;
   }
 
-  /** `restartwpar` here (C3): the name claimed for this host first; see {@link claimForRestart}. */
-  claimHere(definition: WparDefinition, imageEpoch: number | undefined): Promise<() => Promise<void>> {
+  /**
+   * `restartwpar` here (C3): the name claimed for this host first ({@link claimForRestart}); a
+   * draining host places nothing new (C7), so there it is refused (EBUSY), as `mkwpar --host`.
+   */
+  async claimHere(definition: WparDefinition, imageEpoch: number | undefined): Promise<() => Promise<void>> {
+    if (this.membership.state === 'draining') throw new WparError('EBUSY', `${definition.name}: host ${this.name} is draining: nothing new is placed there; not restarted`);
     return claimForRestart(this.namespace, this.name, definition, imageEpoch);
   }
 

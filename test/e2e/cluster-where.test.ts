@@ -158,5 +158,13 @@ describe('commands act where the WPAR is', { skip, timeout: 120_000 }, () => {
     // Released: beta may restart it under that name now.
     await b.ok('restartwpar', ['--insecure', '-d', dir, '-n', 'gone2', 'gone']);
     assert.deepEqual((await a.list()).filter((w) => w.name === 'gone2').map((w) => [w.host, w.epoch]), [['beta', 2]]);
+
+    // A draining host places nothing new: not by a restart either (EBUSY), and claims nothing.
+    await a.ok('wpar', ['drain', 'alpha']);
+    const busy = await a.run('restartwpar', ['--insecure', '-d', dir, '-n', 'gone3', 'gone']);
+    assert.equal(busy.code, 1);
+    assert.match(busy.stderr, /gone3: host alpha is draining: nothing new is placed there; not restarted \(EBUSY\)/);
+    assert.equal((await b.list()).some((w) => w.name === 'gone3'), false);
+    await a.ok('wpar', ['undrain', 'alpha']);
   });
 });
