@@ -182,8 +182,3 @@ export async function serveStream(wire: Wire, m: Message, from: Peer, o: { membe
     done();
   }
 }
-
-/** Whether a trusted connection's first frame asks for a relay (see `calls.ts` dispatch). */
-export function isStreamFrame(type: unknown): boolean {
-  return type === 'cluster.stream';
-}
