@@ -49,6 +49,13 @@ function follow(host: ClusterHost, args: readonly string[]) {
   };
 }
 
+const HOLDER = join(import.meta.dirname, 'fixtures/holder.ts');
+
+/** The connections established on `host`'s peer endpoint (one per relay or call in flight). */
+function relays(host: ClusterHost): string {
+  return execFileSync('nsenter', [`--net=/run/netns/${host.ns}`, '--', 'ss', '-Htn', 'state', 'established', '( sport = :7070 )'], { encoding: 'utf8' }).trim();
+}
+
 describe('commands act where the WPAR is', { skip, timeout: 120_000 }, () => {
   const net = new ClusterNet();
   let a: ClusterHost; let b: ClusterHost;
@@ -91,6 +98,32 @@ describe('commands act where the WPAR is', { skip, timeout: 120_000 }, () => {
     assert.match(again.stderr, /already holds an image.*\(EEXIST\)/);
   });
 
+  it('a chkptwpar from another host that is killed while it waits abandons the checkpoint on the owner', async () => {
+    await a.ok('mkwpar', ['-c', '-n', 'held', '--host', 'beta', '-s', '--', process.execPath, HOLDER]);
+    const log = follow(b, ['-f', 'held']);
+    await log.until('denied\n');
+    const dir = join(images, 'held');
+    const client = spawn(process.execPath, [join(ROOT, 'dist/cli/bin/chkptwpar.js'), '--home', a.home, '-d', dir, '-w', '60', 'held'], { stdio: 'ignore' });
+    const exited = new Promise((resolve) => client.once('close', resolve));
+    // The relay is open on beta once the checkpoint waits there (bounded poll: no event for it).
+    for (const t0 = Date.now(); relays(b) === '' && Date.now() - t0 < 10_000;) await delay(50);
+    assert.notEqual(relays(b), '', 'the checkpoint is relayed from beta');
+    client.kill('SIGKILL');
+    await exited;
+    for (const t0 = Date.now(); relays(b) !== '' && Date.now() - t0 < 5000;) await delay(50);
+    assert.equal(relays(b), '', 'the relay ended with its client');
+    // Allowed now: an abandoned checkpoint does not go on to write its image; a new one works.
+    const holder = processesOf('held', b.home).find((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[1] === HOLDER);
+    process.kill(holder!, 'SIGUSR1');
+    await log.until('allowed\n');
+    await a.ok('chkptwpar', ['-d', join(images, 'held2'), '-w', '10', 'held']);
+    assert.ok(existsSync(join(images, 'held2', 'image.tar')));
+    assert.equal(existsSync(join(dir, 'image.tar')), false, 'the abandoned checkpoint wrote no image');
+    assert.deepEqual((await a.list()).filter((w) => w.name === 'held').map((w) => [w.host, w.state]), [['beta', 'A']]);
+    await a.ok('stopwpar', ['-F', 'held']);
+    assert.equal(await log.ended(), 0);
+  });
+
   it('wpar logs and wpar logs -f (also --json) from another host; -f ends when the WPAR stops', async () => {
     await a.ok('mkwpar', ['-n', 'talk', '--host', 'beta', '-s', '--', 'sh', '-c', 'echo first; sleep 1; echo second; exec sleep 600']);
     const f = follow(a, ['-f', '--json', 'talk']);
@@ -111,7 +144,7 @@ describe('commands act where the WPAR is', { skip, timeout: 120_000 }, () => {
       await gone.ended();
     }
     // ...and beta closed those relays: no connection stays open on its peer endpoint (bounded poll: no event for it).
-    const open = (): string => execFileSync('nsenter', [`--net=/run/netns/${b.ns}`, '--', 'ss', '-Htn', 'state', 'established', '( sport = :7070 )'], { encoding: 'utf8' }).trim();
+    const open = (): string => relays(b);
     for (const t0 = Date.now(); open() !== '' && Date.now() - t0 < 5000;) await delay(50);
     assert.equal(open(), '', 'relays left open on beta');
     const last = follow(a, ['-f', 'talk']);
