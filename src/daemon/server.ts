@@ -209,5 +209,7 @@ function follow(reply: FastifyReply, type: string, stream: Readable, status = 20
   stream.pipe(res);
   stream.on('error', () => res.destroy());
   res.on('close', () => stream.destroy());
+  // A client gone before the stream was ready (a relay's head took a while): its 'close' has passed.
+  if (res.destroyed || reply.request.raw.socket.destroyed) stream.destroy();
   return reply;
 }
