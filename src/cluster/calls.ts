@@ -16,7 +16,7 @@ import { WparError } from '../kernel/errno.ts';
 import { connectPeer } from '../peer/endpoint.ts';
 import type { Identity } from '../peer/identity.ts';
 import type { Peer } from '../peer/peers.ts';
-import { MAX_FRAME, Wire } from '../peer/wire.ts';
+import { MAX_FRAME, Wire, type Message } from '../peer/wire.ts';
 
 /** The version of the call protocol. */
 export const CALL_PROTOCOL = 1;
@@ -116,17 +116,28 @@ export async function answerCall(app: FastifyInstance, from: Peer, call: Call): 
   return { status: res.statusCode, contentType, body };
 }
 
+/** What {@link dispatch} hands a connection to. */
+export interface DispatchOptions {
+  /** Whether `peer` is a live member (only members are served). */
+  member: (peer: Peer) => boolean;
+  /** Answers a forwarded call. */
+  serve: (call: Call, from: Peer) => Promise<Answer>;
+  /** Serves a relay request (`cluster.stream`, `relay.ts`), its first frame read; never throws. */
+  stream?: (wire: Wire, first: Message, from: Peer) => Promise<void>;
+  /** A replica (`cluster.replica`, `replicas.ts`): pushed back unread and handed over. */
+  replica?: (socket: TLSSocket, from: Peer) => void;
+  /** Anything else (a move). */
+  other: (socket: TLSSocket, from: Peer) => void;
+}
+
+/**
 /**
  * Reads the first frame of a trusted connection. A cluster call from a live member (`member` says
- * whether `from` is one) is answered by `serve`; a replica is pushed back unread and handed to
- * `replica`; anything else is pushed back unread and handed to `other`. Never throws.
+ * whether `from` is one) is answered by `serve`; a relay request (`cluster.stream`) is served by
+ * `stream`; a replica is pushed back unread and handed to `replica`; anything else is pushed back
+ * unread and handed to `other`. Never throws.
  */
-export function dispatch(socket: TLSSocket, from: Peer, options: {
-  member: (peer: Peer) => boolean;
-  serve: (call: Call, from: Peer) => Promise<Answer>;
-  replica?: (socket: TLSSocket, from: Peer) => void;
-  other: (socket: TLSSocket, from: Peer) => void;
-}): void {
+export function dispatch(socket: TLSSocket, from: Peer, options: DispatchOptions): void {
   const chunks: Buffer[] = [];
   let bytes = 0;
   const timer = setTimeout(() => socket.destroy(), FIRST_FRAME_MS);
@@ -147,7 +158,7 @@ export function dispatch(socket: TLSSocket, from: Peer, options: {
     if (message && bytes < 4 + length) return; // the first frame is not complete yet
     handOver();
     const type = message ? frameType(all.subarray(5, 4 + length)) : undefined;
-    if (type === 'cluster.call') void serveOne(socket, from, options);
+    if (type === 'cluster.call' || type === 'cluster.stream') void serveOne(socket, from, options);
     else if (type === 'cluster.replica' && options.replica) options.replica(socket, from);
     else options.other(socket, from);
   };
@@ -164,10 +175,12 @@ function frameType(payload: Buffer): unknown {
   }
 }
 
-async function serveOne(socket: TLSSocket, from: Peer, options: { member: (peer: Peer) => boolean; serve: (call: Call, from: Peer) => Promise<Answer> }): Promise<void> {
+async function serveOne(socket: TLSSocket, from: Peer, options: DispatchOptions): Promise<void> {
   const wire = new Wire(socket, `host ${from.name}`, CALL_IDLE_MS);
   try {
-    const m = await wire.message('cluster.call');
+    const m = await wire.message();
+    if (m.type === 'cluster.stream' && options.stream) { await options.stream(wire, m, from); return; }
+    if (m.type !== 'cluster.call') throw new WparError('EPROTO', `host ${from.name}: unexpected ${m.type}`);
     let answer: Answer;
     try {
       if (!options.member(from)) throw new WparError('EACCES', `${from.name} is not a live member of this cluster`);

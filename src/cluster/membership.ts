@@ -12,6 +12,7 @@
  * with a new lease as soon as etcd answers.
  * @module
  */
+import { availableParallelism, totalmem } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import { EtcdLeaseInvalidError, type Etcd3, type Lease, type Watcher } from 'etcd3';
 import { WparError } from '../kernel/errno.ts';
@@ -19,7 +20,7 @@ import type { Journal } from '../daemon/journal.ts';
 import type { Fingerprint } from '../peer/fingerprint.ts';
 import type { Peer } from '../peer/peers.ts';
 import { CALL_MS, etcdError, type ClusterOptions } from './etcd.ts';
-import { HOSTS, KNOWN, parseHost, parseKnown, parseWpar, WPARS, type HostRecord } from './records.ts';
+import { HOSTS, KNOWN, parseHost, parseKnown, parseWpar, WPARS, type HostCapacity, type HostRecord } from './records.ts';
 
 /** The most one keep-alive attempt may take (then the next is tried, possibly on another etcd member). */
 const ATTEMPT_MS = 1000;
@@ -36,6 +37,13 @@ export interface HostInfo {
   /** Seconds left on its lease (0 when lost). */
   readonly ttl: number;
   readonly fingerprint: string;
+  /** Its CPUs and memory (C1), while it is live and published them. */
+  readonly capacity?: HostCapacity;
+}
+
+/** This host's capacity, as it publishes it (C1). */
+export function hostCapacity(): HostCapacity {
+  return { cpus: availableParallelism(), memoryBytes: totalmem() };
 }
 
 /** What a host publishes about itself. */
@@ -229,7 +237,12 @@ export class Membership {
       const h = parseKnown(k, v);
       if (h) rows.set(h.name, { name: h.name, address: h.address, state: 'lost', wpars: counts.get(h.name) ?? 0, ttl: 0, fingerprint: h.fingerprint });
     }
-    for (const h of live) rows.set(h.name, { name: h.name, address: h.address, state: h.state, wpars: counts.get(h.name) ?? 0, ttl: ttls.get(h.name) ?? 0, fingerprint: h.fingerprint });
+    for (const h of live) {
+      rows.set(h.name, {
+        name: h.name, address: h.address, state: h.state, wpars: counts.get(h.name) ?? 0, ttl: ttls.get(h.name) ?? 0, fingerprint: h.fingerprint,
+        ...(h.capacity && { capacity: h.capacity }),
+      });
+    }
     return [...rows.values()].sort((a, b) => a.name.localeCompare(b.name));
   }
 
@@ -361,7 +374,7 @@ async function register(o: MembershipOptions, now: number, state: 'up' | 'draini
   lease.on('lost', () => { /* decided by our own deadline, see the module comment */ });
   try {
     const id = await lease.grant();
-    const record: HostRecord = { ...self, state, load: o.load(), ttl: options.leaseTtl, since: now };
+    const record: HostRecord = { ...self, state, load: o.load(), ttl: options.leaseTtl, since: now, capacity: hostCapacity() };
     const value = JSON.stringify(record);
     const known = JSON.stringify({ name: self.name, address: self.address, fingerprint: self.fingerprint });
     const first = await client.if(key, 'Create', '==', 0)

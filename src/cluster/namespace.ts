@@ -43,10 +43,13 @@ export class Namespace {
     return text === null ? undefined : parseWpar(WPARS + name, text) ?? undefined;
   }
 
-  /** Claims `definition.name` for `host`: EEXIST (naming the owner) if the name is taken. */
-  async claim(definition: WparDefinition, host: string): Promise<WparRecord> {
+  /**
+   * Claims `definition.name` for `host` with that first `epoch` (1 for a new WPAR): EEXIST (naming
+   * the owner) if the name is taken.
+   */
+  async claim(definition: WparDefinition, host: string, epoch = 1): Promise<WparRecord> {
     const key = WPARS + definition.name;
-    const record: WparRecord = { name: definition.name, host, definition, created: Date.now(), epoch: 1 };
+    const record: WparRecord = { name: definition.name, host, definition, created: Date.now(), epoch };
     let result;
     try {
       result = await this.#client.if(key, 'Create', '==', 0)

@@ -43,6 +43,14 @@ export interface HostRecord {
   readonly ttl: number;
   /** When it joined (ms since the epoch). */
   readonly since: number;
+  /** What it has to run WPARs on (C1); absent in records of hosts from before it was published. */
+  readonly capacity?: HostCapacity;
+}
+
+/** A host's capacity (C1): its CPUs (`os.availableParallelism()`) and memory (`os.totalmem()`). */
+export interface HostCapacity {
+  readonly cpus: number;
+  readonly memoryBytes: number;
 }
 
 /** A host once seen. */
@@ -86,13 +94,24 @@ export function parseHost(key: string, text: string): HostRecord | null {
     const ttl = count(o.ttl);
     const since = count(o.since);
     if ((o.state !== 'up' && o.state !== 'draining') || wpars === null || active === null || ttl === null || since === null) return null;
+    const capacity = o.capacity === undefined ? undefined : parseCapacity(o.capacity);
+    if (capacity === null) return null;
     return {
       name: checkSystemName(o.name), address: parseAddress(o.address).text, fingerprint: parseFingerprint(o.fingerprint),
-      state: o.state, load: { wpars, active }, ttl, since,
+      state: o.state, load: { wpars, active }, ttl, since, ...(capacity && { capacity }),
     };
   } catch {
     return null;
   }
+}
+
+/** A capacity field: both counts whole and positive; null if it is not one. */
+function parseCapacity(v: unknown): HostCapacity | null {
+  if (typeof v !== 'object' || v === null) return null;
+  const c = v as Record<string, unknown>;
+  const cpus = count(c.cpus);
+  const memoryBytes = count(c.memoryBytes);
+  return cpus === null || memoryBytes === null || cpus === 0 || memoryBytes === 0 ? null : { cpus, memoryBytes };
 }
 
 /** Parses a known-host record; null if it is not one. */

@@ -23,6 +23,9 @@ import { Membership } from './membership.ts';
 import { Namespace } from './namespace.ts';
 import type { Mover } from '../peer/move.ts';
 import { KNOWN, parseKnown, type KnownHost, type ReplicaRecord, type WparRecord } from './records.ts';
+import { claimForRestart } from './restart-claim.ts';
+import { openStream, serveStream } from './relay.ts';
+import type { WparDefinition } from '../runtime/definition.ts';
 import { receiveReplica, replicate, ReplicaRecords, type ReplicaImage, type Replicated } from './replicas.ts';
 import { Failover, lostReason, trustingAlso, wantsFailover } from './failover.ts';
 import { etcdError } from './etcd.ts';
@@ -150,6 +153,7 @@ export class ClusterService {
         // Members trust each other's identities (C1): the sending member's, as well as this home's trust.
         checkSignature: (manifest, label) => trustingAlso(this.#deps.peer, { name: f.name, fingerprint: f.fingerprint, address: f.address ?? '' }).checkSignature(manifest, label),
       }),
+      stream: (wire, first, caller) => serveStream(wire, first, caller, { member: this.membership.byFingerprint(caller.fingerprint)?.name === caller.name, socketPath: this.#socketPath() }),
       other,
     });
   }
@@ -274,8 +278,10 @@ export class ClusterService {
       this.#deps.journal.record({ type: 'cluster.lost.removed', time: Date.now(), name, host: record.host, epoch: record.epoch });
       return { status: 204, contentType: 'text/plain', body: '' };
     }
-    if (route === '/v1/wpars/:name/checkpoint') throw new WparError('EINVAL', `${name} is on host ${record.host}: checkpoint it there (the image directory is that host's)`);
-    if (/[?&]follow=(?!0|false)/.test(req.url)) throw new WparError('EINVAL', `${name} is on host ${record.host}: follow it there (its console and events are that host's)`);
+    const follows = /[?&]follow=(?!0|false)/.test(req.url);
+    // Streams are relayed (relay.ts): a checkpoint (the image directory is the owner's), a followed log.
+    if (route === '/v1/wpars/:name/checkpoint' || (route === '/v1/wpars/:name/logs' && follows)) return this.#relay(record.host, req);
+    if (follows) throw new WparError('EINVAL', `${name} is on host ${record.host}: follow it there (only a log is followed across hosts)`);
     const method = req.method as Call['method'];
     const answer = await this.#call(record.host, { method, path: req.url, ...(req.body !== undefined && req.body !== null && { body: req.body }) });
     if (method === 'DELETE' && answer.status === 204) await this.namespace.release(name, record.host);
@@ -291,6 +297,15 @@ export class ClusterService {
     if (!r) return undefined;
     if (r.host !== this.name) throw new WparError('EPERM', `${name}: ${this.name} is not its owner in the cluster (${r.host} is, epoch ${r.epoch}); not started`);
     return r.epoch;
+  }
+
+  /**
+   * `restartwpar` here (C3): the name claimed for this host first ({@link claimForRestart}); a
+   * draining host places nothing new (C7), so there it is refused (EBUSY), as `mkwpar --host`.
+   */
+  async claimHere(definition: WparDefinition, imageEpoch: number | undefined): Promise<() => Promise<void>> {
+    if (this.membership.state === 'draining') throw new WparError('EBUSY', `${definition.name}: host ${this.name} is draining: nothing new is placed there; not restarted`);
+    return claimForRestart(this.namespace, this.name, definition, imageEpoch);
   }
 
   /** `wpar drain HOST` / `wpar undrain HOST`: done by that host itself (forwarded there if need be). */
@@ -484,6 +499,22 @@ export class ClusterService {
     const count = new Map(up.map((h) => [h, 0]));
     for (const r of await this.namespace.all()) if (count.has(r.host)) count.set(r.host, count.get(r.host)! + 1);
     return [...count.entries()].sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : 1))[0]![0];
+  }
+
+  /** A request whose answer is a stream, relayed from `host` as it comes (relay.ts). */
+  async #relay(host: string, req: FastifyRequest): Promise<Answer> {
+    const peer = this.membership.byName(host) ?? await this.membership.peer(host);
+    const accept = req.headers.accept;
+    return openStream(this.#deps.peer.identity, peer, {
+      method: req.method === 'POST' ? 'POST' : 'GET', path: req.url,
+      ...(accept !== undefined && { accept }), ...(req.body !== undefined && req.body !== null && { body: req.body }),
+    });
+  }
+
+  /** The control socket this host's own relayed requests go to, once it serves. */
+  #socketPath(): string | null {
+    const a = this.#app?.server.address();
+    return typeof a === 'string' ? a : null;
   }
 
   async #call(host: string, call: Call): Promise<Answer> {

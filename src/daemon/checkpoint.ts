@@ -18,6 +18,7 @@ import { clearPendingKill, recordPendingKill } from './pending-kill.ts';
 import type { WparManager } from './wpars.ts';
 import type { PeerService } from '../peer/service.ts';
 import { environValue } from '../runtime/proc.ts';
+import type { WparDefinition } from '../runtime/definition.ts';
 
 /** Default willing-to-wait seconds for TRY (`chkptwpar -w`). */
 export const DEFAULT_WAIT_SECONDS = 30;
@@ -30,6 +31,11 @@ export interface CheckpointDeps {
   readonly journal: Journal;
   /** Signs images and checks their signers (M8). */
   readonly peer: PeerService;
+  /**
+   * In a cluster (C3): claims the name of a WPAR about to be restarted here, with the epoch the image
+   * recorded (if any); EEXIST if the cluster has it. Resolves what gives the claim back.
+   */
+  readonly claim?: (definition: WparDefinition, imageEpoch: number | undefined) => Promise<() => Promise<void>>;
 }
 
 /** Options of one checkpoint beyond the request. */
@@ -166,13 +172,15 @@ export async function restart(deps: CheckpointDeps, request: RestartRequest): Pr
   let created = false;
   let signer = 'none';
   let definition!: ReturnType<typeof checkDefinition>;
+  let unclaim: (() => Promise<void>) | undefined;
+  let accepted = false;
   try {
     // R5.1 and R5.3 in one pass: the image is verified (format, every SHA-256, the trailer) while its
     // root is extracted into a hidden staging directory; only once all of it has verified, and it
     // holds the WPAR asked for, signed by this home or a trusted peer (M8), is the root put in place.
     const image = await restoreImage(dir, layout.root(target), {
       ids: deps.manager.ids,
-      accept: (data) => {
+      accept: async (data) => {
         if (data.definition.name !== expected) {
           throw new WparError('EINVAL', `${expected}: the image in ${dir} holds WPAR "${data.definition.name}", not "${expected}"`);
         }
@@ -185,6 +193,9 @@ export async function restart(deps: CheckpointDeps, request: RestartRequest): Pr
           event(deps, 'restart.insecure', target, { dir, reason: (err as Error).message });
         }
         definition = checkDefinition({ ...data.definition, name: target });
+        // C3: in a cluster the name is claimed for this host before the root is put in place (taken: EEXIST).
+        unclaim = await deps.claim?.(definition, data.manifest.epoch);
+        accepted = true;
       },
     });
     restored = true;
@@ -206,9 +217,10 @@ export async function restart(deps: CheckpointDeps, request: RestartRequest): Pr
       if (restored) await rm(layout.root(target), { recursive: true, force: true });
       if (!wparDirExisted) await rmdir(layout.wparDir(target)).catch(() => {});
     }
-    // A refused image (damaged, another WPAR's, not signed by whom it must be) is reported as the
-    // reader or the check said it; what failed after it was accepted is a failed restart.
-    if (!restored) throw err;
+    await unclaim?.().catch((e: Error) => event(deps, 'restart.unclaim-failed', target, { reason: e.message }));
+    // A refused image (damaged, another WPAR's, not signed by whom it must be, its name taken in the
+    // cluster) is reported as the reader or the check said it; what failed after it was accepted is a failed restart.
+    if (!accepted) throw err;
     event(deps, 'restart.failed', target, { dir, reason: (err as Error).message, code: errnoOf(err) });
     throw prefixed(target, err, 'restart failed');
   } finally {

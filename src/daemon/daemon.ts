@@ -232,7 +232,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   serving.server = await startServer({
     layout, manager, journal, system,
     checkpoint: (name, request, run) => checkpoint(deps, name, request, run),
-    restart: (request) => restart(deps, request),
+    restart: (request) => restart(cluster ? { ...deps, claim: (definition, epoch) => cluster.claimHere(definition, epoch) } : deps, request),
     ...(cluster && { forward: (req) => cluster.forward(req) }),
     listed: (w) => scheduler.describe(w),
     routes: (app) => {

@@ -62,6 +62,8 @@ export async function startServer(options: ServerOptions): Promise<FastifyInstan
       const answer = await forward(req);
       if (answer === undefined) return;
       if (answer.status === 204) return reply.status(204).send();
+      // A stream relayed from the WPAR's host: sent as it comes, ended when the client goes away.
+      if (answer.body instanceof Readable) return follow(reply, answer.contentType, answer.body, answer.status);
       return reply.status(answer.status).type(answer.contentType).send(answer.body);
     });
   }
@@ -202,13 +204,15 @@ function ndjson(reply: FastifyReply, stream: Readable): FastifyReply {
  * Streams a follow response with its headers sent at once: a follower knows it is subscribed before
  * the first line exists (Node would otherwise hold the headers back until the first write).
  */
-function follow(reply: FastifyReply, type: string, stream: Readable): FastifyReply {
+function follow(reply: FastifyReply, type: string, stream: Readable, status = 200): FastifyReply {
   reply.hijack();
   const res = reply.raw;
-  res.writeHead(200, { 'content-type': type, 'cache-control': 'no-cache' });
+  res.writeHead(status, { 'content-type': type, 'cache-control': 'no-cache' });
   res.flushHeaders();
   stream.pipe(res);
   stream.on('error', () => res.destroy());
   res.on('close', () => stream.destroy());
+  // A client gone before the stream was ready (a relay's head took a while): its 'close' has passed.
+  if (res.destroyed || reply.request.raw.socket.destroyed) stream.destroy();
   return reply;
 }

@@ -109,7 +109,8 @@ export async function startPeerService(options: PeerServiceOptions): Promise<Pee
   return {
     identity, peers,
     signer: imageSigner(identity),
-    checkSignature: (manifest, label) => checkImageSignature(manifest, identity, peers, label),
+    // M8 with C1: this home, its trusted peers, and in a cluster its live members sign what it trusts.
+    checkSignature: (manifest, label) => checkImageSignature(manifest, identity, lookup, label),
     info,
     routes(app) {
       app.get('/v1/identity', async () => info());

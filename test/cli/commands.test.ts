@@ -143,6 +143,14 @@ describe('the other commands', () => {
     assert.deepEqual(JSON.parse(j.stdout), result);
   });
 
+  test('chkptwpar: a daemon answering with the result alone (plain JSON) is understood', async () => {
+    const result = { name: 'web', dir: '/data/img', bytes: 4096, frozenMs: 10, totalMs: 300, agents: [], killed: false };
+    await start((_r, res) => json(res, 200, result));
+    const j = await run(chkptwpar, ['--json', '-d', '/data/img', 'web']);
+    assert.equal(j.status, 0, j.stderr);
+    assert.deepEqual(JSON.parse(j.stdout), result);
+  });
+
   test('chkptwpar: an error streamed after progress is the one error line', async () => {
     await start((_r, res) => {
       res.writeHead(200, { 'content-type': 'application/x-ndjson' });
@@ -211,6 +219,30 @@ describe('streams', () => {
     assert.equal(t.stdout(), 'line 1\nline 2\n');
     assert.equal(t.stderr(), '');
     assert.equal(t.subscribers(), 0);
+    assert.equal(d.received.at(-1)!.url, '/v1/wpars/web/logs?follow=1');
+  });
+
+  test('wpar logs --json: one { name, line } object a line, also with -f and a line split across chunks', async () => {
+    const d = await start((r, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('line 1\nhalf ');
+      setImmediate(() => {
+        res.write('and \u00e9 \\ "quoted"\n');
+        if (r.url.includes('follow=1')) res.write('line 3\n'); // and keep following
+        else res.end('no newline');
+      });
+    });
+    const once = await run(logs, ['--json', 'web']);
+    assert.equal(once.status, 0);
+    assert.deepEqual(once.stdout.split('\n').slice(0, -1).map((l) => JSON.parse(l) as unknown), [
+      { name: 'web', line: 'line 1' }, { name: 'web', line: 'half and \u00e9 \\ "quoted"' }, { name: 'web', line: 'no newline' },
+    ]);
+    const t = testIo({ WPAR_HOME: d.home });
+    const running = runCommand(logs, ['-f', '--json', 'web'], t.io, 'wpar logs');
+    await t.waitForStdout('{"name":"web","line":"line 3"}\n');
+    t.interrupt('SIGINT');
+    assert.equal(await running, 0);
+    assert.deepEqual(t.stdout().split('\n').slice(0, -1).map((l) => (JSON.parse(l) as { line: string }).line), ['line 1', 'half and \u00e9 \\ "quoted"', 'line 3']);
     assert.equal(d.received.at(-1)!.url, '/v1/wpars/web/logs?follow=1');
   });
 

@@ -212,9 +212,9 @@ describe('chkptwpar, restartwpar', () => {
 
 describe('wpar logs, wpar events', () => {
   test('logs', () => {
-    assert.deepEqual(parseLogs(['web'], io), { home: '/srv/corral', name: 'web', follow: false, lines: undefined });
-    const o = parseLogs(['-f', '-n', '20', 'web'], io);
-    assert.deepEqual(o, { home: '/srv/corral', name: 'web', follow: true, lines: 20 });
+    assert.deepEqual(parseLogs(['web'], io), { home: '/srv/corral', name: 'web', follow: false, json: false, lines: undefined });
+    const o = parseLogs(['-f', '-n', '20', '--json', 'web'], io);
+    assert.deepEqual(o, { home: '/srv/corral', name: 'web', follow: true, json: true, lines: 20 });
     assert.equal(logsPath(o as { name: string; follow: boolean; lines: number }), '/v1/wpars/web/logs?follow=1&tail=20');
     assert.equal(logsPath({ name: 'web', follow: false, lines: undefined }), '/v1/wpars/web/logs');
     assert.equal(failure('wpar logs', () => parseLogs(['-n', 'x', 'web'], io)).line, 'wpar logs: bad -n value "x": expected a whole number (EINVAL)');

@@ -5,6 +5,8 @@ import assert from 'node:assert/strict';
 import { HOSTS, parseHost, parseKnown, parseReplica, parseWpar, REPLICAS, WPARS, KNOWN } from '../../src/cluster/records.ts';
 import { parseClusterFlags } from '../../src/cluster/etcd.ts';
 import { checkCall } from '../../src/cluster/calls.ts';
+import { checkStreamCall } from '../../src/cluster/relay.ts';
+import { restartEpoch } from '../../src/cluster/restart-claim.ts';
 
 const FP = `sha256:${'ab'.repeat(32)}`;
 const host = { name: 'alpha', address: '10.0.0.1:7070', fingerprint: FP, state: 'up', load: { wpars: 1, active: 0 }, ttl: 10, since: 1 };
@@ -23,6 +25,15 @@ describe('records read back from etcd', () => {
   it('a good host record parses; its key must name it', () => {
     assert.deepEqual(parseHost(HOSTS + 'alpha', JSON.stringify(host)), host);
     assert.equal(parseHost(HOSTS + 'beta', JSON.stringify(host)), null);
+  });
+
+  it('a host record with its capacity parses (C1); one from before capacity was published still does', () => {
+    const withCapacity = { ...host, capacity: { cpus: 4, memoryBytes: 8 * 2 ** 30 } };
+    assert.deepEqual(parseHost(HOSTS + 'alpha', JSON.stringify(withCapacity)), withCapacity);
+    assert.equal(parseHost(HOSTS + 'alpha', JSON.stringify(host))?.capacity, undefined);
+    for (const capacity of [{ cpus: 0, memoryBytes: 1 }, { cpus: 2 }, { cpus: 2, memoryBytes: -1 }, { cpus: 1.5, memoryBytes: 1 }, 'big', null]) {
+      assert.equal(parseHost(HOSTS + 'alpha', JSON.stringify({ ...host, capacity })), null, JSON.stringify(capacity));
+    }
   });
 
   it('a host record with any bad field is ignored whole', () => {
@@ -80,5 +91,24 @@ describe('forwarded calls', () => {
       { protocol: 1, method: 'POST', path: '/v1/peers' }, { protocol: 1, method: 'GET', path: '/v1/wpars/web/logs?follow=1' },
       { protocol: 1, method: 'GET', path: '/v1/events' }, { protocol: 1, method: 'POST', path: '/v1/restart' },
     ]) assert.throws(() => checkCall(m), /EPROTO|not supported|bad call/, JSON.stringify(m));
+  });
+});
+
+describe('relayed streams', () => {
+  it('only a followed log or a checkpoint, in the known protocol', () => {
+    assert.deepEqual(checkStreamCall({ protocol: 1, method: 'GET', path: '/v1/wpars/web/logs?follow=1&tail=5' }), { method: 'GET', path: '/v1/wpars/web/logs?follow=1&tail=5' });
+    assert.deepEqual(checkStreamCall({ protocol: 1, method: 'POST', path: '/v1/wpars/web/checkpoint', accept: 'application/x-ndjson', body: { dir: '/i' } }),
+      { method: 'POST', path: '/v1/wpars/web/checkpoint', accept: 'application/x-ndjson', body: { dir: '/i' } });
+    for (const m of [
+      { protocol: 2, method: 'GET', path: '/v1/wpars/web/logs?follow=1' }, { protocol: 1, method: 'POST', path: '/v1/wpars/web/logs?follow=1' },
+      { protocol: 1, method: 'GET', path: '/v1/wpars/web/logs' }, { protocol: 1, method: 'GET', path: '/v1/events?follow=1' },
+      { protocol: 1, method: 'GET', path: '/v1/wpars/../system/logs?follow=1' }, { protocol: 1, method: 'POST', path: '/v1/wpars/web/checkpoint?x=1' },
+      { protocol: 1, method: 'DELETE', path: '/v1/wpars/web/checkpoint' }, { protocol: 1, method: 'POST', path: '/v1/wpars/web/checkpoint', accept: 5 },
+    ]) assert.throws(() => checkStreamCall(m), /EPROTO|not supported|bad relay/, JSON.stringify(m));
+  });
+
+  it('a restart starts at the image\'s epoch + 1, or 1 for an image without one', () => {
+    assert.equal(restartEpoch(undefined), 1);
+    assert.equal(restartEpoch(4), 5);
   });
 });

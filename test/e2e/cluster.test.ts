@@ -32,7 +32,7 @@ describe('a cluster of three hosts', { skip, timeout: 120_000 }, () => {
       for (const x of hosts) assert.ok(x.ttl >= 1 && x.ttl <= 3, `ttl ${x.ttl}`);
     }
     const table = await a.ok('wpar', ['hosts']);
-    assert.match(table, /^Name\s+Address\s+State\s+WPARs\s+TTL\n/);
+    assert.match(table, /^Name\s+Address\s+State\s+WPARs\s+TTL\s+CPUs\s+Memory\n/);
   });
 
   it('a second live host with a taken name is refused at start, in one line with EEXIST', async () => {

@@ -131,9 +131,18 @@ ${HOME_HELP}  --json          Prints the checkpoint's result as JSON.
   },
 };
 
-/** Runs the checkpoint with the daemon streaming `{progress}` lines, then `{result}` or `{error}`. */
+/**
+ * Runs the checkpoint with the daemon streaming `{progress}` lines, then `{result}` or `{error}`; a
+ * daemon that answers with the result alone (plain JSON, no progress) is understood too.
+ */
 async function streamCheckpoint(client: DaemonClient, o: ChkptwparOptions, progress: CheckpointProgress): Promise<CheckpointResult> {
   const res = await client.open('POST', wparPath(o.name, 'checkpoint'), { body: o.request, subject: o.name, accept: 'application/x-ndjson' });
+  const streamed = (res.headers['content-type'] ?? '').includes('application/x-ndjson');
+  if (!streamed) {
+    const chunks: Buffer[] = [];
+    for await (const chunk of res) chunks.push(chunk as Buffer);
+    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as CheckpointResult;
+  }
   for await (const text of createInterface({ input: res, crlfDelay: Infinity })) {
     if (text === '') continue;
     const line = JSON.parse(text) as { type: string; bytesDone?: number; bytesTotal?: number; result?: CheckpointResult; error?: unknown };

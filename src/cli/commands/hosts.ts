@@ -37,18 +37,23 @@ export const hosts: Command<HostsOptions> = {
   usage: (p) => `Usage: ${p} [--home Directory] [--json]
 
 Lists the hosts of the cluster this system has joined (wpard --cluster): name, peer address,
-state (up, draining, or lost: its lease expired), the workload partitions defined there and
-the seconds left on its lease.
+state (up, draining, or lost: its lease expired), the workload partitions defined there, the
+seconds left on its lease, and the CPUs and memory it publishes (live hosts only).
 
 Flags:
-${HOME_HELP}  --json          Prints [{ name, address, state, wpars, ttl, fingerprint }] as JSON.
+${HOME_HELP}  --json          Prints [{ name, address, state, wpars, ttl, fingerprint, capacity }] as JSON.
   -?, --help      Prints this text.
 `,
   parse: parseHosts,
   async run(o, ctx) {
     const list = await ctx.connect(o.home).request<HostInfo[]>('GET', '/v1/hosts');
     if (o.json) printJson(ctx.io, list);
-    else ctx.io.stdout.write(formatTable(['Name', 'Address', 'State', 'WPARs', 'TTL'], list.map((h) => [h.name, h.address, h.state, String(h.wpars), h.state === 'lost' ? '-' : `${h.ttl} s`])));
+    else {
+      ctx.io.stdout.write(formatTable(['Name', 'Address', 'State', 'WPARs', 'TTL', 'CPUs', 'Memory'], list.map((h) => [
+        h.name, h.address, h.state, String(h.wpars), h.state === 'lost' ? '-' : `${h.ttl} s`,
+        h.capacity ? String(h.capacity.cpus) : '-', h.capacity ? `${(h.capacity.memoryBytes / 2 ** 30).toFixed(1)} GiB` : '-',
+      ])));
+    }
     return 0;
   },
 };
