@@ -319,7 +319,9 @@ test('model: random starts, stops, hand-offs, removals, exits and crashes agains
         store.close();
         rmSync(home, { recursive: true, force: true });
       }
-    }), { numRuns: Math.max(1, Math.round(100 * SCALE)) });
+    // A fixed seed (CORRAL_MODEL_SEED to try others): the coverage asserted below is then the same
+    // at every run, instead of failing the odd run that happened not to freeze a held WPAR.
+    }), { numRuns: Math.max(1, Math.round(100 * SCALE)), seed: Number(process.env['CORRAL_MODEL_SEED'] ?? 20261202) });
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

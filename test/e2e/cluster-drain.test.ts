@@ -4,11 +4,9 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { processesOf } from './harness.ts';
-import { ClusterNet, type ClusterHost } from './cluster-hosts.ts';
-import { canMakeHosts } from './move-hosts.ts';
-import { haveEtcd } from '../support/etcd.ts';
+import { CLUSTER_SKIP, ClusterNet, type ClusterHost } from './cluster-hosts.ts';
 
-const skip = !canMakeHosts() ? 'needs root and iproute2 for network namespaces' : !haveEtcd() ? 'needs etcd (scripts/install-system-deps.sh --tests)' : false;
+const skip = CLUSTER_SKIP;
 
 /** `WPAR_EPOCH=N` from a process's environment (undefined if it has gone meanwhile). */
 function epochOf(pid: number): string | undefined {
@@ -23,10 +21,7 @@ describe('draining a host', { skip, timeout: 120_000 }, () => {
   const net = new ClusterNet();
   let a: ClusterHost; let b: ClusterHost; let c: ClusterHost;
   before(async () => {
-    net.create();
-    a = net.host('a'); b = net.host('b'); c = net.host('c');
-    await net.startEtcd();
-    await Promise.all([a.start('alpha'), b.start('beta'), c.start('gamma')]);
+    [a, b, c] = await net.up(['alpha', 'beta', 'gamma']);
   });
   after(async () => { await net.destroy(); });
 

@@ -9,15 +9,12 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { processesOf, ROOT, subscribe, type System } from './harness.ts';
-import { ClusterNet, type ClusterHost } from './cluster-hosts.ts';
-import { canMakeHosts } from './move-hosts.ts';
-import { haveEtcd } from '../support/etcd.ts';
+import { processesOf, ROOT } from './harness.ts';
+import { until, CLUSTER_SKIP, ClusterNet, type ClusterHost } from './cluster-hosts.ts';
 
-const skip = !canMakeHosts() ? 'needs root and iproute2 for network namespaces' : !haveEtcd() ? 'needs etcd (scripts/install-system-deps.sh --tests)' : false;
+const skip = CLUSTER_SKIP;
 const COUNTER = join(ROOT, 'examples/agent-counter.ts');
 const fast = ['-e', 'COUNTER_STEP_MS=10', '-e', 'COUNTER_PAUSE_MS=40', '-e', 'COUNTER_BATCH=5'];
-const sys = (h: ClusterHost): System => ({ home: h.home } as unknown as System);
 
 /** The hosts (namespace names) where processes of `name` exist, zombies aside (frozen ones count: a copy is a copy). */
 function runningOn(hosts: readonly ClusterHost[], name: string): string[] {
@@ -41,41 +38,22 @@ function sampler(hosts: readonly ClusterHost[], name: string): { stop(): Promise
   return { async stop() { on = false; await loop; return { most, seen }; } };
 }
 
-/** Polls `check` every 100 ms until it returns a value; bounded by `ms`. */
-async function until<T>(what: string, ms: number, check: () => Promise<T | undefined> | T | undefined): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`);
-    await delay(100);
-  }
-}
-
-function events(h: ClusterHost, type: string): Record<string, unknown>[] {
-  return readFileSync(join(h.home, 'events.log'), 'utf8').split('\n').filter((l) => l !== '')
-    .map((l) => JSON.parse(l) as Record<string, unknown>).filter((e) => e.type === type);
-}
-
 describe('fencing and failover together: never two copies', { skip, timeout: 300_000 }, () => {
   const net = new ClusterNet({ prefix: 'cfo', subnet: '10.220.0' });
   let a: ClusterHost; let b: ClusterHost; let c: ClusterHost;
   let hosts: ClusterHost[] = [];
   const named = (n: unknown): ClusterHost => ({ alpha: a, beta: b, gamma: c } as Record<string, ClusterHost>)[String(n)]!;
   before(async () => {
-    net.create();
-    a = net.host('a'); b = net.host('b'); c = net.host('c');
+    [a, b, c] = await net.up(['alpha', 'beta', 'gamma']);
     hosts = [a, b, c];
-    await net.startEtcd();
-    await Promise.all([a.start('alpha'), b.start('beta'), c.start('gamma')]);
   });
   after(async () => { a?.signal('SIGCONT'); await net.destroy(); });
 
   it('the owner\'s daemon SIGSTOPped: fenced, run elsewhere from its replica, never twice; after SIGCONT not run again', async () => {
-    const replicated = await subscribe(sys(a), (e) => e.type === 'cluster.replicated' && e.name === 'job' && e.recorded === true && (e.seq as number) >= 2);
+    const replicated = await a.next((e) => e.type === 'cluster.replicated' && e.name === 'job' && e.recorded === true && (e.seq as number) >= 2);
     await a.ok('mkwpar', ['-n', 'job', '-c', '--failover', '--checkpoint-every', '1', '--replicas', '2', '--host', 'alpha', '-s', ...fast, '--', process.execPath, COUNTER]);
     await replicated.event;
-    const failedOver = await Promise.all([b, c].map((h) => subscribe(sys(h), (e) => e.type === 'cluster.failover' && e.name === 'job')));
+    const failedOver = await Promise.all([b, c].map((h) => h.next((e) => e.type === 'cluster.failover' && e.name === 'job')));
     const watch = sampler(hosts, 'job');
     const stoppedAt = Date.now();
     a.signal('SIGSTOP');
@@ -86,15 +64,15 @@ describe('fencing and failover together: never two copies', { skip, timeout: 300
     assert.deepEqual([w.host, w.epoch], [e.to, 2]);
     // alpha runs again: it finds it fenced and no longer its own, and does not run it.
     a.signal('SIGCONT');
-    await until('alpha re-joining', 30_000, () => (events(a, 'cluster.rejoined').some((x) => (x.time as number) > stoppedAt) ? true : undefined));
+    await until('alpha re-joining', 30_000, () => (a.events('cluster.rejoined').some((x) => (x.time as number) > stoppedAt) ? true : undefined));
     await delay(2000);
     const { most, seen } = await watch.stop();
     assert.equal(most, 1, `never two copies (once seen on ${seen.join(', ')})`);
     assert.deepEqual(runningOn([a], 'job'), [], 'nothing of it runs on alpha');
-    assert.equal(events(a, 'runtime.started').filter((x) => x.name === 'job' && (x.time as number) > stoppedAt).length, 0, 'alpha never started it again');
-    const fenced = events(a, 'cluster.fenced').find((x) => JSON.stringify(x).includes('job'));
+    assert.equal(a.events('runtime.started').filter((x) => x.name === 'job' && (x.time as number) > stoppedAt).length, 0, 'alpha never started it again');
+    const fenced = a.events('cluster.fenced').find((x) => JSON.stringify(x).includes('job'));
     assert.ok(fenced, 'alpha\'s watchdog fenced it');
-    assert.equal([b, c].flatMap((h) => events(h, 'cluster.failover').filter((x) => x.name === 'job')).length, 1, 'exactly one restarter');
+    assert.equal([b, c].flatMap((h) => h.events('cluster.failover').filter((x) => x.name === 'job')).length, 1, 'exactly one restarter');
     assert.deepEqual((await a.list()).filter((x) => x.name === 'job').map((x) => x.host), [e.to]);
   });
 
@@ -104,19 +82,19 @@ describe('fencing and failover together: never two copies', { skip, timeout: 300
     const others = hosts.filter((h) => h !== from);
     // A replica of this epoch on another host first.
     const epoch = (await from.list()).find((x) => x.name === 'job')!.epoch;
-    await (await subscribe(sys(from), (e) => e.type === 'cluster.replicated' && e.name === 'job' && e.recorded === true && e.epoch === epoch)).event;
-    const failedOver = await Promise.all(others.map((h) => subscribe(sys(h), (e) => e.type === 'cluster.failover' && e.name === 'job' && e.from === owner)));
+    await (await from.next((e) => e.type === 'cluster.replicated' && e.name === 'job' && e.recorded === true && e.epoch === epoch)).event;
+    const failedOver = await Promise.all(others.map((h) => h.next((e) => e.type === 'cluster.failover' && e.name === 'job' && e.from === owner)));
     const watch = sampler(hosts, 'job');
     const cutAt = Date.now();
     from.link(false);
     const e = await Promise.race(failedOver.map((f) => f.event));
     assert.equal(e.epoch, (epoch ?? 0) + 1);
     from.link(true);
-    await until('the cut host re-joining', 30_000, () => (events(from, 'cluster.rejoined').some((x) => (x.time as number) > cutAt) ? true : undefined));
+    await until('the cut host re-joining', 30_000, () => (from.events('cluster.rejoined').some((x) => (x.time as number) > cutAt) ? true : undefined));
     await delay(2000);
     const { most, seen } = await watch.stop();
     assert.equal(most, 1, `never two copies (once seen on ${seen.join(', ')})`);
     assert.deepEqual(runningOn([from], 'job'), [], 'nothing of it runs on the cut host');
-    assert.equal(events(from, 'runtime.started').filter((x) => x.name === 'job' && (x.time as number) > cutAt).length, 0);
+    assert.equal(from.events('runtime.started').filter((x) => x.name === 'job' && (x.time as number) > cutAt).length, 0);
   });
 });

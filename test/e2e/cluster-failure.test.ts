@@ -3,25 +3,15 @@
 // three-member etcd that loses a member changes nothing for running WPARs, and commands still work.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { processesOf, subscribe, type System } from './harness.ts';
-import { ClusterNet, type ClusterHost, type HostLine } from './cluster-hosts.ts';
-import { canMakeHosts } from './move-hosts.ts';
-import { haveEtcd } from '../support/etcd.ts';
+import { CLUSTER_SKIP, ClusterNet, type ClusterHost, type HostLine } from './cluster-hosts.ts';
 
-const skip = !canMakeHosts() ? 'needs root and iproute2 for network namespaces' : !haveEtcd() ? 'needs etcd (scripts/install-system-deps.sh --tests)' : false;
+const skip = CLUSTER_SKIP;
 
 /** Subscribes to `h`'s events; `.event` resolves with the first matching one (the test's timeout bounds it). */
 function next(h: ClusterHost, type: string): Promise<{ event: Promise<Record<string, unknown>> }> {
   return subscribe({ home: h.home } as unknown as System, (e) => e.type === type);
-}
-
-/** The events of `type` in `h`'s event log. */
-function events(h: ClusterHost, type: string): Record<string, unknown>[] {
-  return readFileSync(join(h.home, 'events.log'), 'utf8').split('\n').filter((l) => l !== '')
-    .map((l) => JSON.parse(l) as Record<string, unknown>).filter((e) => e.type === type);
 }
 
 /** Polls `wpar hosts` on `h` until `ok` holds; bounded by `ms`. */
@@ -38,10 +28,7 @@ describe('a host cut off from the cluster', { skip, timeout: 90_000 }, () => {
   const net = new ClusterNet();
   let a: ClusterHost; let b: ClusterHost;
   before(async () => {
-    net.create();
-    a = net.host('a'); b = net.host('b');
-    await net.startEtcd();
-    await Promise.all([a.start('alpha'), b.start('beta')]);
+    [a, b] = await net.up(['alpha', 'beta']);
   });
   after(async () => { await net.destroy(); });
 
@@ -80,10 +67,7 @@ describe('a three-member etcd that loses one member', { skip, timeout: 90_000 },
   const net = new ClusterNet();
   let a: ClusterHost; let b: ClusterHost;
   before(async () => {
-    net.create();
-    a = net.host('a'); b = net.host('b');
-    await net.startEtcd(3);
-    await Promise.all([a.start('alpha', ['--lease-ttl', '4']), b.start('beta', ['--lease-ttl', '4'])]);
+    [a, b] = await net.up(['alpha', 'beta'], { etcdMembers: 3, extra: ['--lease-ttl', '4'] });
   });
   after(async () => { await net.destroy(); });
 
@@ -99,7 +83,7 @@ describe('a three-member etcd that loses one member', { skip, timeout: 90_000 },
     assert.deepEqual(listed.map((w) => [w.name, w.host, w.state]), [['job', 'beta', 'A'], ['more', 'alpha', 'A']]);
     // Outlive a lease TTL and a half with a member gone: renewals go to the other two.
     await delay(Math.max(0, killedAt + 6000 - Date.now()));
-    for (const h of [a, b]) assert.deepEqual(events(h, 'cluster.lease.lost'), [], `${h.ns} lost its lease`);
+    for (const h of [a, b]) assert.deepEqual(h.events('cluster.lease.lost'), [], `${h.ns} lost its lease`);
     assert.deepEqual((await a.hosts()).map((x) => [x.name, x.state]), [['alpha', 'up'], ['beta', 'up']]);
     assert.ok(processesOf('job', b.home).includes(pid), 'the same main process runs on');
     assert.equal((await a.list()).find((w) => w.name === 'job')?.pid, pid);

@@ -5,17 +5,14 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { processesOf, subscribe, type System } from './harness.ts';
-import { ClusterNet, type ClusterHost, type HostLine } from './cluster-hosts.ts';
-import { canMakeHosts } from './move-hosts.ts';
-import { haveEtcd } from '../support/etcd.ts';
+import { CLUSTER_SKIP, ClusterNet, type ClusterHost, type HostLine } from './cluster-hosts.ts';
 import type { WparInfo } from '../../src/daemon/protocol.ts';
 import { verifyImage } from '../../src/image/index.ts';
 
-const skip = !canMakeHosts() ? 'needs root and iproute2 for network namespaces' : !haveEtcd() ? 'needs etcd (scripts/install-system-deps.sh --tests)' : false;
+const skip = CLUSTER_SKIP;
 const TTL_MS = 3000;
 /** The daemon renews every TTL/3: at any moment the last acknowledged renewal was sent at most this long ago (plus a round trip). */
 const RENEW_EVERY_MS = TTL_MS / 3;
@@ -23,12 +20,6 @@ const RENEW_EVERY_MS = TTL_MS / 3;
 /** Subscribes to `h`'s events; `.event` resolves with the first matching one (the test's timeout bounds it). */
 function next(h: ClusterHost, type: string): Promise<{ event: Promise<Record<string, unknown>> }> {
   return subscribe({ home: h.home } as unknown as System, (e) => e.type === type);
-}
-
-/** The events of `type` in `h`'s event log. */
-function events(h: ClusterHost, type: string): Record<string, unknown>[] {
-  return readFileSync(join(h.home, 'events.log'), 'utf8').split('\n').filter((l) => l !== '')
-    .map((l) => JSON.parse(l) as Record<string, unknown>).filter((e) => e.type === type);
 }
 
 /** Samples every 50 ms until `name`'s processes on `h` are gone; resolves when (bounded by `ms`). */
@@ -80,10 +71,7 @@ describe('fencing a host whose daemon is stopped (SIGSTOP)', { skip, timeout: 12
   const net = new ClusterNet();
   let a: ClusterHost; let b: ClusterHost;
   before(async () => {
-    net.create();
-    a = net.host('a'); b = net.host('b');
-    await net.startEtcd();
-    await Promise.all([a.start('alpha'), b.start('beta')]);
+    [a, b] = await net.up(['alpha', 'beta']);
   });
   after(async () => { a?.signal('SIGCONT'); await net.destroy(); });
 
@@ -113,14 +101,14 @@ describe('fencing a host whose daemon is stopped (SIGSTOP)', { skip, timeout: 12
     await delay(TTL_MS);
     assert.deepEqual(processesOf('fo', a.home), []);
     assert.equal(watchdogs(a).length, 1);
-    assert.equal(events(a, 'cluster.fenced').length, 1);
+    assert.equal(a.events('cluster.fenced').length, 1);
     // A clean restart: the fenced WPAR (auto-start) is not started, not reported again; the watchdog stopped with the daemon.
     assert.equal(await a.stop(), 0);
     assert.deepEqual(watchdogs(a), []);
     await a.start('alpha');
     assertFenced((await a.list()).find((w) => w.name === 'fo'));
     assert.deepEqual(processesOf('fo', a.home), []);
-    assert.equal(events(a, 'cluster.fenced').length, 1);
+    assert.equal(a.events('cluster.fenced').length, 1);
   });
 });
 
@@ -131,7 +119,7 @@ async function subscribeAfterCont(h: ClusterHost): Promise<{ fenced: Promise<Rec
   const read = async (type: string): Promise<Record<string, unknown>> => {
     const end = Date.now() + 15_000;
     for (;;) {
-      const found = events(h, type);
+      const found = h.events(type);
       if (found.length > 0) return found[found.length - 1]!;
       if (Date.now() > end) throw new Error(`no ${type} event within 15 s`);
       await delay(50);
@@ -144,10 +132,7 @@ describe('fencing a host cut off from the cluster', { skip, timeout: 120_000 }, 
   const net = new ClusterNet();
   let a: ClusterHost; let b: ClusterHost;
   before(async () => {
-    net.create();
-    a = net.host('a'); b = net.host('b');
-    await net.startEtcd();
-    await Promise.all([a.start('alpha'), b.start('beta')]);
+    [a, b] = await net.up(['alpha', 'beta']);
   });
   after(async () => { await net.destroy(); });
 
@@ -185,10 +170,7 @@ describe('an etcd outage of twice the lease TTL', { skip, timeout: 120_000 }, ()
   const net = new ClusterNet();
   let a: ClusterHost;
   before(async () => {
-    net.create();
-    a = net.host('a');
-    await net.startEtcd();
-    await a.start('alpha');
+    [a] = await net.up(['alpha']);
   });
   after(async () => { await net.destroy(); });
 
@@ -208,7 +190,7 @@ describe('an etcd outage of twice the lease TTL', { skip, timeout: 120_000 }, ()
       ip('up');
     }
     const end = Date.now() + 15_000;
-    while (events(a, 'cluster.rejoined').length === 0) {
+    while (a.events('cluster.rejoined').length === 0) {
       if (Date.now() > end) throw new Error('alpha did not re-join within 15 s of etcd coming back');
       await delay(100);
     }
@@ -223,10 +205,7 @@ describe('fencing when the daemon is killed (SIGKILL)', { skip, timeout: 120_000
   const net = new ClusterNet();
   let a: ClusterHost;
   before(async () => {
-    net.create();
-    a = net.host('a');
-    await net.startEtcd();
-    await a.start('alpha');
+    [a] = await net.up(['alpha']);
   });
   after(async () => { await net.destroy(); });
 
@@ -245,7 +224,7 @@ describe('fencing when the daemon is killed (SIGKILL)', { skip, timeout: 120_000
     const list = await a.list();
     assertFenced(list.find((w) => w.name === 'fo'));
     assert.deepEqual([list.find((w) => w.name === 'plain')?.state, list.find((w) => w.name === 'plain')?.pid], ['A', pids.plain]);
-    assert.deepEqual(events(a, 'cluster.fenced').map((e) => e.name), ['fo']);
+    assert.deepEqual(a.events('cluster.fenced').map((e) => e.name), ['fo']);
     assert.equal(watchdogs(a).length, 1, 'the new daemon runs its own watchdog');
   });
 
@@ -277,7 +256,7 @@ describe('a daemon killed and restarted within fence-after', { skip, timeout: 12
     const w = (await a.list()).find((x) => x.name === 'fo');
     assert.deepEqual([w?.state, w?.pid], ['A', fo]);
     assert.ok(processesOf('fo', a.home).includes(fo));
-    assert.deepEqual(events(a, 'cluster.fenced'), []);
+    assert.deepEqual(a.events('cluster.fenced'), []);
   });
 
   it('a checkpoint records the epoch the WPAR runs with (C4), also after an adoption', async () => {

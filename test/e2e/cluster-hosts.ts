@@ -7,16 +7,33 @@
  * Tests that may run beside those (another worktree's) pass their own `prefix` and `subnet`.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { ROOT, runCommand, type Ran } from './harness.ts';
-import { startEtcd, type Etcd } from '../support/etcd.ts';
+import { setTimeout as delay } from 'node:timers/promises';
+import { canMakeHosts } from './move-hosts.ts';
+import { ROOT, runCommand, subscribe, type Ran, type System } from './harness.ts';
+import { haveEtcd, startEtcd, type Etcd } from '../support/etcd.ts';
 import type { WparInfo } from '../../src/daemon/protocol.ts';
 
 const DIST = join(ROOT, 'dist');
 const ip = (...args: string[]): string => execFileSync('ip', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+
+/** Why the cluster tests cannot run here (root, iproute2, etcd), or false. */
+export const CLUSTER_SKIP: string | false = !canMakeHosts() ? 'needs root and iproute2 for network namespaces'
+  : !haveEtcd() ? 'needs etcd (scripts/install-system-deps.sh --tests)' : false;
+
+/** Polls `check` every 100 ms until it returns a value; bounded by `ms` (then fails naming `what`). */
+export async function until<T>(what: string, ms: number, check: () => Promise<T | undefined> | T | undefined): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await check();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`);
+    await delay(100);
+  }
+}
 
 /** One line of `wpar hosts --json`. */
 export interface HostLine { name: string; address: string; state: string; wpars: number; ttl: number }
@@ -74,6 +91,19 @@ export class ClusterNet {
     });
     this.etcd = await startEtcd(places);
     return this.etcd;
+  }
+
+  /**
+   * The usual set-up in one step: the bridge, one host a name (labelled by its first letter), an
+   * etcd of `etcdMembers`, and every daemon started with `extra`; resolves the hosts in order. Call
+   * {@link destroy} in `after`, even if this throws.
+   */
+  async up<const N extends readonly string[]>(names: N, options: { etcdMembers?: number; extra?: readonly string[] } = {}): Promise<{ -readonly [K in keyof N]: ClusterHost }> {
+    this.create();
+    const hosts = names.map((n) => this.host(n[0]!));
+    await this.startEtcd(options.etcdMembers ?? 1);
+    await Promise.all(hosts.map((h, i) => h.start(names[i]!, options.extra)));
+    return hosts as { -readonly [K in keyof N]: ClusterHost };
   }
 
   /** Makes a host namespace (its daemon not started yet). */
@@ -167,6 +197,17 @@ export class ClusterHost {
   /** `lswpar --json`. */
   async list(): Promise<WparInfo[]> {
     return JSON.parse(await this.ok('lswpar', ['--json'])) as WparInfo[];
+  }
+
+  /** The events of `type` in this host's event log. */
+  events(type: string): Record<string, unknown>[] {
+    return readFileSync(join(this.home, 'events.log'), 'utf8').split('\n').filter((l) => l !== '')
+      .map((l) => JSON.parse(l) as Record<string, unknown>).filter((e) => e.type === type);
+  }
+
+  /** Subscribes to this host's events; `.event` resolves with the first that `ok` accepts (the harness bounds it). */
+  next(ok: (e: Record<string, unknown>) => boolean): Promise<{ event: Promise<Record<string, unknown>> }> {
+    return subscribe({ home: this.home } as unknown as System, ok);
   }
 
   /** `wpar hosts --json`. */

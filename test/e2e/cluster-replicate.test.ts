@@ -8,14 +8,11 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
-import { processesOf, ROOT, subscribe, waitForOutput, type System } from './harness.ts';
-import { ClusterNet, type ClusterHost } from './cluster-hosts.ts';
-import { canMakeHosts } from './move-hosts.ts';
-import { haveEtcd } from '../support/etcd.ts';
+import { processesOf, ROOT, waitForOutput, type System } from './harness.ts';
+import { until, CLUSTER_SKIP, ClusterNet, type ClusterHost } from './cluster-hosts.ts';
 import type { WparInfo } from '../../src/daemon/protocol.ts';
 
-const skip = !canMakeHosts() ? 'needs root and iproute2 for network namespaces' : !haveEtcd() ? 'needs etcd (scripts/install-system-deps.sh --tests)' : false;
+const skip = CLUSTER_SKIP;
 const COUNTER = join(ROOT, 'examples/agent-counter.ts');
 const HOLDER = join(import.meta.dirname, 'fixtures/holder.ts');
 const fast = ['-e', 'COUNTER_STEP_MS=10', '-e', 'COUNTER_PAUSE_MS=40', '-e', 'COUNTER_BATCH=5'];
@@ -32,31 +29,9 @@ function killAll(pids: readonly number[]): void {
   }
 }
 
-/** Subscribes to `h`'s events; `.event` resolves with the first one `ok` accepts (the harness bounds it). */
-function next(h: ClusterHost, ok: (e: Record<string, unknown>) => boolean): Promise<{ event: Promise<Record<string, unknown>> }> {
-  return subscribe(sys(h), ok);
-}
-
-/** The events of `type` in `h`'s event log. */
-function events(h: ClusterHost, type: string): Record<string, unknown>[] {
-  return readFileSync(join(h.home, 'events.log'), 'utf8').split('\n').filter((l) => l !== '')
-    .map((l) => JSON.parse(l) as Record<string, unknown>).filter((e) => e.type === type);
-}
-
 /** The complete images of `name` kept on `h` (`EPOCH-SEQ`), sorted, and any other entries. */
 function images(h: ClusterHost, name: string): string[] {
   try { return readdirSync(join(h.home, 'checkpoints', name)).sort(); } catch { return []; }
-}
-
-/** Polls `check` every 100 ms until it returns a value; bounded by `ms`. */
-async function until<T>(what: string, ms: number, check: () => Promise<T | undefined> | T | undefined): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`);
-    await delay(100);
-  }
 }
 
 /** The numbers in `file`: must be 1, 2, 3, ... without a gap or a repeat. */
@@ -70,15 +45,12 @@ describe('scheduled checkpoints copied to other hosts, and failover', { skip, ti
   const net = new ClusterNet({ prefix: 'crp', subnet: '10.219.0' });
   let a: ClusterHost; let b: ClusterHost; let c: ClusterHost;
   before(async () => {
-    net.create();
-    a = net.host('a'); b = net.host('b'); c = net.host('c');
-    await net.startEtcd();
-    await Promise.all([a.start('alpha'), b.start('beta'), c.start('gamma')]);
+    [a, b, c] = await net.up(['alpha', 'beta', 'gamma']);
   });
   after(async () => { await net.destroy(); });
 
   it('checkpoints on schedule without stopping the WPAR, copies each image to N hosts, records them, keeps two', async () => {
-    const four = await next(a, (e) => e.type === 'cluster.replicated' && e.name === 'job' && e.recorded === true && (e.seq as number) >= 4);
+    const four = await a.next((e) => e.type === 'cluster.replicated' && e.name === 'job' && e.recorded === true && (e.seq as number) >= 4);
     await a.ok('mkwpar', ['-n', 'job', '-c', '--checkpoint-every', '1', '--replicas', '2', '--host', 'alpha', '-s', ...fast, '--', process.execPath, COUNTER]);
     const pid = (await a.list()).find((w) => w.name === 'job')!.pid;
     const e = await four.event;
@@ -108,7 +80,7 @@ describe('scheduled checkpoints copied to other hosts, and failover', { skip, ti
   });
 
   it('skips a checkpoint its agent denies, with an event naming the denial, and the WPAR runs on', async () => {
-    const skipped = await next(a, (e) => e.type === 'checkpoint.skipped' && e.name === 'holder');
+    const skipped = await a.next((e) => e.type === 'checkpoint.skipped' && e.name === 'holder');
     await a.ok('mkwpar', ['-n', 'holder', '-c', '--checkpoint-every', '1', '--host', 'alpha', '-s', '--', process.execPath, HOLDER, 'holding on']);
     const pid = (await a.list()).find((w) => w.name === 'holder')!.pid;
     const e = await skipped.event;
@@ -116,18 +88,18 @@ describe('scheduled checkpoints copied to other hosts, and failover', { skip, ti
     assert.match(String(e.reason), /not checkpointed after 250 ms \(ETIMEDOUT\): denied by agent:holder/);
     assert.deepEqual((e.denials as { reason: string }[]).map((d) => d.reason), ['holding on']);
     // Tried again at the next tick, skipped again; meanwhile it runs, untouched.
-    const again = await next(a, (x) => x.type === 'checkpoint.skipped' && x.name === 'holder');
+    const again = await a.next((x) => x.type === 'checkpoint.skipped' && x.name === 'holder');
     await again.event;
     const w = (await a.list()).find((x) => x.name === 'holder')!;
     assert.equal(w.pid, pid);
     assert.ok(w.state === 'A' || w.state === 'T', `state ${w.state}: running (T while the next TRY waits)`);
-    assert.deepEqual(events(a, 'runtime.frozen').filter((x) => x.name === 'holder'), [], 'never frozen');
+    assert.deepEqual(a.events('runtime.frozen').filter((x) => x.name === 'holder'), [], 'never frozen');
     assert.deepEqual(images(a, 'holder'), [], 'nothing left of the skipped checkpoints');
     await a.ok('rmwpar', ['-F', 'holder']);
   });
 
   it('a failover WPAR with no replica: shown B with the reason, started nowhere', async () => {
-    const none = await next(a, (e) => e.type === 'cluster.failover.none' && e.name === 'orphan');
+    const none = await a.next((e) => e.type === 'cluster.failover.none' && e.name === 'orphan');
     await c.ok('mkwpar', ['-n', 'orphan', '--failover', '--host', 'gamma', '-s', '--', 'sleep', '600']);
     const procs = processesOf('orphan', c.home);
     assert.ok(procs.length > 0);
@@ -150,10 +122,10 @@ describe('scheduled checkpoints copied to other hosts, and failover', { skip, ti
 
   it('a lost host\'s failover WPAR runs on from its newest replica on another host; the old host, back, removes its copy', async () => {
     // gamma is lost (the test before): the replica goes to beta, the only other up host.
-    const replicated = await next(a, (e) => e.type === 'cluster.replicated' && e.name === 'ha' && e.recorded === true && (e.seq as number) >= 2);
+    const replicated = await a.next((e) => e.type === 'cluster.replicated' && e.name === 'ha' && e.recorded === true && (e.seq as number) >= 2);
     await a.ok('mkwpar', ['-n', 'ha', '-c', '--failover', '--checkpoint-every', '1', '--host', 'alpha', '-s', ...fast, '--', process.execPath, COUNTER]);
     assert.deepEqual((await replicated.event).hosts, ['beta']);
-    const failedOver = await next(b, (e) => e.type === 'cluster.failover' && e.name === 'ha');
+    const failedOver = await b.next((e) => e.type === 'cluster.failover' && e.name === 'ha');
     // Crash alpha: its daemon and the WPAR's processes (the fencing watchdog's job, not tested here), its link cut.
     const killedAt = Date.now();
     await a.kill();
@@ -176,27 +148,27 @@ describe('scheduled checkpoints copied to other hosts, and failover', { skip, ti
     assert.ok(readFileSync(`/proc/${w.pid}/environ`, 'latin1').split('\0').includes('WPAR_EPOCH=2'), 'its processes get the new epoch');
     await until('the count going on past the replica', 10_000, () => (counted(join(w.root, 'count.txt')) > after + 5 ? true : undefined));
     // Exactly one restarter: gamma is lost, alpha is lost; beta ran it once.
-    assert.equal(events(b, 'cluster.failover').filter((x) => x.name === 'ha').length, 1);
+    assert.equal(b.events('cluster.failover').filter((x) => x.name === 'ha').length, 1);
     // alpha comes back: its copy of ha (its daemon's store still has it) goes without running.
     a.link(true);
     await a.start('alpha');
     // Served from the socket's first moment; the reconciling follows at once (before any autostart).
-    const stale = await until('alpha removing its stale copy at its start', 10_000, () => events(a, 'cluster.stale.removed').find((x) => x.name === 'ha'));
+    const stale = await until('alpha removing its stale copy at its start', 10_000, () => a.events('cluster.stale.removed').find((x) => x.name === 'ha'));
     assert.deepEqual([stale.owner, stale.epoch], ['beta', 2]);
     assert.ok(!existsSync(join(a.home, 'wpars', 'ha')), 'its directory is gone');
     assert.deepEqual(processesOf('ha', a.home), [], 'nothing of it runs on alpha');
-    assert.equal(events(a, 'runtime.started').filter((x) => x.name === 'ha' && (x.time as number) > killedAt).length, 0, 'never started on alpha again');
+    assert.equal(a.events('runtime.started').filter((x) => x.name === 'ha' && (x.time as number) > killedAt).length, 0, 'never started on alpha again');
     const listed = (await a.list()).filter((x) => x.name === 'ha');
     assert.deepEqual(listed.map((x: WparInfo) => x.host), ['beta']);
     assert.ok(RUNNING.has(listed[0]!.state), listed[0]!.state);
   });
   it('a host cut off with its daemon running: its failover WPAR goes elsewhere, and when it re-joins it removes its copy', async () => {
     // ha runs on beta (the test before); alpha is back and up, so beta's next replica goes there.
-    const toAlpha = await next(b, (e) => e.type === 'cluster.replicated' && e.name === 'ha' && e.recorded === true && e.epoch === 2
+    const toAlpha = await b.next((e) => e.type === 'cluster.replicated' && e.name === 'ha' && e.recorded === true && e.epoch === 2
       && JSON.stringify(e.hosts) === '["alpha"]');
     await toAlpha.event;
-    const failedOver = await next(a, (e) => e.type === 'cluster.failover' && e.name === 'ha');
-    const rejoined = await next(b, (e) => e.type === 'cluster.rejoined');
+    const failedOver = await a.next((e) => e.type === 'cluster.failover' && e.name === 'ha');
+    const rejoined = await b.next((e) => e.type === 'cluster.rejoined');
     b.link(false);
     killAll(processesOf('ha', b.home)); // the fencing watchdog's job
     const e = await failedOver.event;
@@ -205,7 +177,7 @@ describe('scheduled checkpoints copied to other hosts, and failover', { skip, ti
     assert.deepEqual([w.host, w.epoch], ['alpha', 3]);
     b.link(true);
     await rejoined.event;
-    const stale = await until('beta removing its stale copy when it re-joins', 10_000, () => events(b, 'cluster.stale.removed').find((x) => x.name === 'ha'));
+    const stale = await until('beta removing its stale copy when it re-joins', 10_000, () => b.events('cluster.stale.removed').find((x) => x.name === 'ha'));
     assert.deepEqual([stale.owner, stale.epoch], ['alpha', 3]);
     assert.ok(!existsSync(join(b.home, 'wpars', 'ha')));
     assert.deepEqual(processesOf('ha', b.home), []);

@@ -9,11 +9,9 @@ import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync 
 import { availableParallelism, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { processesOf, ROOT } from './harness.ts';
-import { ClusterNet, type ClusterHost } from './cluster-hosts.ts';
-import { canMakeHosts } from './move-hosts.ts';
-import { haveEtcd } from '../support/etcd.ts';
+import { CLUSTER_SKIP, ClusterNet, type ClusterHost } from './cluster-hosts.ts';
 
-const skip = !canMakeHosts() ? 'needs root and iproute2 for network namespaces' : !haveEtcd() ? 'needs etcd (scripts/install-system-deps.sh --tests)' : false;
+const skip = CLUSTER_SKIP;
 
 /** `WPAR_EPOCH=N` from a process's environment (undefined if it has gone meanwhile). */
 function epochOf(pid: number): string | undefined {
@@ -61,10 +59,7 @@ describe('commands act where the WPAR is', { skip, timeout: 120_000 }, () => {
   let a: ClusterHost; let b: ClusterHost;
   const images = mkdtempSync(join(tmpdir(), 'corral-cwhere-'));
   before(async () => {
-    net.create();
-    a = net.host('a'); b = net.host('b');
-    await net.startEtcd();
-    await Promise.all([a.start('alpha'), b.start('beta')]);
+    [a, b] = await net.up(['alpha', 'beta']);
   });
   after(async () => {
     await net.destroy();

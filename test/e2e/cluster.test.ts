@@ -6,20 +6,16 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { processesOf, ROOT, runNode, System } from './harness.ts';
-import { ClusterNet, type ClusterHost } from './cluster-hosts.ts';
-import { canMakeHosts } from './move-hosts.ts';
-import { freePort, haveEtcd } from '../support/etcd.ts';
+import { CLUSTER_SKIP, ClusterNet, type ClusterHost } from './cluster-hosts.ts';
+import { freePort } from '../support/etcd.ts';
 
-const skip = !canMakeHosts() ? 'needs root and iproute2 for network namespaces' : !haveEtcd() ? 'needs etcd (scripts/install-system-deps.sh --tests)' : false;
+const skip = CLUSTER_SKIP;
 
 describe('a cluster of three hosts', { skip, timeout: 120_000 }, () => {
   const net = new ClusterNet();
   let a: ClusterHost; let b: ClusterHost; let c: ClusterHost;
   before(async () => {
-    net.create();
-    a = net.host('a'); b = net.host('b'); c = net.host('c');
-    await net.startEtcd();
-    await Promise.all([a.start('alpha'), b.start('beta'), c.start('gamma')]);
+    [a, b, c] = await net.up(['alpha', 'beta', 'gamma']);
   });
   after(async () => { await net.destroy(); });
 
