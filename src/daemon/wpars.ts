@@ -19,7 +19,7 @@ import type { IdRange } from '../runtime/idmap.ts';
 import type { Isolation } from '../runtime/isolation.ts';
 import { adopt, examineRecorded, launch, type AdoptOptions, type StopOptions, type WparExit, type WparProcess } from '../runtime/launch.ts';
 import type { HomeLayout } from './home.ts';
-import { takePendingKill } from './pending-kill.ts';
+import { clearPendingKill, takePendingKill } from './pending-kill.ts';
 import { decide, enter, holdsRun, illegal, letterOf, refusal, type LifecycleEvent, type Refusal, type WparState } from './lifecycle.ts';
 import type { Journal } from './journal.ts';
 import type { ExitInfo, WparInfo, WparLetter } from './protocol.ts';
@@ -232,6 +232,8 @@ export class WparManager {
   async start(name: string, options: { restart?: boolean; agentStates?: Record<string, unknown> } = {}): Promise<WparInfo> {
     const r = this.#get(name);
     this.#ask(r, 'start', 'start');
+    // A new run: a `chkptwpar -k` record left by a stop that failed is about the run before.
+    clearPendingKill(this.#layout, name);
     const wasBroken = r.state.kind === 'broken';
     // The agent states are this run's own: a refused start (above) never touches another's.
     const run = this.#begin(r, { agentStates: options.agentStates, adopting: null });

@@ -215,6 +215,12 @@ test('a WPAR whose chkptwpar -k had completed its image when the daemon died is 
     assert.equal(existsSync(layout.pendingKill('saved')), false, 'the record is removed');
     await second.ok('startwpar', ['saved']);
     assert.equal((await second.wpar('saved')).state, 'A', 'it starts again as usual');
+    // A record left by a -k whose stop failed belongs to that run: a new start drops it, so a later
+    // crash does not stop the new run.
+    await second.ok('stopwpar', ['saved']);
+    recordPendingKill(layout, 'saved', '/srv/images/saved');
+    await second.ok('startwpar', ['saved']);
+    assert.equal(existsSync(layout.pendingKill('saved')), false, 'a new run drops an old record');
   } finally {
     await cleanUp(first);
   }
