@@ -220,11 +220,11 @@ export class Mover {
     const id = randomBytes(8).toString('hex');
     const from = service.identity.name;
     const force = request.force === true;
+    const waitSec = request.waitSec ?? DEFAULT_MOVE_WAIT_SECONDS;
     let peer: Peer;
     let access: CheckpointAccess;
     try {
-      const waitSec0 = request.waitSec ?? DEFAULT_MOVE_WAIT_SECONDS;
-      if (!Number.isInteger(waitSec0) || waitSec0 < 0 || waitSec0 > 2147483) throw new WparError('EINVAL', `${name}: -w must be whole seconds from 0 to 2147483`);
+      if (!Number.isInteger(waitSec) || waitSec < 0 || waitSec > 2147483) throw new WparError('EINVAL', `${name}: -w must be whole seconds from 0 to 2147483`);
       if (request.force !== undefined && typeof request.force !== 'boolean') throw new WparError('EINVAL', `${name}: force must be true or false`);
       if (typeof request.peer !== 'string') throw new WparError('EINVAL', `${name}: no peer named`);
       const found = service.peerNamed(request.peer);
@@ -239,7 +239,6 @@ export class Mover {
       this.#event('move.failed', name, { to: typeof request.peer === 'string' ? request.peer : null, move: id, step: 'check', reason: (err as Error).message });
       throw err;
     }
-    const waitSec = request.waitSec ?? DEFAULT_MOVE_WAIT_SECONDS;
     let warnings: string[] = [];
     let wire: Wire | null = null;
     let ticket: CheckpointHandle | null = null;
