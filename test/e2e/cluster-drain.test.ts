@@ -2,20 +2,10 @@
 // checkpointable WPARs moves live to another host, its epoch raised; the rest are listed and run on.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { processesOf } from './harness.ts';
-import { CLUSTER_SKIP, ClusterNet, type ClusterHost } from './cluster-hosts.ts';
+import { CLUSTER_SKIP, ClusterNet, epochOf, type ClusterHost } from './cluster-hosts.ts';
 
 const skip = CLUSTER_SKIP;
-
-/** `WPAR_EPOCH=N` from a process's environment (undefined if it has gone meanwhile). */
-function epochOf(pid: number): string | undefined {
-  try {
-    return readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').find((v) => v.startsWith('WPAR_EPOCH='));
-  } catch {
-    return undefined;
-  }
-}
 
 describe('draining a host', { skip, timeout: 120_000 }, () => {
   const net = new ClusterNet();

@@ -35,6 +35,15 @@ export async function until<T>(what: string, ms: number, check: () => Promise<T 
   }
 }
 
+/** `WPAR_EPOCH=N` from a process's environment (undefined if it has gone meanwhile). */
+export function epochOf(pid: number): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').find((v) => v.startsWith('WPAR_EPOCH='));
+  } catch {
+    return undefined;
+  }
+}
+
 /** One line of `wpar hosts --json`. */
 export interface HostLine { name: string; address: string; state: string; wpars: number; ttl: number }
 

@@ -9,18 +9,9 @@ import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync 
 import { availableParallelism, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { processesOf, ROOT } from './harness.ts';
-import { CLUSTER_SKIP, ClusterNet, type ClusterHost } from './cluster-hosts.ts';
+import { CLUSTER_SKIP, ClusterNet, epochOf, type ClusterHost } from './cluster-hosts.ts';
 
 const skip = CLUSTER_SKIP;
-
-/** `WPAR_EPOCH=N` from a process's environment (undefined if it has gone meanwhile). */
-function epochOf(pid: number): string | undefined {
-  try {
-    return readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').find((v) => v.startsWith('WPAR_EPOCH='));
-  } catch {
-    return undefined;
-  }
-}
 
 /** `wpar logs ARGS` against `host`, running in the background: its output so far, a wait for text, its end. */
 function follow(host: ClusterHost, args: readonly string[]) {
